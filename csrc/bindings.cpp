@@ -1,0 +1,90 @@
+// The only file that knows pybind11. Buffers arrive as C-contiguous float32 numpy
+// arrays (zero-copy views of torch tensors); every size is re-checked here and in the
+// drivers so no call can read or write out of bounds. std::invalid_argument -> ValueError.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <stdexcept>
+#include <string>
+
+#include "ops/dwconv.h"
+#include "runtime/cpu_features.h"
+#include "runtime/thread_pool.h"
+
+namespace py = pybind11;
+
+namespace {
+
+using FloatArray = py::array_t<float, py::array::c_style>;
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument(what);
+}
+
+void require_shape(const FloatArray& a, const char* name, std::initializer_list<int64_t> shape) {
+  require(a.ndim() == static_cast<py::ssize_t>(shape.size()),
+          std::string(name) + ": expected " + std::to_string(shape.size()) + " dimensions, got " +
+              std::to_string(a.ndim()));
+  int i = 0;
+  for (int64_t s : shape) {
+    require(a.shape(i) == s, std::string(name) + ": dimension " + std::to_string(i) + " is " +
+                                 std::to_string(a.shape(i)) + ", expected " + std::to_string(s));
+    ++i;
+  }
+}
+
+bool overlaps(const FloatArray& a, const FloatArray& b) {
+  const char* a0 = reinterpret_cast<const char*>(a.data());
+  const char* b0 = reinterpret_cast<const char*>(b.data());
+  return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+}
+
+void dwconv_bn_act(const FloatArray& x, const FloatArray& packed, FloatArray& y, int kernel_h,
+                   int kernel_w, int stride_h, int stride_w, std::array<int, 4> padding,
+                   int dilation_h, int dilation_w, int activation, const std::string& isa_name) {
+  const mk::Isa isa = mk::parse_isa(isa_name);
+  require(x.ndim() == 4, "x: expected a 4-d NHWC array, got " + std::to_string(x.ndim()) + " dimensions");
+  const int64_t n = x.shape(0), h = x.shape(1), w = x.shape(2), c = x.shape(3);
+  const int pad_top = padding[0], pad_left = padding[1], pad_bottom = padding[2], pad_right = padding[3];
+  const int64_t ho = mk::conv_out_size(h, kernel_h, stride_h, pad_top, pad_bottom, dilation_h, "height");
+  const int64_t wo = mk::conv_out_size(w, kernel_w, stride_w, pad_left, pad_right, dilation_w, "width");
+  require_shape(packed, "packed", {static_cast<int64_t>(kernel_h) * kernel_w + 1, c});
+  require_shape(y, "y", {n, ho, wo, c});
+  require(y.writeable(), "y: array is read-only");
+  require(!overlaps(y, x) && !overlaps(y, packed), "y: must not overlap x or packed");
+  mk::DwconvArgs a;
+  a.x = x.data();
+  a.packed = packed.data();
+  a.y = y.mutable_data();
+  a.batch = n;
+  a.p = mk::DwconvParams{h,        w,        c,        ho,        wo,       kernel_h,   kernel_w,
+                         stride_h, stride_w, pad_top,  pad_left,  dilation_h, dilation_w,
+                         static_cast<mk::Activation>(activation)};
+  mk::dwconv_check(a);  // before releasing the GIL: errors surface as ValueError
+  py::gil_scoped_release release;
+  mk::dwconv_bn_act(a, isa);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "mobilekernels CPU kernels (float32, NHWC)";
+  m.attr("__version__") = MK_VERSION;
+  m.def("cpu_features", [] {
+    py::dict d;
+    d["avx2_fma"] = mk::cpu_has_avx2_fma();
+    d["neon"] = mk::cpu_has_neon();
+    d["best_isa"] = mk::isa_name(mk::best_isa());
+    return d;
+  }, "ISA support of this CPU and build");
+  m.def("set_num_threads", [](int n) { mk::ThreadPool::instance().set_num_threads(n); }, py::arg("n"));
+  m.def("get_num_threads", [] { return mk::ThreadPool::instance().num_threads(); });
+  m.def("dwconv_bn_act", &dwconv_bn_act, py::arg("x").noconvert(), py::arg("packed").noconvert(),
+        py::arg("y").noconvert(), py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride_h"),
+        py::arg("stride_w"), py::arg("padding"), py::arg("dilation_h"), py::arg("dilation_w"),
+        py::arg("activation"), py::arg("isa") = "auto",
+        "Depthwise conv + bias + activation: x [N,H,W,C], packed [kh*kw+1, C] -> y [N,Ho,Wo,C]. "
+        "padding = (top, left, bottom, right).");
+}

@@ -1,0 +1,37 @@
+// Activation codes shared by C++, Triton and the Python reference
+// (mobilekernels/activation.py holds the same numbers).
+#pragma once
+#include <cmath>
+
+namespace mk {
+
+enum class Activation : int {
+  kIdentity = 0,
+  kRelu = 1,
+  kRelu6 = 2,
+  kHardswish = 3,
+  kHardsigmoid = 4,
+  kSilu = 5,
+  kSigmoid = 6,
+};
+
+constexpr int kNumActivations = 7;
+
+// hardsigmoid(x) = relu6(x + 3) / 6 and hardswish(x) = x * hardsigmoid(x), as in
+// the MobileNetV3 paper and torch. The division is written as a multiply by 1/6 in
+// every backend so scalar and SIMD paths round identically.
+inline float apply_activation(float v, Activation act) {
+  constexpr float kSixth = 1.0f / 6.0f;
+  switch (act) {
+    case Activation::kIdentity: return v;
+    case Activation::kRelu: return v > 0.0f ? v : 0.0f;
+    case Activation::kRelu6: return std::fmin(std::fmax(v, 0.0f), 6.0f);
+    case Activation::kHardswish: return v * (std::fmin(std::fmax(v + 3.0f, 0.0f), 6.0f) * kSixth);
+    case Activation::kHardsigmoid: return std::fmin(std::fmax(v + 3.0f, 0.0f), 6.0f) * kSixth;
+    case Activation::kSilu: return v / (1.0f + std::exp(-v));
+    case Activation::kSigmoid: return 1.0f / (1.0f + std::exp(-v));
+  }
+  return v;
+}
+
+}  // namespace mk

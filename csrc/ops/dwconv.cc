@@ -1,0 +1,82 @@
+#include "dwconv.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "../runtime/thread_pool.h"
+
+namespace mk {
+
+namespace {
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument(what);
+}
+
+DwconvRowKernel pick_kernel(Isa isa) {
+  switch (isa) {
+#if defined(MK_HAVE_AVX2)
+    case Isa::kAvx2: return dwconv_row_avx2;
+#endif
+    case Isa::kScalar: return dwconv_row_scalar;
+    default: break;
+  }
+  // NEON depthwise lands with the ARM backend; until then aarch64 runs the scalar kernel.
+  return dwconv_row_scalar;
+}
+
+}  // namespace
+
+int64_t conv_out_size(int64_t in, int kernel, int stride, int pad_before, int pad_after, int dilation,
+                      const char* axis) {
+  require(kernel >= 1, std::string("kernel size along ") + axis + " must be >= 1");
+  require(stride >= 1, std::string("stride along ") + axis + " must be >= 1");
+  require(dilation >= 1, std::string("dilation along ") + axis + " must be >= 1");
+  require(pad_before >= 0 && pad_after >= 0, std::string("padding along ") + axis + " must be >= 0");
+  const int64_t span = static_cast<int64_t>(dilation) * (kernel - 1) + 1;
+  const int64_t padded = in + pad_before + pad_after;
+  require(padded >= span, std::string("input ") + axis + " (" + std::to_string(in) +
+                              ") plus padding is smaller than the kernel's extent (" +
+                              std::to_string(span) + ")");
+  return (padded - span) / stride + 1;
+}
+
+void dwconv_check(const DwconvArgs& a) {
+  const DwconvParams& p = a.p;
+  require(a.x && a.packed && a.y, "dwconv_bn_act: null buffer");
+  require(a.batch >= 1 && p.height >= 1 && p.width >= 1 && p.channels >= 1,
+          "dwconv_bn_act: batch, height, width and channels must be >= 1");
+  require(static_cast<int64_t>(p.kernel_h) * p.kernel_w <= DwconvTaps::kMaxTaps,
+          "dwconv_bn_act: kernel has more than 64 taps");
+  require(p.kernel_h >= 1 && p.kernel_w >= 1 && p.stride_h >= 1 && p.stride_w >= 1 &&
+              p.dilation_h >= 1 && p.dilation_w >= 1,
+          "dwconv_bn_act: kernel size, stride and dilation must be >= 1");
+  require(p.pad_top >= 0 && p.pad_left >= 0, "dwconv_bn_act: padding must be >= 0");
+  require(p.out_height >= 1 && p.out_width >= 1, "dwconv_bn_act: output must be at least 1x1");
+  // The last output row/column must start inside the padded input: any padding beyond
+  // the input is zeros the kernel never reads, so only this bound matters for memory safety.
+  const int64_t last_iy = (p.out_height - 1) * p.stride_h - p.pad_top;
+  const int64_t last_ix = (p.out_width - 1) * p.stride_w - p.pad_left;
+  require(last_iy < p.height + p.pad_top, "dwconv_bn_act: out_height too large for the input");
+  require(last_ix < p.width + p.pad_left, "dwconv_bn_act: out_width too large for the input");
+  const int act = static_cast<int>(p.act);
+  require(act >= 0 && act < kNumActivations, "dwconv_bn_act: unknown activation code " + std::to_string(act));
+}
+
+void dwconv_bn_act(const DwconvArgs& a, Isa isa) {
+  dwconv_check(a);
+  const DwconvRowKernel kernel = pick_kernel(isa);
+  const DwconvParams p = a.p;
+  const int64_t in_image = p.height * p.width * p.channels;
+  const int64_t out_row = p.out_width * p.channels;
+  const int64_t rows = a.batch * p.out_height;
+  ThreadPool::instance().parallel_for(rows, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t n = r / p.out_height;
+      const int64_t oy = r % p.out_height;
+      kernel(p, a.x + n * in_image, a.packed, a.y + r * out_row, oy);
+    }
+  });
+}
+
+}  // namespace mk

@@ -1,0 +1,121 @@
+#include "thread_pool.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace mk {
+
+namespace {
+thread_local bool in_pool_task = false;
+}
+
+int default_num_threads() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+ThreadPool& ThreadPool::instance() {
+  static ThreadPool pool;
+  return pool;
+}
+
+ThreadPool::ThreadPool() { set_num_threads(default_num_threads()); }
+
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::set_num_threads(int n) {
+  if (n < 1) throw std::invalid_argument("num_threads must be >= 1, got " + std::to_string(n));
+  std::lock_guard<std::mutex> call(call_mutex_);
+  stop_workers();
+  start_workers(n - 1);
+  num_threads_.store(n);
+}
+
+int ThreadPool::num_threads() const { return num_threads_.load(); }
+
+void ThreadPool::start_workers(int count) {
+  uint64_t generation;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = false;
+    generation = generation_;
+  }
+  // A new worker must not mistake the last finished job for a new one.
+  for (int i = 0; i < count; ++i) workers_.emplace_back([this, generation] { worker_loop(generation); });
+}
+
+void ThreadPool::stop_workers() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+}
+
+void ThreadPool::run_chunks() {
+  in_pool_task = true;
+  for (;;) {
+    const int64_t begin = next_.fetch_add(chunk_);
+    if (begin >= n_) break;
+    const int64_t end = std::min(n_, begin + chunk_);
+    try {
+      (*task_)(begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+  in_pool_task = false;
+}
+
+void ThreadPool::worker_loop(uint64_t seen) {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      if (stopping_) return;
+      seen = generation_;
+    }
+    run_chunks();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--active_ == 0) done_.notify_one();
+    }
+  }
+}
+
+void ThreadPool::parallel_for(int64_t n, const Task& task, int64_t grain) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int threads = num_threads();
+  if (in_pool_task || threads == 1 || n <= grain) {
+    task(0, n);
+    return;
+  }
+  std::lock_guard<std::mutex> call(call_mutex_);
+  const int workers = static_cast<int>(workers_.size());
+  // About four chunks per thread balances uneven rows without much counter traffic.
+  const int64_t chunk = std::max<int64_t>(grain, n / (static_cast<int64_t>(workers + 1) * 4));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    task_ = &task;
+    n_ = n;
+    chunk_ = chunk;
+    next_.store(0);
+    error_ = nullptr;
+    active_ = workers;
+    ++generation_;
+  }
+  wake_.notify_all();
+  run_chunks();
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return active_ == 0; });
+    task_ = nullptr;
+  }
+  if (error_) std::rethrow_exception(error_);
+}
+
+}  // namespace mk

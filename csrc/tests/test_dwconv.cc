@@ -1,0 +1,156 @@
+// Depthwise microkernels vs a plain double-precision reference, then SIMD vs scalar,
+// over random shapes (channel tails, 1x1 images, strides, dilation, asymmetric padding).
+// Outputs are NaN-poisoned so an unwritten element fails.
+#include <cmath>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "../ops/dwconv.h"
+#include "../runtime/cpu_features.h"
+#include "harness.h"
+
+namespace {
+
+double ref_act(double v, mk::Activation act) {
+  switch (act) {
+    case mk::Activation::kIdentity: return v;
+    case mk::Activation::kRelu: return v > 0 ? v : 0;
+    case mk::Activation::kRelu6: return std::fmin(std::fmax(v, 0.0), 6.0);
+    case mk::Activation::kHardswish: return v * std::fmin(std::fmax(v + 3, 0.0), 6.0) / 6;
+    case mk::Activation::kHardsigmoid: return std::fmin(std::fmax(v + 3, 0.0), 6.0) / 6;
+    case mk::Activation::kSilu: return v / (1 + std::exp(-v));
+    case mk::Activation::kSigmoid: return 1 / (1 + std::exp(-v));
+  }
+  return v;
+}
+
+struct Case {
+  int64_t n, h, w, c;
+  int k, stride, dilation, pad_t, pad_l, pad_b, pad_r;
+  mk::Activation act;
+};
+
+std::vector<double> reference(const Case& cs, const std::vector<float>& x, const std::vector<float>& packed,
+                              int64_t ho, int64_t wo) {
+  std::vector<double> y(cs.n * ho * wo * cs.c);
+  for (int64_t b = 0; b < cs.n; ++b)
+    for (int64_t oy = 0; oy < ho; ++oy)
+      for (int64_t ox = 0; ox < wo; ++ox)
+        for (int64_t ch = 0; ch < cs.c; ++ch) {
+          double acc = packed[cs.k * cs.k * cs.c + ch];
+          for (int ky = 0; ky < cs.k; ++ky)
+            for (int kx = 0; kx < cs.k; ++kx) {
+              const int64_t iy = oy * cs.stride - cs.pad_t + ky * cs.dilation;
+              const int64_t ix = ox * cs.stride - cs.pad_l + kx * cs.dilation;
+              if (iy < 0 || iy >= cs.h || ix < 0 || ix >= cs.w) continue;
+              acc += double(x[((b * cs.h + iy) * cs.w + ix) * cs.c + ch]) *
+                     double(packed[(ky * cs.k + kx) * cs.c + ch]);
+            }
+          y[((b * ho + oy) * wo + ox) * cs.c + ch] = ref_act(acc, cs.act);
+        }
+  return y;
+}
+
+std::vector<float> run(const Case& cs, const std::vector<float>& x, const std::vector<float>& packed,
+                       int64_t ho, int64_t wo, mk::Isa isa) {
+  std::vector<float> y(cs.n * ho * wo * cs.c, std::numeric_limits<float>::quiet_NaN());
+  mk::DwconvArgs a;
+  a.x = x.data();
+  a.packed = packed.data();
+  a.y = y.data();
+  a.batch = cs.n;
+  a.p = mk::DwconvParams{cs.h, cs.w, cs.c, ho, wo, cs.k, cs.k, cs.stride, cs.stride,
+                         cs.pad_t, cs.pad_l, cs.dilation, cs.dilation, cs.act};
+  mk::dwconv_bn_act(a, isa);
+  return y;
+}
+
+// Relative error ||got - ref|| / ||ref|| (DESIGN.md's float32 measure).
+double rel_error(const std::vector<float>& got, const std::vector<double>& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double d = double(got[i]) - ref[i];
+    num += d * d;
+    den += ref[i] * ref[i];
+  }
+  if (std::isnan(num)) return std::numeric_limits<double>::infinity();
+  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
+}
+
+std::vector<mk::Isa> isas() {
+  std::vector<mk::Isa> out{mk::Isa::kScalar};
+  if (mk::best_isa() != mk::Isa::kScalar) out.push_back(mk::best_isa());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("dwconv: every ISA matches the float64 reference on random cases") {
+  std::mt19937 rng(1234);
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  const int channel_counts[] = {1, 3, 7, 8, 9, 16, 17, 24, 31, 40};
+  int cases = 0;
+  for (int k : {3, 5}) {
+    for (int stride : {1, 2}) {
+      for (int act = 0; act < mk::kNumActivations; ++act) {
+        for (int rep = 0; rep < 6; ++rep) {
+          Case cs;
+          cs.n = 1 + rng() % 2;
+          cs.h = 1 + rng() % 12;
+          cs.w = 1 + rng() % 12;
+          cs.c = channel_counts[rng() % 10];
+          cs.k = k;
+          cs.stride = stride;
+          cs.dilation = (rep == 5) ? 2 : 1;
+          const int half = cs.dilation * (k - 1) / 2;
+          cs.pad_t = rep == 4 ? 0 : half;
+          cs.pad_l = rep == 4 ? half * 2 : half;
+          cs.pad_b = rep == 4 ? half * 2 : half;
+          cs.pad_r = rep == 4 ? 0 : half;
+          cs.act = static_cast<mk::Activation>(act);
+          const int64_t ho = mk::conv_out_size(cs.h, k, stride, cs.pad_t, cs.pad_b, cs.dilation, "h");
+          const int64_t wo = mk::conv_out_size(cs.w, k, stride, cs.pad_l, cs.pad_r, cs.dilation, "w");
+          std::vector<float> x(cs.n * cs.h * cs.w * cs.c), packed((k * k + 1) * cs.c);
+          for (float& v : x) v = val(rng);
+          for (float& v : packed) v = val(rng);
+          const std::vector<double> ref = reference(cs, x, packed, ho, wo);
+          for (mk::Isa isa : isas()) {
+            const double err = rel_error(run(cs, x, packed, ho, wo, isa), ref);
+            CHECK_MSG(err <= 1e-5, "isa=%s k=%d s=%d act=%d n=%lld h=%lld w=%lld c=%lld: rel err %g",
+                      mk::isa_name(isa), k, stride, act, (long long)cs.n, (long long)cs.h,
+                      (long long)cs.w, (long long)cs.c, err);
+          }
+          ++cases;
+        }
+      }
+    }
+  }
+  CHECK(cases == 2 * 2 * mk::kNumActivations * 6);
+}
+
+TEST_CASE("dwconv: rejects inconsistent sizes instead of touching memory") {
+  float buf[64] = {};
+  mk::DwconvArgs a;
+  a.x = buf;
+  a.packed = buf;
+  a.y = buf;
+  a.batch = 1;
+  a.p = mk::DwconvParams{2, 2, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, mk::Activation::kRelu};
+  a.p.act = static_cast<mk::Activation>(42);
+  bool threw = false;
+  try {
+    mk::dwconv_bn_act(a, mk::Isa::kScalar);
+  } catch (const std::invalid_argument&) {
+    threw = true;
+  }
+  CHECK_MSG(threw, "unknown activation accepted");
+  threw = false;
+  try {
+    mk::conv_out_size(2, 5, 1, 0, 0, 1, "height");
+  } catch (const std::invalid_argument&) {
+    threw = true;
+  }
+  CHECK_MSG(threw, "kernel larger than the padded input accepted");
+}

@@ -1,0 +1,40 @@
+#include <atomic>
+#include <stdexcept>
+#include <vector>
+
+#include "../runtime/thread_pool.h"
+#include "harness.h"
+
+TEST_CASE("thread pool: every index runs exactly once, for any thread count") {
+  auto& pool = mk::ThreadPool::instance();
+  const int saved = pool.num_threads();
+  for (int threads : {1, 2, 3, 5}) {
+    pool.set_num_threads(threads);
+    for (int64_t n : {0, 1, 7, 100, 1001}) {
+      std::vector<std::atomic<int>> hits(n);
+      pool.parallel_for(n, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[i]++;
+      });
+      for (int64_t i = 0; i < n; ++i) CHECK_MSG(hits[i] == 1, "threads=%d n=%lld i=%lld", threads, (long long)n, (long long)i);
+    }
+  }
+  pool.set_num_threads(saved);
+}
+
+TEST_CASE("thread pool: a task's exception reaches the caller") {
+  auto& pool = mk::ThreadPool::instance();
+  bool threw = false;
+  try {
+    pool.parallel_for(100, [](int64_t b, int64_t) {
+      if (b == 0) throw std::runtime_error("boom");
+    });
+  } catch (const std::runtime_error&) {
+    threw = true;
+  }
+  CHECK(threw);
+  int64_t sum = 0;
+  pool.parallel_for(10, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) __atomic_add_fetch(&sum, i, __ATOMIC_RELAXED);
+  });
+  CHECK(sum == 45);
+}
