@@ -1,0 +1,232 @@
+"""optimize(model): swap the layers mobilekernels can fuse into any eval-ready model.
+
+A module-pattern walk (no class names of any library), in four passes:
+  1. a Sequential that is exactly Conv2d -> BatchNorm2d [-> activation]
+     (torchvision's Conv2dNormActivation) becomes a ConvBNAct with the same keys;
+  2. a module with two 1x1 convs (C -> r -> C, with bias), an activation and a
+     sigmoid-like gate becomes a SqueezeExcite;
+  3. a module holding one Sequential of [pw expand]? dw [SE]? pw(linear) becomes an
+     InvertedResidual (with or without the residual add);
+  4. remaining Conv2d -> BatchNorm2d [-> activation] runs inside Sequentials become a
+     ConvBNAct followed by Identity placeholders.
+Passes 2 and 3 guess from structure, so every candidate is proven on random data against
+the module it replaces (eval mode) and is dropped unless it agrees: what optimize()
+cannot fuse it leaves untouched, and the report says why.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .activation import Activation, activation_of
+from .nn import ConvBNAct, InvertedResidual, SqueezeExcite
+from .nn.conv_bn_act import conv_kind
+from .nn.fused import FusedModule, unfused
+from .nn.inverted_residual import plan_block
+
+_TOL = {torch.float32: 1e-4, torch.float64: 1e-9, torch.float16: 1e-2, torch.bfloat16: 5e-2}
+_GATES = (Activation.SIGMOID, Activation.HARDSIGMOID)
+
+
+@dataclass
+class ConversionReport:
+    swapped: list = field(default_factory=list)   # (name, original type, new type)
+    skipped: list = field(default_factory=list)   # (name, reason)
+
+    def __str__(self) -> str:
+        counts: dict = {}
+        for _, old, new in self.swapped:
+            counts[(old, new)] = counts.get((old, new), 0) + 1
+        lines = [f"swapped {len(self.swapped)} modules:"]
+        lines += [f"  {n:3d} x {old} -> {new}" for (old, new), n in sorted(counts.items())]
+        if self.skipped:
+            lines.append(f"left untouched {len(self.skipped)}:")
+            lines += [f"  {name}: {why}" for name, why in self.skipped]
+        return "\n".join(lines)
+
+
+def _param_like(module: nn.Module):
+    p = next(module.parameters(), None)
+    return (p.dtype, p.device) if p is not None else (torch.float32, torch.device("cpu"))
+
+
+def _agrees(original: nn.Module, candidate: nn.Module, channels: int) -> bool:
+    """Same output on random data, in eval mode, candidate running its fused path."""
+    dtype, device = _param_like(original)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, channels, 9, 9, generator=gen, dtype=torch.float32).to(dtype=dtype, device=device)
+    x = x.contiguous(memory_format=torch.channels_last)
+    original.eval()
+    candidate.eval()
+    try:
+        with torch.no_grad():
+            want = original(x)
+            got = candidate(x)
+    except Exception:  # noqa: BLE001 - a candidate that cannot run is simply not used
+        return False
+    if got.shape != want.shape:
+        return False
+    err = (got.double() - want.double()).norm() / want.double().norm().clamp_min(1e-30)
+    return bool(err <= _TOL.get(dtype, 1e-4))
+
+
+def _conv_bn_act_run(children: list, i: int):
+    """(conv, bn, act_module, length) if children[i:] starts a fusable run, else None."""
+    conv = children[i]
+    if type(conv) is not nn.Conv2d or conv_kind(conv) is None:
+        return None
+    if i + 1 >= len(children) or type(children[i + 1]) is not nn.BatchNorm2d:
+        return None
+    bn = children[i + 1]
+    if bn.num_features != conv.out_channels or not bn.track_running_stats:
+        return None
+    act = children[i + 2] if i + 2 < len(children) else None
+    if act is not None and activation_of(act) is not None and not isinstance(act, nn.Identity):
+        return conv, bn, act, 3
+    return conv, bn, None, 2
+
+
+def _walk(module: nn.Module, prefix: str = ""):
+    """(parent, child name, child, qualified name) for every descendant, parents first,
+    not descending into modules that are already fused."""
+    for name, child in list(module.named_children()):
+        qual = f"{prefix}.{name}" if prefix else name
+        yield module, name, child, qual
+        if not isinstance(child, FusedModule):
+            yield from _walk(child, qual)
+
+
+def _fuse_cna_sequentials(root, report):
+    for parent, name, child, qual in list(_walk(root)):
+        if type(child) is nn.Sequential or (isinstance(child, nn.Sequential) and
+                                            type(child).forward is nn.Sequential.forward):
+            kids = list(child)
+            run = _conv_bn_act_run(kids, 0) if kids else None
+            if run and run[3] == len(kids):
+                setattr(parent, name, ConvBNAct(run[0], run[1], run[2]))
+                report.swapped.append((qual, type(child).__name__, "ConvBNAct"))
+
+
+def _se_candidate(module: nn.Module):
+    kids = list(module.children())
+    convs = [m for m in kids if type(m) is nn.Conv2d]
+    acts = [m for m in kids if activation_of(m) is not None and not isinstance(m, nn.Identity)]
+    others = [m for m in kids if m not in convs and m not in acts
+              and not isinstance(m, (nn.AdaptiveAvgPool2d, nn.Identity))]
+    if len(convs) != 2 or len(acts) != 2 or others:
+        return None
+    for fc1, fc2 in (convs, convs[::-1]):
+        for act, gate in (acts, acts[::-1]):
+            if activation_of(gate) not in _GATES:
+                continue
+            try:
+                se = SqueezeExcite.from_modules(fc1, fc2, act, gate)
+            except ValueError:
+                continue
+            if _agrees(module, se, fc1.in_channels):
+                return se
+    return None
+
+
+def _fuse_squeeze_excite(root, report):
+    for parent, name, child, qual in list(_walk(root)):
+        if isinstance(child, FusedModule) or not any(True for _ in child.children()):
+            continue
+        se = _se_candidate(child)
+        if se is not None:
+            setattr(parent, name, se)
+            report.swapped.append((qual, type(child).__name__, "SqueezeExcite"))
+
+
+def _block_candidate(module: nn.Module, qual: str, report):
+    named = list(module.named_children())
+    with_params = [(n, m) for n, m in named if any(True for _ in m.parameters())]
+    if len(with_params) != 1 or not isinstance(with_params[0][1], nn.Sequential):
+        return None
+    layers_name, layers = with_params[0]
+    try:
+        plan_block(layers)
+    except ValueError:
+        return None
+    cin = next(m for m in layers.modules() if type(m) is nn.Conv2d).in_channels
+    for residual in (True, False):
+        try:
+            block = InvertedResidual(layers, residual, layers_name)
+        except ValueError:
+            continue
+        if _agrees(module, block, cin):
+            return block
+    report.skipped.append((qual, f"{type(module).__name__}: block structure recognized but "
+                                 "outputs differ from the original"))
+    return None
+
+
+def _fuse_inverted_residuals(root, report):
+    for parent, name, child, qual in list(_walk(root)):
+        if isinstance(child, (FusedModule, nn.Sequential)):
+            continue
+        if any(isinstance(m, FusedModule) and m is not child for m in _ancestors(root, qual)):
+            continue
+        block = _block_candidate(child, qual, report)
+        if block is not None:
+            setattr(parent, name, block)
+            report.swapped.append((qual, type(child).__name__, "InvertedResidual"))
+
+
+def _ancestors(root: nn.Module, qual: str):
+    m = root
+    for part in qual.split(".")[:-1]:
+        m = getattr(m, part)
+        yield m
+
+
+def _fuse_remaining_runs(root, report):
+    for parent, name, child, qual in list(_walk(root)):
+        if not isinstance(child, nn.Sequential) or isinstance(child, FusedModule):
+            continue
+        if any(isinstance(m, FusedModule) for m in _ancestors(root, qual + ".x")):
+            continue
+        kids, i = list(child), 0
+        while i < len(kids):
+            run = _conv_bn_act_run(kids, i)
+            if run is None:
+                i += 1
+                continue
+            conv, bn, act, n = run
+            child[i] = ConvBNAct(conv, bn, act)
+            for j in range(i + 1, i + n):
+                child[j] = nn.Identity()
+            report.swapped.append((f"{qual}.{i}", "Conv2d+BatchNorm2d" + ("+act" if act else ""),
+                                   "ConvBNAct"))
+            i += n
+
+
+def optimize(model: nn.Module, *, inplace: bool = False, return_report: bool = False):
+    """Return `model` (a copy unless inplace) in eval mode with every Conv-BN-act run,
+    squeeze-excite and inverted-residual block it recognizes replaced by fused modules.
+    The result computes the same outputs; with return_report=True also returns a
+    ConversionReport of what was swapped and what was left untouched."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"optimize: expected an nn.Module, got {type(model).__name__}")
+    if not inplace:
+        model = copy.deepcopy(model)
+    model.eval()
+    report = ConversionReport()
+    holder = nn.Module()  # lets the root itself be replaced like any child
+    holder.root = model
+    with torch.no_grad():
+        _fuse_cna_sequentials(holder, report)
+        _fuse_squeeze_excite(holder, report)
+        _fuse_inverted_residuals(holder, report)
+        _fuse_remaining_runs(holder, report)
+    model = holder.root
+    model.eval()
+    report.swapped = [(q.removeprefix("root.").removeprefix("root"), o, n) for q, o, n in report.swapped]
+    report.skipped = [(q.removeprefix("root.").removeprefix("root"), w) for q, w in report.skipped]
+    return (model, report) if return_report else model
+
+
+__all__ = ["ConversionReport", "optimize", "unfused"]

@@ -1,0 +1,7 @@
+"""Drop-in torch.nn modules over the fused ops."""
+from .conv_bn_act import ConvBNAct
+from .fused import FusedModule, fold_bn, unfused
+from .inverted_residual import InvertedResidual
+from .squeeze_excite import SqueezeExcite
+
+__all__ = ["ConvBNAct", "FusedModule", "InvertedResidual", "SqueezeExcite", "fold_bn", "unfused"]

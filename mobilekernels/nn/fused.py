@@ -1,0 +1,89 @@
+"""What every fused module shares: BatchNorm folding, packed-weight caching, and the
+switch that makes modules run their plain PyTorch composition in eval mode too."""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+_UNFUSED = False
+
+
+@contextlib.contextmanager
+def unfused():
+    """Within this context, fused modules in eval mode run the plain torch composition
+    (conv -> BatchNorm with running stats -> activation): the original model's math."""
+    global _UNFUSED
+    saved, _UNFUSED = _UNFUSED, True
+    try:
+        yield
+    finally:
+        _UNFUSED = saved
+
+
+def run_unfused(module: nn.Module) -> bool:
+    return module.training or _UNFUSED
+
+
+def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Conv weight and bias with an eval-mode BatchNorm folded in, computed in float64
+    and returned in the conv weight's dtype: w*g/sqrt(v+eps), beta + (b - mu)*g/sqrt(v+eps)."""
+    w = conv.weight.detach().double()
+    b = (conv.bias.detach().double() if conv.bias is not None
+         else torch.zeros(w.shape[0], dtype=torch.float64, device=w.device))
+    if bn is not None:
+        gamma = (bn.weight.detach().double() if bn.weight is not None
+                 else torch.ones_like(b))
+        beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(b)
+        scale = gamma / torch.sqrt(bn.running_var.detach().double() + bn.eps)
+        w = w * scale.reshape(-1, 1, 1, 1)
+        b = beta + (b - bn.running_mean.detach().double()) * scale
+    dtype = conv.weight.dtype
+    return w.to(dtype), b.to(dtype)
+
+
+def source_tensors(*modules: nn.Module | None) -> list[torch.Tensor]:
+    out = []
+    for m in modules:
+        if m is not None:
+            out.extend(m.parameters(recurse=False))
+            out.extend(b for b in m.buffers(recurse=False) if b.is_floating_point())
+    return out
+
+
+class FusedModule(nn.Module):
+    """Base of the drop-in modules: caches packed weights as non-persistent buffers,
+    rebuilt when a source tensor changes (its _version, storage, device or dtype), so
+    state_dict, .to(), fine-tuning, torch.compile and export keep working."""
+
+    # Modules inside a fused block are never run fused on their own: they skip packing.
+    pack_on_eval = True
+
+    def __init__(self):
+        super().__init__()
+        self._pack_keys: dict[str, tuple] = {}
+
+    def cached_pack(self, name: str, sources: Sequence[torch.Tensor], pack: Callable[[], torch.Tensor]):
+        buf = getattr(self, name, None)
+        if torch.compiler.is_compiling():
+            # Guards cannot see _version: trust buffers packed by an eager call or by
+            # .eval(); without them the packing is traced into the graph.
+            return buf if buf is not None else pack()
+        key = tuple((t.data_ptr(), t._version, t.device, t.dtype) for t in sources)
+        if buf is None or self._pack_keys.get(name) != key:
+            with torch.no_grad():
+                buf = pack()
+            self.register_buffer(name, buf, persistent=False)
+            self._pack_keys[name] = key
+        return buf
+
+    def refresh_packed(self) -> None:
+        """Pack now (e.g. before torch.compile) instead of at the next eager forward."""
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if not mode and self.pack_on_eval:
+            self.refresh_packed()
+        return self
