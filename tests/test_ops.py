@@ -1,0 +1,139 @@
+"""pwconv / conv / SE / pooling / inverted residual vs the float64 reference, and every
+op through torch.library.opcheck (schema, fake impl, strides)."""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import assert_close
+from mobilekernels import Activation, ops
+from mobilekernels.ops import reference
+from op_cases import conv_packed, dw_packed, make_input
+
+ACTS = st.sampled_from(list(Activation))
+SEEDS = st.integers(0, 2**31 - 1)
+LAYOUTS = st.sampled_from(["channels_last", "contiguous", "strided"])
+
+
+def d(t):
+    return None if t is None else t.double()
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 2), cin=st.integers(1, 40), cout=st.integers(1, 40), h=st.integers(1, 9),
+       w=st.integers(1, 9), act=ACTS, seed=SEEDS, layout=LAYOUTS, with_residual=st.booleans())
+def test_pwconv(n, cin, cout, h, w, act, seed, layout, with_residual):
+    x = make_input(n, cin, h, w, seed=seed, layout=layout)
+    packed = conv_packed(cin, cout, seed=seed)
+    res = make_input(n, cout, h, w, seed=seed + 5) if with_residual else None
+    y = ops.pwconv_bn_act(x, packed, int(act), res)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    assert_close(y, reference.pwconv_bn_act(x.double(), packed.double(), int(act), d(res)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 2), cin=st.integers(1, 4), cout=st.integers(1, 40), h=st.integers(3, 12),
+       w=st.integers(3, 12), k=st.sampled_from([1, 3, 5]), s=st.sampled_from([1, 2]), act=ACTS,
+       seed=SEEDS)
+def test_conv(n, cin, cout, h, w, k, s, act, seed):
+    x = make_input(n, cin, h, w, seed=seed)
+    packed = conv_packed(cin, cout, k, seed=seed)
+    pad = [(k - 1) // 2] * 4
+    y = ops.conv_bn_act(x, packed, k, s, pad, int(act))
+    assert_close(y, reference.conv_bn_act(x.double(), packed.double(), k, s, pad, int(act)))
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 64), h=st.integers(1, 9), w=st.integers(1, 9),
+       seed=SEEDS, layout=LAYOUTS)
+def test_global_avgpool(n, c, h, w, seed, layout):
+    x = make_input(n, c, h, w, seed=seed, layout=layout)
+    y = ops.global_avgpool(x)
+    assert y.shape == (n, c, 1, 1)
+    assert_close(y, x.double().mean(dim=(2, 3), keepdim=True))
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 48), r=st.integers(1, 16), h=st.integers(1, 8),
+       w=st.integers(1, 8), act=ACTS, gate=st.sampled_from([Activation.SIGMOID, Activation.HARDSIGMOID]),
+       seed=SEEDS)
+def test_squeeze_excite(n, c, r, h, w, act, gate, seed):
+    x = make_input(n, c, h, w, seed=seed)
+    fc1, fc2 = conv_packed(c, r, seed=seed), conv_packed(r, c, seed=seed + 9)
+    y = ops.squeeze_excite(x, fc1, fc2, int(act), int(gate))
+    # An independent oracle: plain torch modules in float64.
+    pooled = x.double().mean(dim=(2, 3))
+    h1 = pooled @ fc1.double()[:-1] + fc1.double()[-1]
+    from mobilekernels.activation import apply_activation
+    g = apply_activation(apply_activation(h1, int(act)) @ fc2.double()[:-1] + fc2.double()[-1], int(gate))
+    assert_close(y, x.double() * g[:, :, None, None])
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 2), cin=st.integers(1, 24), t=st.sampled_from([1, 3, 6]),
+       cout=st.integers(1, 24), h=st.integers(1, 10), w=st.integers(1, 10),
+       k=st.sampled_from([3, 5]), s=st.sampled_from([1, 2]), se=st.booleans(),
+       act=st.sampled_from([Activation.RELU6, Activation.HARDSWISH, Activation.RELU]), seed=SEEDS)
+def test_inverted_residual(n, cin, t, cout, h, w, k, s, se, act, seed):
+    hidden = cin * t
+    x = make_input(n, cin, h, w, seed=seed)
+    expand = conv_packed(cin, hidden, seed=seed) if t != 1 else None
+    dw = dw_packed(hidden, k, seed=seed)
+    fc1 = conv_packed(hidden, max(1, hidden // 4), seed=seed + 3) if se else None
+    fc2 = conv_packed(max(1, hidden // 4), hidden, seed=seed + 4) if se else None
+    project = conv_packed(hidden, cout, seed=seed + 5)
+    residual = s == 1 and cin == cout
+    pad = [(k - 1) // 2] * 4
+    args = (int(act), dw, k, s, pad, int(act), fc1, fc2, int(Activation.RELU), int(Activation.HARDSIGMOID),
+            project, residual)
+    y = ops.inverted_residual(x, expand, *args)
+    ref_args = [d(a) if isinstance(a, torch.Tensor) else a for a in args]
+    assert_close(y, reference.inverted_residual(x.double(), d(expand), *ref_args))
+
+
+def _opcheck_cases():
+    x = make_input(2, 16, 7, 6, seed=1)
+    e, dw, p = conv_packed(16, 32, seed=1), dw_packed(32, 3, seed=1), conv_packed(32, 16, seed=2)
+    f1, f2 = conv_packed(32, 8, seed=3), conv_packed(8, 32, seed=4)
+    w4, b = torch.randn(8, 3, 3, 3), torch.randn(8)
+    return [
+        ("dwconv_bn_act", (x, dw_packed(16, 5, seed=2), 5, 2, [2, 2, 2, 2], 1, 3)),
+        ("conv_bn_act", (make_input(1, 3, 9, 9, seed=2), conv_packed(3, 8, 3, seed=1), 3, 2, [1] * 4, 2)),
+        ("pwconv_bn_act", (x, conv_packed(16, 16, seed=5), 1, make_input(2, 16, 7, 6, seed=3))),
+        ("pwconv_bn_act", (x, conv_packed(16, 8, seed=5), 0, None)),
+        ("global_avgpool", (x,)),
+        ("squeeze_excite", (x, conv_packed(16, 8, seed=6), conv_packed(8, 16, seed=7), 1, 4)),
+        ("inverted_residual", (x, e, 2, dw, 3, 1, [1] * 4, 2, f1, f2, 1, 4, p, True)),
+        ("inverted_residual", (x, None, 0, dw_packed(16, 5, seed=3), 5, 2, [2] * 4, 3, None, None, 0, 0,
+                               conv_packed(16, 24, seed=9), False)),
+        ("pack_conv", (w4, b)),
+        ("pack_dwconv", (torch.randn(8, 1, 5, 5), b)),
+    ]
+
+
+@pytest.mark.parametrize("name,args", _opcheck_cases(), ids=lambda v: v if isinstance(v, str) else "")
+def test_opcheck(name, args):
+    torch.library.opcheck(getattr(torch.ops.mobilekernels, name).default, args)
+
+
+def test_pack_roundtrip():
+    from mobilekernels.ops import packing
+    w, b = torch.randn(7, 5, 3, 3), torch.randn(7)
+    w2, b2 = packing.unpack_conv(ops.pack_conv(w, b), 3, 5)
+    assert torch.equal(w2, w) and torch.equal(b2, b)
+    w, b = torch.randn(9, 1, 5, 5), torch.randn(9)
+    w2, b2 = packing.unpack_dwconv(ops.pack_dwconv(w, b), 5)
+    assert torch.equal(w2, w) and torch.equal(b2, b)
+
+
+def test_reference_matches_torch_modules():
+    """The oracle itself vs torch.nn layers (conv -> eval BN -> activation), float64."""
+    from mobilekernels.nn import fold_bn
+    conv = torch.nn.Conv2d(12, 12, 5, 2, 2, groups=12, bias=False).double()
+    bn = torch.nn.BatchNorm2d(12).double().eval()
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.5, 2)
+    x = make_input(2, 12, 9, 9, seed=4, dtype=torch.float64)
+    want = torch.nn.functional.hardswish(bn(conv(x)))
+    got = reference.dwconv_bn_act(x, ops.pack_dwconv(*fold_bn(conv, bn)), 5, 2, [2] * 4, 1, 3)
+    assert_close(got, want, torch.float64)

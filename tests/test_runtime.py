@@ -1,0 +1,81 @@
+"""The extension's runtime: loading (and the fallback when it is missing), threads,
+backend override."""
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+import torch
+
+import mobilekernels
+from conftest import assert_close
+from mobilekernels import _ext, ops
+from mobilekernels.ops import reference
+from op_cases import dw_packed, make_input
+
+
+def _python(code: str, **env):
+    return subprocess.run([sys.executable, "-W", "always::RuntimeWarning", "-c", code],
+                          capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+
+
+def test_extension_is_built_here():
+    # CI installs with a compiler: the extension must be there (the fallback is tested below).
+    assert _ext.available(), _ext.load_error
+    feats = _ext._C.cpu_features()
+    assert feats["best_isa"] in ("scalar", "avx2", "neon")
+    assert _ext._C.__version__ == mobilekernels.__version__
+
+
+def test_without_extension_package_works_with_one_warning():
+    code = ("import mobilekernels, torch\n"
+            "from mobilekernels import ops, models\n"
+            "x = torch.randn(1, 8, 5, 5)\n"
+            "print(ops.backend_for('dwconv_bn_act', x))\n"
+            "m = models.mobilenet_v3_small().eval()\n"
+            "print(m(torch.randn(1, 3, 64, 64)).shape)\n")
+    out = _python(code, MOBILEKERNELS_DISABLE_EXTENSION="1")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["reference", "torch.Size([1,", "1000])"]
+    assert out.stderr.count("mobilekernels._C is not available") == 1, out.stderr
+
+
+def test_backend_environment_variable():
+    out = _python("import mobilekernels; print(mobilekernels.get_backend())",
+                  MOBILEKERNELS_BACKEND="reference")
+    assert out.stdout.strip() == "reference", out.stderr
+
+
+@pytest.mark.skipif(not _ext.available(), reason="CPU extension not built")
+def test_thread_counts_give_identical_results():
+    x = make_input(2, 48, 29, 31, seed=2)
+    packed = dw_packed(48, 5, seed=2)
+    results = []
+    saved = mobilekernels.get_num_threads()
+    try:
+        for n in (1, 2, 3):
+            mobilekernels.set_num_threads(n)
+            assert mobilekernels.get_num_threads() == n
+            results.append(ops.dwconv_bn_act(x, packed, 5, 1, [2] * 4, 1, 2))
+    finally:
+        mobilekernels.set_num_threads(saved)
+    assert torch.equal(results[0], results[1]) and torch.equal(results[0], results[2])
+
+
+@pytest.mark.skipif(not _ext.available(), reason="CPU extension not built")
+def test_calls_from_many_python_threads():
+    cases = [(make_input(1, 24 + i, 17, 13, seed=i), dw_packed(24 + i, 3, seed=i)) for i in range(8)]
+    out = [None] * len(cases)
+
+    def work(i):
+        for _ in range(5):
+            out[i] = ops.dwconv_bn_act(cases[i][0], cases[i][1], 3, 2, [1] * 4, 1, 3)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(cases))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for (x, p), y in zip(cases, out):
+        assert_close(y, reference.dwconv_bn_act(x.double(), p.double(), 3, 2, [1] * 4, 1, 3))
