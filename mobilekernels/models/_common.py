@@ -27,14 +27,3 @@ def init_weights(model: nn.Module) -> None:
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0, 0.01)
             nn.init.zeros_(m.bias)
-
-
-class Pool(nn.Module):
-    """Global average pool to [N, C, 1, 1] (AdaptiveAvgPool2d(1) semantics, fused op in eval)."""
-
-    def forward(self, x):
-        from .. import ops
-        from ..nn.fused import run_unfused
-        if run_unfused(self):
-            return x.mean(dim=(2, 3), keepdim=True)
-        return ops.global_avgpool(x)

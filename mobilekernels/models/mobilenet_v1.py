@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn import ConvBNAct
-from ._common import Pool, init_weights
+from ..nn import ConvBNAct, GlobalAvgPool
+from ._common import init_weights
 
 # (output channels, stride of the depthwise conv) of the 13 separable layers, Table 1.
 V1_LAYERS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
@@ -34,7 +34,7 @@ class MobileNetV1(nn.Module):
             layers.append(ConvBNAct.build(cin, ch(cout), 1, activation="relu"))
             cin = ch(cout)
         self.features = nn.Sequential(*layers)
-        self.avgpool = Pool()
+        self.avgpool = GlobalAvgPool()
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(cin, num_classes))
         init_weights(self)
 

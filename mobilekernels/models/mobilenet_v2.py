@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn import ConvBNAct, InvertedResidual
-from ._common import Pool, init_weights, make_divisible
+from ..nn import ConvBNAct, GlobalAvgPool, InvertedResidual
+from ._common import init_weights, make_divisible
 
 # t (expansion), c (channels), n (repeats), s (stride of the first repeat): Table 2.
 V2_SETTING = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2],
@@ -33,7 +33,7 @@ class MobileNetV2(nn.Module):
                 cin = cout
         features.append(ConvBNAct.build(cin, self.last_channel, 1, activation="relu6"))
         self.features = nn.Sequential(*features)
-        self.avgpool = Pool()
+        self.avgpool = GlobalAvgPool()
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.last_channel, num_classes))
         init_weights(self)
 

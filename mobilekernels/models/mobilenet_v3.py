@@ -7,8 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn import ConvBNAct, InvertedResidual
-from ._common import Pool, init_weights, make_divisible
+from ..nn import ConvBNAct, GlobalAvgPool, InvertedResidual
+from ._common import init_weights, make_divisible
 
 # input, kernel, expanded, output, SE, activation (RE = relu, HS = hardswish), stride
 V3_LARGE = [
@@ -52,7 +52,7 @@ class MobileNetV3(nn.Module):
         last_in = ch(setting[-1][3])
         features.append(ConvBNAct.build(last_in, 6 * last_in, 1, activation="hardswish", **_BN))
         self.features = nn.Sequential(*features)
-        self.avgpool = Pool()
+        self.avgpool = GlobalAvgPool()
         last = ch(last_channel)
         self.classifier = nn.Sequential(
             nn.Linear(6 * last_in, last), nn.Hardswish(inplace=True), nn.Dropout(dropout, inplace=True),

@@ -1,7 +1,8 @@
 """Drop-in torch.nn modules over the fused ops."""
 from .conv_bn_act import ConvBNAct
-from .fused import FusedModule, fold_bn, unfused
+from .fused import FusedModule, fold_bn, unfused, unfused_copy
+from .global_avgpool import GlobalAvgPool
 from .inverted_residual import InvertedResidual
 from .squeeze_excite import SqueezeExcite
 
-__all__ = ["ConvBNAct", "FusedModule", "InvertedResidual", "SqueezeExcite", "fold_bn", "unfused"]
+__all__ = ["ConvBNAct", "FusedModule", "GlobalAvgPool", "InvertedResidual", "SqueezeExcite", "fold_bn", "unfused", "unfused_copy"]

@@ -24,7 +24,18 @@ def unfused():
 
 
 def run_unfused(module: nn.Module) -> bool:
-    return module.training or _UNFUSED
+    return module.training or _UNFUSED or module.force_unfused
+
+
+def unfused_copy(model: nn.Module) -> nn.Module:
+    """A deep copy that always runs the plain torch composition (the baseline to compare
+    a fused model against: same weights, torch's conv/BatchNorm/activation kernels)."""
+    import copy
+
+    model = copy.deepcopy(model)
+    for m in model.modules():
+        m.force_unfused = True
+    return model
 
 
 def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,6 +71,7 @@ class FusedModule(nn.Module):
 
     # Modules inside a fused block are never run fused on their own: they skip packing.
     pack_on_eval = True
+    force_unfused = False  # set per instance by unfused_copy()
 
     def __init__(self):
         super().__init__()
