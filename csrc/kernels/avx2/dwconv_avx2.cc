@@ -1,38 +1,159 @@
-// AVX2+FMA depthwise row kernel: 8 channels per vector, masked tail (never reads or
-// writes past the last channel: a torch tensor has no spare bytes).
+// AVX2+FMA depthwise row kernel.
+//
+// Interior pixels (every tap inside the image) take a branch-free path per 8-channel
+// block: the k*k weight vectors and the bias are loaded once per row and block, and 4
+// output pixels are computed at a time so 4 independent FMA chains hide the FMA latency.
+// The few edge pixels (left/right padding) take the generic valid-taps path; padded rows
+// are skipped by narrowing the ky range once per row. Channel tails use masked loads and
+// stores: nothing is read or written past the last channel (a torch tensor has no spare
+// bytes).
 #include <immintrin.h>
+
+#include <algorithm>
 
 #include "../dwconv.h"
 #include "activation_avx2.h"
 
 namespace mk {
 
+namespace {
+
+constexpr int kPixels = 4;
+
+template <bool Masked>
+inline __m256 load8(const float* p, __m256i mask) {
+  if constexpr (Masked) return _mm256_maskload_ps(p, mask);
+  return _mm256_loadu_ps(p);
+}
+
+template <bool Masked>
+inline void store8(float* p, __m256 v, __m256i mask) {
+  if constexpr (Masked) {
+    _mm256_maskstore_ps(p, mask, v);
+  } else {
+    _mm256_storeu_ps(p, v);
+  }
+}
+
+// Output pixels [ox_begin, ox_end) of one row, channels [c, c + 8) (masked when a tail).
+template <int K, bool Masked>
+void interior_block(const DwconvParams& p, const float* x, const float* packed, float* y_row,
+                    int64_t c, __m256i mask, int ky_lo, int ky_hi, int64_t iy0, int64_t ox_begin,
+                    int64_t ox_end) {
+  const int64_t C = p.channels;
+  __m256 w[K * K];
+  for (int t = 0; t < K * K; ++t) w[t] = load8<Masked>(packed + t * C + c, mask);
+  const __m256 bias = load8<Masked>(packed + static_cast<int64_t>(K) * K * C + c, mask);
+  const int64_t step = static_cast<int64_t>(p.stride_w) * C;  // next output pixel's input
+  const int64_t tap_step = static_cast<int64_t>(p.dilation_w) * C;
+  int64_t ox = ox_begin;
+  for (; ox + kPixels <= ox_end; ox += kPixels) {
+    __m256 acc0 = bias, acc1 = bias, acc2 = bias, acc3 = bias;
+    for (int ky = ky_lo; ky <= ky_hi; ++ky) {
+      const int64_t iy = iy0 + static_cast<int64_t>(ky) * p.dilation_h;
+      const float* xr = x + (iy * p.width + ox * p.stride_w - p.pad_left) * C + c;
+      for (int kx = 0; kx < K; ++kx) {
+        const __m256 wv = w[ky * K + kx];
+        const float* xp = xr + kx * tap_step;
+        acc0 = _mm256_fmadd_ps(load8<Masked>(xp, mask), wv, acc0);
+        acc1 = _mm256_fmadd_ps(load8<Masked>(xp + step, mask), wv, acc1);
+        acc2 = _mm256_fmadd_ps(load8<Masked>(xp + 2 * step, mask), wv, acc2);
+        acc3 = _mm256_fmadd_ps(load8<Masked>(xp + 3 * step, mask), wv, acc3);
+      }
+    }
+    float* y = y_row + ox * C + c;
+    store8<Masked>(y, activation_avx2(acc0, p.act), mask);
+    store8<Masked>(y + C, activation_avx2(acc1, p.act), mask);
+    store8<Masked>(y + 2 * C, activation_avx2(acc2, p.act), mask);
+    store8<Masked>(y + 3 * C, activation_avx2(acc3, p.act), mask);
+  }
+  for (; ox < ox_end; ++ox) {
+    __m256 acc = bias;
+    for (int ky = ky_lo; ky <= ky_hi; ++ky) {
+      const int64_t iy = iy0 + static_cast<int64_t>(ky) * p.dilation_h;
+      const float* xr = x + (iy * p.width + ox * p.stride_w - p.pad_left) * C + c;
+      for (int kx = 0; kx < K; ++kx) {
+        acc = _mm256_fmadd_ps(load8<Masked>(xr + kx * tap_step, mask), w[ky * K + kx], acc);
+      }
+    }
+    store8<Masked>(y_row + ox * C + c, activation_avx2(acc, p.act), mask);
+  }
+}
+
+// Any pixel, any kernel size: loops over the taps that land inside the image.
+void generic_pixel(const DwconvParams& p, const float* x, const float* packed, float* y_row,
+                   int64_t oy, int64_t ox, int64_t c_main, __m256i tail) {
+  const int64_t C = p.channels;
+  const float* bias = packed + static_cast<int64_t>(p.kernel_h) * p.kernel_w * C;
+  DwconvTaps taps;
+  dwconv_valid_taps(p, oy, ox, taps);
+  float* y = y_row + ox * C;
+  for (int64_t c = 0; c < c_main; c += 8) {
+    __m256 acc = _mm256_loadu_ps(bias + c);
+    for (int t = 0; t < taps.count; ++t) {
+      acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + taps.offset[t] + c),
+                            _mm256_loadu_ps(packed + taps.tap[t] * C + c), acc);
+    }
+    _mm256_storeu_ps(y + c, activation_avx2(acc, p.act));
+  }
+  if (c_main < C) {
+    __m256 acc = _mm256_maskload_ps(bias + c_main, tail);
+    for (int t = 0; t < taps.count; ++t) {
+      acc = _mm256_fmadd_ps(_mm256_maskload_ps(x + taps.offset[t] + c_main, tail),
+                            _mm256_maskload_ps(packed + taps.tap[t] * C + c_main, tail), acc);
+    }
+    _mm256_maskstore_ps(y + c_main, tail, activation_avx2(acc, p.act));
+  }
+}
+
+template <int K>
+void interior_row(const DwconvParams& p, const float* x, const float* packed, float* y_row,
+                  int64_t c_main, __m256i tail, int ky_lo, int ky_hi, int64_t iy0, int64_t ox_begin,
+                  int64_t ox_end) {
+  const __m256i all = _mm256_set1_epi32(-1);
+  for (int64_t c = 0; c < c_main; c += 8) {
+    interior_block<K, false>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox_begin, ox_end);
+  }
+  if (c_main < p.channels) {
+    interior_block<K, true>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
+  }
+}
+
+}  // namespace
+
 void dwconv_row_avx2(const DwconvParams& p, const float* x, const float* packed, float* y_row,
                      int64_t oy) {
   const int64_t C = p.channels;
-  const float* bias = packed + static_cast<int64_t>(p.kernel_h) * p.kernel_w * C;
   const int64_t c_main = C & ~int64_t{7};
   const __m256i tail = tail_mask_avx2(C - c_main);
-  DwconvTaps taps;
-  for (int64_t ox = 0; ox < p.out_width; ++ox) {
-    dwconv_valid_taps(p, oy, ox, taps);
-    float* y = y_row + ox * C;
-    for (int64_t c = 0; c < c_main; c += 8) {
-      __m256 acc = _mm256_loadu_ps(bias + c);
-      for (int t = 0; t < taps.count; ++t) {
-        acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + taps.offset[t] + c),
-                              _mm256_loadu_ps(packed + taps.tap[t] * C + c), acc);
-      }
-      _mm256_storeu_ps(y + c, activation_avx2(acc, p.act));
+
+  // Columns whose every tap is inside the image: ox*s - pad_left >= 0 and
+  // ox*s - pad_left + (k-1)*d <= W - 1.
+  const int64_t span_w = static_cast<int64_t>(p.dilation_w) * (p.kernel_w - 1);
+  int64_t ox_begin = (p.pad_left + p.stride_w - 1) / p.stride_w;
+  const int64_t last = p.width - 1 - span_w + p.pad_left;
+  int64_t ox_end = last >= 0 ? last / p.stride_w + 1 : 0;
+  ox_end = std::min(ox_end, p.out_width);
+  ox_begin = std::min(ox_begin, p.out_width);
+  const bool fast = p.kernel_h == p.kernel_w && (p.kernel_w == 3 || p.kernel_w == 5);
+  if (!fast || ox_end <= ox_begin) {
+    ox_begin = ox_end = p.out_width;  // everything through the generic path
+  }
+  for (int64_t ox = 0; ox < ox_begin; ++ox) generic_pixel(p, x, packed, y_row, oy, ox, c_main, tail);
+  if (ox_begin < ox_end) {
+    // Taps in padded rows are skipped for the whole row at once.
+    const int64_t iy0 = oy * p.stride_h - p.pad_top;
+    int ky_lo = 0, ky_hi = p.kernel_h - 1;
+    while (ky_lo <= ky_hi && iy0 + static_cast<int64_t>(ky_lo) * p.dilation_h < 0) ++ky_lo;
+    while (ky_hi >= ky_lo && iy0 + static_cast<int64_t>(ky_hi) * p.dilation_h >= p.height) --ky_hi;
+    if (p.kernel_w == 3) {
+      interior_row<3>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
+    } else {
+      interior_row<5>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
     }
-    if (c_main < C) {
-      __m256 acc = _mm256_maskload_ps(bias + c_main, tail);
-      for (int t = 0; t < taps.count; ++t) {
-        acc = _mm256_fmadd_ps(_mm256_maskload_ps(x + taps.offset[t] + c_main, tail),
-                              _mm256_maskload_ps(packed + taps.tap[t] * C + c_main, tail), acc);
-      }
-      _mm256_maskstore_ps(y + c_main, tail, activation_avx2(acc, p.act));
-    }
+  }
+  for (int64_t ox = ox_end; ox < p.out_width; ++ox) {
+    generic_pixel(p, x, packed, y_row, oy, ox, c_main, tail);
   }
 }
 
