@@ -5,6 +5,7 @@ MOBILEKERNELS_DISABLE_EXTENSION=1 skips loading it (used to test that fallback).
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import warnings
 
@@ -17,7 +18,8 @@ else:
     try:
         from . import _C  # type: ignore[attr-defined,no-redef]
     except ImportError as err:  # not built, or built for another Python/CPU
-        load_error = str(err)
+        missing = importlib.util.find_spec(f"{__package__}._C") is None
+        load_error = "it was not built" if missing else str(err)
 
 if _C is None:
     warnings.warn(

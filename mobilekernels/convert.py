@@ -6,7 +6,10 @@ A module-pattern walk (no class names of any library), in four passes:
   2. a module with two 1x1 convs (C -> r -> C, with bias), an activation and a
      sigmoid-like gate becomes a SqueezeExcite;
   3. a module holding one Sequential of [pw expand]? dw [SE]? pw(linear) becomes an
-     InvertedResidual (with or without the residual add);
+     InvertedResidual (with or without the residual add), keeping its keys;
+     a module whose children, in order, are conv/BatchNorm[+act] pairs and SE (timm's
+     blocks: conv_pw, bn1, conv_dw, bn2, se, conv_pwl, bn3) becomes an InvertedResidual
+     or a Sequential of ConvBNAct over the same parameters;
   4. remaining Conv2d -> BatchNorm2d [-> activation] runs inside Sequentials become a
      ConvBNAct followed by Identity placeholders.
 Passes 2 and 3 guess from structure, so every candidate is proven on random data against
@@ -164,44 +167,130 @@ def _block_candidate(module: nn.Module, qual: str, report):
     return None
 
 
-def _fuse_inverted_residuals(root, report):
-    for parent, name, child, qual in list(_walk(root)):
-        if isinstance(child, (FusedModule, nn.Sequential)):
-            continue
-        if any(isinstance(m, FusedModule) and m is not child for m in _ancestors(root, qual)):
-            continue
-        block = _block_candidate(child, qual, report)
-        if block is not None:
-            setattr(parent, name, block)
-            report.swapped.append((qual, type(child).__name__, "InvertedResidual"))
+def _plain_bn(bn: nn.Module):
+    """(BatchNorm2d, activation) from a BatchNorm2d, or from a BatchNorm2d subclass that
+    carries its activation as a child (timm's BatchNormAct2d); the plain BatchNorm2d
+    shares the original's parameters and running statistics."""
+    if type(bn) is nn.BatchNorm2d:
+        return bn, None
+    if not isinstance(bn, nn.BatchNorm2d) or not bn.track_running_stats:
+        return None
+    act = getattr(bn, "act", None)
+    if activation_of(act) is None:
+        return None
+    plain = nn.BatchNorm2d(bn.num_features, bn.eps, bn.momentum, bn.affine, True)
+    plain.weight, plain.bias = bn.weight, bn.bias
+    plain.running_mean, plain.running_var = bn.running_mean, bn.running_var
+    plain.num_batches_tracked = bn.num_batches_tracked
+    return plain, act
 
 
-def _ancestors(root: nn.Module, qual: str):
-    m = root
-    for part in qual.split(".")[:-1]:
-        m = getattr(m, part)
-        yield m
+def _chain(module: nn.Module):
+    """The module's children, in order, as a Sequential of ConvBNAct / SqueezeExcite, or
+    None. Parameter-free children that are not activations (Identity, DropPath, ...) are
+    assumed to be identities in eval; the numeric check decides."""
+    stages, pending = [], None  # pending: [name, conv, bn, act]
+
+    def close():
+        if pending is not None:
+            conv_ = pending[1]
+            if conv_kind(conv_) is None:
+                raise ValueError
+            stages.append((pending[0], ConvBNAct(conv_, pending[2], pending[3])))
+
+    try:
+        for name, child in module.named_children():
+            if type(child) is nn.Conv2d:
+                close()
+                pending = [name, child, None, None]
+            elif isinstance(child, nn.BatchNorm2d):
+                split = _plain_bn(child)
+                if pending is None or pending[2] is not None or split is None:
+                    return None
+                pending[2], pending[3] = split
+            elif activation_of(child) is not None and not isinstance(child, nn.Identity):
+                if pending is None or pending[3] is not None:
+                    return None
+                pending[3] = child
+            elif isinstance(child, SqueezeExcite):
+                close()
+                pending = None
+                stages.append((name, child))
+            elif any(True for _ in child.parameters()) or any(True for _ in child.buffers()):
+                return None
+        close()
+    except ValueError:
+        return None
+    if len(stages) < 2:
+        return None
+    from collections import OrderedDict
+    return nn.Sequential(OrderedDict(stages))
 
 
-def _fuse_remaining_runs(root, report):
-    for parent, name, child, qual in list(_walk(root)):
-        if not isinstance(child, nn.Sequential) or isinstance(child, FusedModule):
+def _chain_candidate(module: nn.Module, qual: str, report):
+    chain = _chain(module)
+    if chain is None:
+        return None
+    cin = chain[0].conv.in_channels
+    candidates = []
+    try:
+        plan_block(chain)
+        candidates = [InvertedResidual(chain, r, "block") for r in (True, False)
+                      if not r or _residual_possible(chain)]
+    except ValueError:
+        pass
+    candidates.append(chain)
+    for cand in candidates:
+        if _agrees(module, cand, cin):
+            return cand
+    report.skipped.append((qual, f"{type(module).__name__}: conv/BN chain recognized but outputs "
+                                 "differ from the original"))
+    return None
+
+
+def _residual_possible(chain: nn.Sequential) -> bool:
+    try:
+        InvertedResidual(chain, True, "block")
+        return True
+    except ValueError:
+        return False
+
+
+def _fuse_inverted_residuals(module, report, prefix=""):
+    for name, child in list(module.named_children()):
+        qual = f"{prefix}.{name}" if prefix else name
+        if isinstance(child, FusedModule):
             continue
-        if any(isinstance(m, FusedModule) for m in _ancestors(root, qual + ".x")):
-            continue
-        kids, i = list(child), 0
-        while i < len(kids):
-            run = _conv_bn_act_run(kids, i)
-            if run is None:
-                i += 1
+        if not isinstance(child, nn.Sequential):
+            block = _block_candidate(child, qual, report) or _chain_candidate(child, qual, report)
+            if block is not None:
+                setattr(module, name, block)
+                kind = "InvertedResidual" if isinstance(block, InvertedResidual) else "ConvBNAct chain"
+                report.swapped.append((qual, type(child).__name__, kind))
                 continue
-            conv, bn, act, n = run
-            child[i] = ConvBNAct(conv, bn, act)
-            for j in range(i + 1, i + n):
-                child[j] = nn.Identity()
-            report.swapped.append((f"{qual}.{i}", "Conv2d+BatchNorm2d" + ("+act" if act else ""),
-                                   "ConvBNAct"))
-            i += n
+        _fuse_inverted_residuals(child, report, qual)
+
+
+def _fuse_remaining_runs(module, report, prefix=""):
+    for name, child in list(module.named_children()):
+        qual = f"{prefix}.{name}" if prefix else name
+        if isinstance(child, FusedModule):
+            continue
+        if isinstance(child, nn.Sequential):
+            kids, i = list(child), 0
+            while i < len(kids):
+                run = _conv_bn_act_run(kids, i)
+                if run is None:
+                    i += 1
+                    continue
+                conv, bn, act, n = run
+                child[i] = ConvBNAct(conv, bn, act)
+                for j in range(i + 1, i + n):
+                    child[j] = nn.Identity()
+                report.swapped.append((f"{qual}.{i}", "Conv2d+BatchNorm2d" + ("+act" if act else ""),
+                                       "ConvBNAct"))
+                i += n
+        _fuse_remaining_runs(child, report, qual)
 
 
 def optimize(model: nn.Module, *, inplace: bool = False, return_report: bool = False):

@@ -37,6 +37,28 @@ def test_optimize_agrees_with_original(name):
     assert_close(got, want)
 
 
+TIMM_MODELS = ["mobilenetv2_100", "mobilenetv3_large_100", "mobilenetv3_small_100", "efficientnet_b0",
+               "mnasnet_100", "lcnet_100", "mobilenetv1_100"]
+
+
+@pytest.mark.parametrize("name", TIMM_MODELS)
+def test_optimize_timm(name):
+    import timm
+    model = randomize_bn(timm.create_model(name, pretrained=False)).eval()
+    # Every timm block is fused (its stem and head conv + BN stay untouched: they are
+    # direct children of the model, whose forward order a module walk cannot see).
+    expected = sum(type(m).__name__ in ("InvertedResidual", "DepthwiseSeparableConv") for m in model.modules())
+    fast, report = mobilekernels.optimize(model, return_report=True)
+    blocks = [n for _, _, n in report.swapped if n in ("InvertedResidual", "ConvBNAct chain")]
+    assert expected > 0 and len(blocks) == expected, str(report)
+    assert not report.skipped, str(report)
+    x = _input(128, 128)
+    with torch.no_grad():
+        got = fast(x)
+        want = model.double()(x.double())
+    assert_close(got, want)
+
+
 @pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"])
 def test_optimize_keeps_torchvision_state_dict_keys(name):
     model, fast, _ = _converted(name)
