@@ -43,8 +43,11 @@ def check_like(op: str, t, name: str, x: torch.Tensor, shape: Sequence[int]) -> 
         _fail(op, f"{name} must have shape {tuple(shape)}, got {tuple(t.shape)}")
 
 
+_ACTIVATION_CODES = frozenset(int(a) for a in Activation)
+
+
 def check_activation(op: str, act, name: str = "activation") -> None:
-    if isinstance(act, bool) or not isinstance(act, int) or act not in set(Activation):
+    if isinstance(act, bool) or not isinstance(act, int) or act not in _ACTIVATION_CODES:
         _fail(op, f"{name} must be an Activation code 0..{len(Activation) - 1}, got {act!r}")
 
 

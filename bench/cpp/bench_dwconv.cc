@@ -1,0 +1,38 @@
+// Depthwise microkernel timing without Python: best of N calls on one MobileNet layer.
+//   mk_bench_dwconv C H K S [isa=auto] [threads=1]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "ops/dwconv.h"
+#include "runtime/thread_pool.h"
+
+int main(int argc, char** argv) {
+  if (argc < 5) {
+    std::fprintf(stderr, "usage: %s C H K S [isa] [threads]\n", argv[0]);
+    return 2;
+  }
+  const int C = std::atoi(argv[1]), H = std::atoi(argv[2]), K = std::atoi(argv[3]), S = std::atoi(argv[4]);
+  const std::string isa_name = argc > 5 ? argv[5] : "auto";
+  mk::ThreadPool::instance().set_num_threads(argc > 6 ? std::atoi(argv[6]) : 1);
+  const int pad = (K - 1) / 2;
+  const int Ho = (H + 2 * pad - K) / S + 1;
+  std::vector<float> x(size_t(H) * H * C, 0.5f), packed(size_t(K * K + 1) * C, 0.1f), y(size_t(Ho) * Ho * C);
+  mk::DwconvArgs a{x.data(), packed.data(), y.data(), 1,
+                   mk::DwconvParams{H, H, C, Ho, Ho, K, K, S, S, pad, pad, 1, 1, mk::Activation::kRelu6}};
+  const mk::Isa isa = mk::parse_isa(isa_name);
+  for (int r = 0; r < 10; ++r) mk::dwconv_bn_act(a, isa);
+  double best = 1e9;
+  for (int r = 0; r < 200; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    mk::dwconv_bn_act(a, isa);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  const double macs = double(Ho) * Ho * C * K * K;
+  const double bytes = 4.0 * (double(H) * H * C + double(Ho) * Ho * C + (K * K + 1.0) * C);
+  std::printf("dw%dx%ds%d C=%d %dx%d %s: %.1f us, %.2f GMAC/s, %.1f GB/s\n", K, K, S, C, H, H,
+              mk::isa_name(isa), best * 1e6, macs / best / 1e9, bytes / best / 1e9);
+  return 0;
+}
