@@ -137,3 +137,17 @@ def test_reference_matches_torch_modules():
     want = torch.nn.functional.hardswish(bn(conv(x)))
     got = reference.dwconv_bn_act(x, ops.pack_dwconv(*fold_bn(conv, bn)), 5, 2, [2] * 4, 1, 3)
     assert_close(got, want, torch.float64)
+
+
+def test_public_functions_route_through_the_registered_op_when_traced():
+    """Eager calls skip the dispatcher; fake tensors / compile must still reach the op."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    x = make_input(1, 8, 6, 6, seed=0)
+    packed = dw_packed(8, 3, seed=0)
+    with FakeTensorMode() as mode:
+        fx, fp = mode.from_tensor(x), mode.from_tensor(packed)
+        y = ops.dwconv_bn_act(fx, fp, 3, 2, [1] * 4, 1, 2)
+    assert y.shape == (1, 8, 3, 3) and y.stride() == (72, 1, 24, 8)
+    eager = ops.dwconv_bn_act(x, packed, 3, 2, [1] * 4, 1, 2)
+    dispatched = torch.ops.mobilekernels.dwconv_bn_act(x, packed, 3, 2, [1] * 4, 1, 2)
+    assert torch.equal(eager, dispatched)
