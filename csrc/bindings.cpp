@@ -6,10 +6,12 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "ops/dwconv.h"
+#include "ops/pwconv.h"
 #include "runtime/cpu_features.h"
 #include "runtime/thread_pool.h"
 
@@ -67,6 +69,29 @@ void dwconv_bn_act(const FloatArray& x, const FloatArray& packed, FloatArray& y,
   mk::dwconv_bn_act(a, isa);
 }
 
+void pwconv_bn_act(const FloatArray& x, const FloatArray& packed, FloatArray& y, int activation,
+                   const std::optional<FloatArray>& residual, const std::string& isa_name) {
+  const mk::Isa isa = mk::parse_isa(isa_name);
+  require(x.ndim() == 2, "x: expected a 2-d [pixels, channels] array, got " + std::to_string(x.ndim()) +
+                             " dimensions");
+  const int64_t m = x.shape(0), k = x.shape(1);
+  require(packed.ndim() == 2, "packed: expected a 2-d [k + 1, n] array");
+  const int64_t n = packed.shape(1);
+  require_shape(packed, "packed", {k + 1, n});
+  require_shape(y, "y", {m, n});
+  require(y.writeable(), "y: array is read-only");
+  require(!overlaps(y, x) && !overlaps(y, packed), "y: must not overlap x or packed");
+  if (residual) {
+    require_shape(*residual, "residual", {m, n});
+    require(!overlaps(y, *residual), "y: must not overlap residual");
+  }
+  mk::PwconvArgs a{x.data(), packed.data(), residual ? residual->data() : nullptr, y.mutable_data(), m,
+                   mk::GemmParams{k, n, static_cast<mk::Activation>(activation)}};
+  mk::pwconv_check(a);
+  py::gil_scoped_release release;
+  mk::pwconv_bn_act(a, isa);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -87,4 +112,8 @@ PYBIND11_MODULE(_C, m) {
         py::arg("activation"), py::arg("isa") = "auto",
         "Depthwise conv + bias + activation: x [N,H,W,C], packed [kh*kw+1, C] -> y [N,Ho,Wo,C]. "
         "padding = (top, left, bottom, right).");
+  m.def("pwconv_bn_act", &pwconv_bn_act, py::arg("x").noconvert(), py::arg("packed").noconvert(),
+        py::arg("y").noconvert(), py::arg("activation"), py::arg("residual").noconvert() = py::none(),
+        py::arg("isa") = "auto",
+        "1x1 conv as GEMM: y[m, n] = act(x[m, k] . packed[:k] + packed[k]) (+ residual[m, n]).");
 }

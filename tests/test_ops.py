@@ -6,10 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import assert_close
-from mobilekernels import Activation, ops
-from mobilekernels.ops import reference
+from mobilekernels import Activation, _ext, ops
+from mobilekernels.ops import cpu, reference
 from op_cases import conv_packed, dw_packed, make_input
 
+ISAS = list(dict.fromkeys(["scalar"] + ([_ext._C.cpu_features()["best_isa"]] if _ext.available() else [])))
 ACTS = st.sampled_from(list(Activation))
 SEEDS = st.integers(0, 2**31 - 1)
 LAYOUTS = st.sampled_from(["channels_last", "contiguous", "strided"])
@@ -29,6 +30,19 @@ def test_pwconv(n, cin, cout, h, w, act, seed, layout, with_residual):
     y = ops.pwconv_bn_act(x, packed, int(act), res)
     assert y.is_contiguous(memory_format=torch.channels_last)
     assert_close(y, reference.pwconv_bn_act(x.double(), packed.double(), int(act), d(res)))
+
+
+@pytest.mark.skipif(not _ext.available(), reason="CPU extension not built")
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("act", list(Activation))
+@pytest.mark.parametrize("m_pixels,cin,cout", [(1, 16, 16), (5, 24, 144), (49, 96, 24), (13, 7, 41)])
+def test_pwconv_each_isa(isa, act, m_pixels, cin, cout):
+    x = make_input(1, cin, 1, m_pixels, seed=cin + cout)
+    packed = conv_packed(cin, cout, seed=cout)
+    res = make_input(1, cout, 1, m_pixels, seed=3)
+    y = cpu.pwconv_bn_act(x, packed, int(act), res, isa=isa)
+    assert_close(y, reference.pwconv_bn_act(x.double(), packed.double(), int(act), res.double()),
+                 what=f"isa={isa}")
 
 
 @settings(max_examples=30, deadline=None)

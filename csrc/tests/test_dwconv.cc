@@ -10,21 +10,9 @@
 #include "../ops/dwconv.h"
 #include "../runtime/cpu_features.h"
 #include "harness.h"
+#include "reference.h"
 
 namespace {
-
-double ref_act(double v, mk::Activation act) {
-  switch (act) {
-    case mk::Activation::kIdentity: return v;
-    case mk::Activation::kRelu: return v > 0 ? v : 0;
-    case mk::Activation::kRelu6: return std::fmin(std::fmax(v, 0.0), 6.0);
-    case mk::Activation::kHardswish: return v * std::fmin(std::fmax(v + 3, 0.0), 6.0) / 6;
-    case mk::Activation::kHardsigmoid: return std::fmin(std::fmax(v + 3, 0.0), 6.0) / 6;
-    case mk::Activation::kSilu: return v / (1 + std::exp(-v));
-    case mk::Activation::kSigmoid: return 1 / (1 + std::exp(-v));
-  }
-  return v;
-}
 
 struct Case {
   int64_t n, h, w, c;
@@ -48,7 +36,7 @@ std::vector<double> reference(const Case& cs, const std::vector<float>& x, const
               acc += double(x[((b * cs.h + iy) * cs.w + ix) * cs.c + ch]) *
                      double(packed[(ky * cs.k + kx) * cs.c + ch]);
             }
-          y[((b * ho + oy) * wo + ox) * cs.c + ch] = ref_act(acc, cs.act);
+          y[((b * ho + oy) * wo + ox) * cs.c + ch] = mktest::ref_activation(acc, cs.act);
         }
   return y;
 }
@@ -65,24 +53,6 @@ std::vector<float> run(const Case& cs, const std::vector<float>& x, const std::v
                          cs.pad_t, cs.pad_l, cs.dilation, cs.dilation, cs.act};
   mk::dwconv_bn_act(a, isa);
   return y;
-}
-
-// Relative error ||got - ref|| / ||ref|| (DESIGN.md's float32 measure).
-double rel_error(const std::vector<float>& got, const std::vector<double>& ref) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double d = double(got[i]) - ref[i];
-    num += d * d;
-    den += ref[i] * ref[i];
-  }
-  if (std::isnan(num)) return std::numeric_limits<double>::infinity();
-  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
-}
-
-std::vector<mk::Isa> isas() {
-  std::vector<mk::Isa> out{mk::Isa::kScalar};
-  if (mk::best_isa() != mk::Isa::kScalar) out.push_back(mk::best_isa());
-  return out;
 }
 
 }  // namespace
@@ -116,8 +86,8 @@ TEST_CASE("dwconv: every ISA matches the float64 reference on random cases") {
           for (float& v : x) v = val(rng);
           for (float& v : packed) v = val(rng);
           const std::vector<double> ref = reference(cs, x, packed, ho, wo);
-          for (mk::Isa isa : isas()) {
-            const double err = rel_error(run(cs, x, packed, ho, wo, isa), ref);
+          for (mk::Isa isa : mktest::isas()) {
+            const double err = mktest::rel_error(run(cs, x, packed, ho, wo, isa), ref);
             CHECK_MSG(err <= 1e-5, "isa=%s k=%d s=%d act=%d n=%lld h=%lld w=%lld c=%lld: rel err %g",
                       mk::isa_name(isa), k, stride, act, (long long)cs.n, (long long)cs.h,
                       (long long)cs.w, (long long)cs.c, err);

@@ -41,3 +41,34 @@ def dwconv_bn_act(x, packed, kernel_size, stride, padding, dilation, activation,
         _nhwc(x), packed.detach().contiguous().numpy(), y.permute(0, 2, 3, 1).numpy(),
         kernel_size, kernel_size, stride, stride, list(padding), dilation, dilation, int(activation), isa)
     return y
+
+
+def _rows(t: torch.Tensor):
+    """[N, C, H, W] tensor -> zero-copy [N*H*W, C] numpy view of its NHWC memory."""
+    n, c, h, w = t.shape
+    return _nhwc(t).reshape(n * h * w, c)
+
+
+def _out_rows(y: torch.Tensor):
+    """A fresh channels-last output as a [N*H*W, C] view (.view: never a silent copy)."""
+    return y.permute(0, 2, 3, 1).view(-1, y.shape[1]).numpy()
+
+
+def pwconv_bn_act(x, packed, activation, residual=None, isa="auto"):
+    n, _, h, w = x.shape
+    y = _new_output((n, packed.shape[1], h, w), x)
+    _ext._C.pwconv_bn_act(_rows(x), packed.detach().contiguous().numpy(), _out_rows(y), int(activation),
+                          None if residual is None else _rows(residual), isa)
+    return y
+
+
+def inverted_residual(x, expand, expand_activation, dw, kernel_size, stride, padding,
+                      dw_activation, se_fc1, se_fc2, se_activation, se_gate, project, residual):
+    """Block from the per-op kernels (the single-pass fused kernel is the next step);
+    squeeze-excite runs on the reference until its kernel lands."""
+    from . import reference
+    h = x if expand is None else pwconv_bn_act(x, expand, expand_activation)
+    h = dwconv_bn_act(h, dw, kernel_size, stride, padding, 1, dw_activation)
+    if se_fc1 is not None:
+        h = reference.squeeze_excite(h, se_fc1, se_fc2, se_activation, se_gate)
+    return pwconv_bn_act(h, project, 0, x if residual else None)

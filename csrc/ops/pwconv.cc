@@ -1,0 +1,67 @@
+#include "pwconv.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "../runtime/thread_pool.h"
+
+namespace mk {
+
+namespace {
+
+constexpr int64_t kTileRows = 6;
+constexpr int64_t kTileCols = 16;
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument(what);
+}
+
+GemmTileKernel pick_kernel(Isa isa) {
+#if defined(MK_HAVE_AVX2)
+  if (isa == Isa::kAvx2) return gemm_tile_avx2;
+#endif
+  (void)isa;
+  return gemm_tile_scalar;  // NEON GEMM lands with the ARM backend
+}
+
+}  // namespace
+
+void pwconv_check(const PwconvArgs& a) {
+  require(a.x && a.packed && a.y, "pwconv_bn_act: null buffer");
+  require(a.m >= 1 && a.p.k >= 1 && a.p.n >= 1, "pwconv_bn_act: m, k and n must be >= 1");
+  const int act = static_cast<int>(a.p.act);
+  require(act >= 0 && act < kNumActivations, "pwconv_bn_act: unknown activation code " + std::to_string(act));
+}
+
+void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
+  pwconv_check(a);
+  const GemmTileKernel kernel = pick_kernel(isa);
+  const GemmParams p = a.p;
+  // Row block: ~256 KiB of X, a multiple of the tile height.
+  const int64_t block = std::max<int64_t>(kTileRows, (65536 / p.k) / kTileRows * kTileRows);
+  const int64_t blocks = (a.m + block - 1) / block;
+  // Small m (7x7 maps): split columns too, so batch 1 still uses every thread.
+  const int64_t panels = (p.n + kTileCols - 1) / kTileCols;
+  const int64_t col_groups = blocks >= ThreadPool::instance().num_threads() * 2 ? 1 : std::min<int64_t>(panels, 4);
+  const int64_t panels_per_group = (panels + col_groups - 1) / col_groups;
+  ThreadPool::instance().parallel_for(blocks * col_groups, [&](int64_t begin, int64_t end) {
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t m0 = (job / col_groups) * block;
+      const int64_t m1 = std::min(a.m, m0 + block);
+      const int64_t p0 = (job % col_groups) * panels_per_group;
+      const int64_t p1 = std::min(panels, p0 + panels_per_group);
+      for (int64_t panel = p0; panel < p1; ++panel) {
+        const int64_t n0 = panel * kTileCols;
+        const int64_t nr = std::min(kTileCols, p.n - n0);
+        for (int64_t i = m0; i < m1; i += kTileRows) {
+          const int64_t mr = std::min(kTileRows, m1 - i);
+          kernel(p, mr, n0, nr, a.x + i * p.k, a.packed, a.residual ? a.residual + i * p.n : nullptr,
+                 a.y + i * p.n);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace mk
