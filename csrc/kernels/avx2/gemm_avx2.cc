@@ -11,50 +11,97 @@ namespace mk {
 
 namespace {
 
-template <int MR>
+template <bool Full>
+inline __m256 load(const float* p, __m256i mask) {
+  if constexpr (Full) return _mm256_loadu_ps(p);
+  return _mm256_maskload_ps(p, mask);
+}
+
+template <bool Full>
+inline void store_row(const GemmParams& p, __m256 v0, __m256 v1, const float* r, float* y, __m256i m0,
+                      __m256i m1) {
+  v0 = activation_avx2(v0, p.act);
+  v1 = activation_avx2(v1, p.act);
+  if (r) {
+    v0 = _mm256_add_ps(v0, load<Full>(r, m0));
+    v1 = _mm256_add_ps(v1, load<Full>(r + 8, m1));
+  }
+  if constexpr (Full) {
+    _mm256_storeu_ps(y, v0);
+    _mm256_storeu_ps(y + 8, v1);
+  } else {
+    _mm256_maskstore_ps(y, m0, v0);
+    _mm256_maskstore_ps(y + 8, m1, v1);
+  }
+}
+
+// Accumulators are named variables, not an array: an array made GCC keep a memory copy
+// of all 12 and store them every k step (store-bound at ~40% of peak).
+template <int MR, bool Full>
 void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const float* packed,
           const float* residual, float* y) {
   const int64_t K = p.k, N = p.n;
   const __m256i m0 = tail_mask_avx2(nr >= 8 ? 8 : nr);
   const __m256i m1 = tail_mask_avx2(nr >= 16 ? 8 : (nr > 8 ? nr - 8 : 0));
-  const bool full = nr == 16;
   const float* b = packed + n0;
-  __m256 acc[MR][2];
-  const __m256 bias0 = full ? _mm256_loadu_ps(b + K * N) : _mm256_maskload_ps(b + K * N, m0);
-  const __m256 bias1 = full ? _mm256_loadu_ps(b + K * N + 8) : _mm256_maskload_ps(b + K * N + 8, m1);
-  for (int i = 0; i < MR; ++i) {
-    acc[i][0] = bias0;
-    acc[i][1] = bias1;
-  }
+  const __m256 bias0 = load<Full>(b + K * N, m0), bias1 = load<Full>(b + K * N + 8, m1);
+  __m256 c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1;
+  __m256 c30 = bias0, c31 = bias1, c40 = bias0, c41 = bias1, c50 = bias0, c51 = bias1;
+  const float* x0 = x;
+  const float* x1 = x + (MR > 1 ? K : 0);
+  const float* x2 = x + (MR > 2 ? 2 * K : 0);
+  const float* x3 = x + (MR > 3 ? 3 * K : 0);
+  const float* x4 = x + (MR > 4 ? 4 * K : 0);
+  const float* x5 = x + (MR > 5 ? 5 * K : 0);
   for (int64_t kk = 0; kk < K; ++kk) {
     const float* bk = b + kk * N;
-    const __m256 b0 = full ? _mm256_loadu_ps(bk) : _mm256_maskload_ps(bk, m0);
-    const __m256 b1 = full ? _mm256_loadu_ps(bk + 8) : _mm256_maskload_ps(bk + 8, m1);
-    for (int i = 0; i < MR; ++i) {
-      const __m256 a = _mm256_broadcast_ss(x + i * K + kk);
-      acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+    const __m256 b0 = load<Full>(bk, m0), b1 = load<Full>(bk + 8, m1);
+    __m256 a = _mm256_broadcast_ss(x0 + kk);
+    c00 = _mm256_fmadd_ps(a, b0, c00);
+    c01 = _mm256_fmadd_ps(a, b1, c01);
+    if constexpr (MR > 1) {
+      a = _mm256_broadcast_ss(x1 + kk);
+      c10 = _mm256_fmadd_ps(a, b0, c10);
+      c11 = _mm256_fmadd_ps(a, b1, c11);
+    }
+    if constexpr (MR > 2) {
+      a = _mm256_broadcast_ss(x2 + kk);
+      c20 = _mm256_fmadd_ps(a, b0, c20);
+      c21 = _mm256_fmadd_ps(a, b1, c21);
+    }
+    if constexpr (MR > 3) {
+      a = _mm256_broadcast_ss(x3 + kk);
+      c30 = _mm256_fmadd_ps(a, b0, c30);
+      c31 = _mm256_fmadd_ps(a, b1, c31);
+    }
+    if constexpr (MR > 4) {
+      a = _mm256_broadcast_ss(x4 + kk);
+      c40 = _mm256_fmadd_ps(a, b0, c40);
+      c41 = _mm256_fmadd_ps(a, b1, c41);
+    }
+    if constexpr (MR > 5) {
+      a = _mm256_broadcast_ss(x5 + kk);
+      c50 = _mm256_fmadd_ps(a, b0, c50);
+      c51 = _mm256_fmadd_ps(a, b1, c51);
     }
   }
-  for (int i = 0; i < MR; ++i) {
-    float* yi = y + i * N + n0;
-    __m256 v0 = activation_avx2(acc[i][0], p.act);
-    __m256 v1 = activation_avx2(acc[i][1], p.act);
-    if (full) {
-      if (residual) {
-        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(residual + i * N + n0));
-        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(residual + i * N + n0 + 8));
-      }
-      _mm256_storeu_ps(yi, v0);
-      _mm256_storeu_ps(yi + 8, v1);
-    } else {
-      if (residual) {
-        v0 = _mm256_add_ps(v0, _mm256_maskload_ps(residual + i * N + n0, m0));
-        v1 = _mm256_add_ps(v1, _mm256_maskload_ps(residual + i * N + n0 + 8, m1));
-      }
-      _mm256_maskstore_ps(yi, m0, v0);
-      _mm256_maskstore_ps(yi + 8, m1, v1);
-    }
+  const auto r = [&](int i) { return residual ? residual + i * N + n0 : nullptr; };
+  y += n0;
+  store_row<Full>(p, c00, c01, r(0), y, m0, m1);
+  if constexpr (MR > 1) store_row<Full>(p, c10, c11, r(1), y + N, m0, m1);
+  if constexpr (MR > 2) store_row<Full>(p, c20, c21, r(2), y + 2 * N, m0, m1);
+  if constexpr (MR > 3) store_row<Full>(p, c30, c31, r(3), y + 3 * N, m0, m1);
+  if constexpr (MR > 4) store_row<Full>(p, c40, c41, r(4), y + 4 * N, m0, m1);
+  if constexpr (MR > 5) store_row<Full>(p, c50, c51, r(5), y + 5 * N, m0, m1);
+}
+
+template <int MR>
+void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const float* packed,
+          const float* residual, float* y) {
+  if (nr == 16) {
+    tile<MR, true>(p, n0, nr, x, packed, residual, y);
+  } else {
+    tile<MR, false>(p, n0, nr, x, packed, residual, y);
   }
 }
 
