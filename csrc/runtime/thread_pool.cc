@@ -7,6 +7,15 @@ namespace mk {
 
 namespace {
 thread_local bool in_pool_task = false;
+constexpr int kSpinIterations = 20000;  // ~50-100 us of pause instructions
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 }
 
 int default_num_threads() {
@@ -72,6 +81,12 @@ void ThreadPool::run_chunks() {
 
 void ThreadPool::worker_loop(uint64_t seen) {
   for (;;) {
+    // Spin briefly before sleeping: a network issues one parallel_for per layer,
+    // back to back, and a condition-variable wake-up costs tens of microseconds.
+    for (int spin = 0; spin < kSpinIterations; ++spin) {
+      if (published_.load(std::memory_order_acquire) != seen) break;
+      cpu_relax();
+    }
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
@@ -81,7 +96,8 @@ void ThreadPool::worker_loop(uint64_t seen) {
     run_chunks();
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (--active_ == 0) done_.notify_one();
+      remaining_.store(--active_, std::memory_order_release);
+      if (active_ == 0) done_.notify_one();
     }
   }
 }
@@ -106,10 +122,16 @@ void ThreadPool::parallel_for(int64_t n, const Task& task, int64_t grain) {
     next_.store(0);
     error_ = nullptr;
     active_ = workers;
+    remaining_.store(workers, std::memory_order_relaxed);
     ++generation_;
+    published_.store(generation_, std::memory_order_release);
   }
   wake_.notify_all();
   run_chunks();
+  for (int spin = 0; spin < kSpinIterations; ++spin) {
+    if (remaining_.load(std::memory_order_acquire) == 0) break;
+    cpu_relax();
+  }
   {
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [&] { return active_ == 0; });

@@ -43,6 +43,8 @@ class ThreadPool {
   bool stopping_ = false;
   uint64_t generation_ = 0;
   int active_ = 0;
+  std::atomic<uint64_t> published_{0};  // generation_, readable without the mutex
+  std::atomic<int> remaining_{0};       // active_, readable without the mutex
   std::atomic<int> num_threads_{1};
 
   // The job in flight.

@@ -57,10 +57,10 @@ def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, t
 
 def source_tensors(*modules: nn.Module | None) -> list[torch.Tensor]:
     out = []
-    for m in modules:
+    for m in modules:  # the dicts directly: parameters() costs ~5 us a call on the hot path
         if m is not None:
-            out.extend(m.parameters(recurse=False))
-            out.extend(b for b in m.buffers(recurse=False) if b.is_floating_point())
+            out.extend(p for p in m._parameters.values() if p is not None)
+            out.extend(b for b in m._buffers.values() if b is not None and b.is_floating_point())
     return out
 
 

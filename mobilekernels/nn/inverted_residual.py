@@ -129,7 +129,7 @@ class InvertedResidual(FusedModule):
         return (p.expand or p.dw).conv.in_channels
 
     def _stage_packed(self, name: str, stage: Stage) -> torch.Tensor:
-        pack = ops.pack_dwconv if conv_kind(stage.conv) == "depthwise" else ops.pack_conv
+        pack = ops.pack_dwconv if stage is self._plan.dw else ops.pack_conv
         return self.cached_pack(name, source_tensors(stage.conv, stage.bn),
                            lambda: pack(*fold_bn(stage.conv, stage.bn)))
 
