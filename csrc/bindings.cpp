@@ -11,7 +11,9 @@
 #include <string>
 
 #include "ops/dwconv.h"
+#include "ops/inverted_residual.h"
 #include "ops/pwconv.h"
+#include "ops/squeeze_excite.h"
 #include "runtime/cpu_features.h"
 #include "runtime/thread_pool.h"
 
@@ -92,6 +94,82 @@ void pwconv_bn_act(const FloatArray& x, const FloatArray& packed, FloatArray& y,
   mk::pwconv_bn_act(a, isa);
 }
 
+void global_avgpool(const FloatArray& x, FloatArray& y, const std::string& isa_name) {
+  const mk::Isa isa = mk::parse_isa(isa_name);
+  require(x.ndim() == 4, "x: expected a 4-d NHWC array");
+  const int64_t n = x.shape(0), pixels = x.shape(1) * x.shape(2), c = x.shape(3);
+  require_shape(y, "y", {n, c});
+  require(y.writeable(), "y: array is read-only");
+  require(!overlaps(y, x), "y: must not overlap x");
+  require(n >= 1 && pixels >= 1 && c >= 1, "x: every dimension must be >= 1");
+  py::gil_scoped_release release;
+  mk::global_avgpool(x.data(), n, pixels, c, y.mutable_data(), isa);
+}
+
+void squeeze_excite(const FloatArray& x, const FloatArray& fc1, const FloatArray& fc2, FloatArray& y,
+                    int activation, int gate, const std::string& isa_name) {
+  const mk::Isa isa = mk::parse_isa(isa_name);
+  require(x.ndim() == 4, "x: expected a 4-d NHWC array");
+  const int64_t n = x.shape(0), h = x.shape(1), w = x.shape(2), c = x.shape(3);
+  require(fc1.ndim() == 2, "fc1: expected a 2-d [channels + 1, squeeze] array");
+  const int64_t sq = fc1.shape(1);
+  require_shape(fc1, "fc1", {c + 1, sq});
+  require_shape(fc2, "fc2", {sq + 1, c});
+  require_shape(y, "y", {n, h, w, c});
+  require(y.writeable(), "y: array is read-only");
+  require(!overlaps(y, x) && !overlaps(y, fc1) && !overlaps(y, fc2), "y: must not overlap an input");
+  mk::SqueezeExciteArgs a{x.data(), fc1.data(), fc2.data(), y.mutable_data(), n, h * w, c, sq,
+                          static_cast<mk::Activation>(activation), static_cast<mk::Activation>(gate)};
+  py::gil_scoped_release release;
+  mk::squeeze_excite(a, isa);
+}
+
+void inverted_residual(const FloatArray& x, const std::optional<FloatArray>& expand, int expand_activation,
+                       const FloatArray& dw, int kernel, int stride, std::array<int, 4> padding,
+                       int dw_activation, const std::optional<FloatArray>& se_fc1,
+                       const std::optional<FloatArray>& se_fc2, int se_activation, int se_gate,
+                       const FloatArray& project, bool residual, FloatArray& y, const std::string& isa_name) {
+  const mk::Isa isa = mk::parse_isa(isa_name);
+  require(x.ndim() == 4, "x: expected a 4-d NHWC array");
+  const int64_t n = x.shape(0), h = x.shape(1), w = x.shape(2), cin = x.shape(3);
+  int64_t hidden = cin;
+  if (expand) {
+    require(expand->ndim() == 2, "expand: expected a 2-d [in + 1, hidden] array");
+    hidden = expand->shape(1);
+    require_shape(*expand, "expand", {cin + 1, hidden});
+  }
+  const int64_t ho = mk::conv_out_size(h, kernel, stride, padding[0], padding[2], 1, "height");
+  const int64_t wo = mk::conv_out_size(w, kernel, stride, padding[1], padding[3], 1, "width");
+  require(kernel == 3 || kernel == 5, "kernel: must be 3 or 5");
+  require_shape(dw, "dw", {static_cast<int64_t>(kernel) * kernel + 1, hidden});
+  require(se_fc1.has_value() == se_fc2.has_value(), "se_fc1 and se_fc2 must be given together");
+  int64_t sq = 0;
+  if (se_fc1) {
+    require(se_fc1->ndim() == 2, "se_fc1: expected a 2-d [hidden + 1, squeeze] array");
+    sq = se_fc1->shape(1);
+    require_shape(*se_fc1, "se_fc1", {hidden + 1, sq});
+    require_shape(*se_fc2, "se_fc2", {sq + 1, hidden});
+  }
+  require(project.ndim() == 2, "project: expected a 2-d [hidden + 1, out] array");
+  const int64_t cout = project.shape(1);
+  require_shape(project, "project", {hidden + 1, cout});
+  require_shape(y, "y", {n, ho, wo, cout});
+  require(y.writeable(), "y: array is read-only");
+  require(!overlaps(y, x), "y: must not overlap x");
+  for (int act : {expand_activation, dw_activation, se_activation, se_gate}) {
+    require(act >= 0 && act < mk::kNumActivations, "unknown activation code " + std::to_string(act));
+  }
+  mk::InvertedResidualArgs a{x.data(), expand ? expand->data() : nullptr, dw.data(),
+                             se_fc1 ? se_fc1->data() : nullptr, se_fc2 ? se_fc2->data() : nullptr,
+                             project.data(), y.mutable_data(), n, h, w, cin, hidden, sq, cout, ho, wo,
+                             kernel, stride, padding[0], padding[1],
+                             static_cast<mk::Activation>(expand_activation),
+                             static_cast<mk::Activation>(dw_activation), static_cast<mk::Activation>(se_activation),
+                             static_cast<mk::Activation>(se_gate), residual};
+  py::gil_scoped_release release;
+  mk::inverted_residual(a, isa);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -116,4 +194,15 @@ PYBIND11_MODULE(_C, m) {
         py::arg("y").noconvert(), py::arg("activation"), py::arg("residual").noconvert() = py::none(),
         py::arg("isa") = "auto",
         "1x1 conv as GEMM: y[m, n] = act(x[m, k] . packed[:k] + packed[k]) (+ residual[m, n]).");
+  m.def("global_avgpool", &global_avgpool, py::arg("x").noconvert(), py::arg("y").noconvert(),
+        py::arg("isa") = "auto", "y[n, c] = mean over h, w of x[n, h, w, c]");
+  m.def("squeeze_excite", &squeeze_excite, py::arg("x").noconvert(), py::arg("fc1").noconvert(),
+        py::arg("fc2").noconvert(), py::arg("y").noconvert(), py::arg("activation"), py::arg("gate"),
+        py::arg("isa") = "auto", "y = x * gate(fc2(act(fc1(mean_hw(x))))) (NHWC)");
+  m.def("inverted_residual", &inverted_residual, py::arg("x").noconvert(), py::arg("expand").noconvert(),
+        py::arg("expand_activation"), py::arg("dw").noconvert(), py::arg("kernel"), py::arg("stride"),
+        py::arg("padding"), py::arg("dw_activation"), py::arg("se_fc1").noconvert(),
+        py::arg("se_fc2").noconvert(), py::arg("se_activation"), py::arg("se_gate"),
+        py::arg("project").noconvert(), py::arg("residual"), py::arg("y").noconvert(),
+        py::arg("isa") = "auto", "expand -> depthwise -> [SE] -> project [+ x], NHWC, one call.");
 }

@@ -104,3 +104,24 @@ class TestCppBoundary:
         y.flags.writeable = False
         with pytest.raises(ValueError, match="read-only"):
             _ext._C.dwconv_bn_act(**self.args(y=y))
+
+
+@pytest.mark.skipif(not _ext.available(), reason="CPU extension not built")
+@pytest.mark.parametrize("kw,words", [
+    (dict(dw=np.zeros((10, 24), np.float32)), "dw: dimension 1"),
+    (dict(project=np.zeros((48, 8), np.float32)), "project: dimension 0"),
+    (dict(y=np.zeros((1, 6, 6, 9), np.float32)), "y: dimension 3"),
+    (dict(kernel=7, dw=np.zeros((50, 48), np.float32)), "kernel"),
+    (dict(se_fc1=np.zeros((49, 8), np.float32)), "se_fc1 and se_fc2"),
+    (dict(residual=True, y=np.zeros((1, 3, 3, 8), np.float32), stride=2), "residual"),
+    (dict(dw_activation=11), "activation"),
+])
+def test_cpp_inverted_residual_rejects(kw, words):
+    a = dict(x=np.random.rand(1, 6, 6, 8).astype(np.float32), expand=np.random.rand(9, 48).astype(np.float32),
+             expand_activation=2, dw=np.random.rand(10, 48).astype(np.float32), kernel=3, stride=1,
+             padding=[1, 1, 1, 1], dw_activation=2, se_fc1=None, se_fc2=None, se_activation=0, se_gate=0,
+             project=np.random.rand(49, 8).astype(np.float32), residual=False,
+             y=np.zeros((1, 6, 6, 8), np.float32))
+    a.update(kw)
+    with pytest.raises(ValueError, match=words):
+        _ext._C.inverted_residual(**a)

@@ -165,3 +165,27 @@ def test_public_functions_route_through_the_registered_op_when_traced():
     eager = ops.dwconv_bn_act(x, packed, 3, 2, [1] * 4, 1, 2)
     dispatched = torch.ops.mobilekernels.dwconv_bn_act(x, packed, 3, 2, [1] * 4, 1, 2)
     assert torch.equal(eager, dispatched)
+
+
+@pytest.mark.skipif(not _ext.available(), reason="CPU extension not built")
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("cin,t,cout,k,s,se", [
+    (16, 1, 16, 3, 1, True), (24, 6, 24, 3, 1, False), (24, 3, 40, 5, 2, True), (13, 6, 7, 5, 1, False)])
+def test_cpu_block_ops_each_isa(isa, cin, t, cout, k, s, se):
+    hidden = cin * t
+    x = make_input(2, cin, 9, 11, seed=cin * k)
+    expand = conv_packed(cin, hidden, seed=1) if t != 1 else None
+    dw = dw_packed(hidden, k, seed=2)
+    fc1 = conv_packed(hidden, 8, seed=3) if se else None
+    fc2 = conv_packed(8, hidden, seed=4) if se else None
+    project = conv_packed(hidden, cout, seed=5)
+    pad = [(k - 1) // 2] * 4
+    residual = s == 1 and cin == cout
+    args = (expand, 3, dw, k, s, pad, 2, fc1, fc2, 1, 4, project, residual)
+    y = cpu.inverted_residual(x, *args, isa=isa)
+    ref_args = [d(a) if isinstance(a, torch.Tensor) else a for a in args]
+    assert_close(y, reference.inverted_residual(x.double(), *ref_args), what=f"block isa={isa}")
+    assert_close(cpu.global_avgpool(x, isa=isa), x.double().mean((2, 3), keepdim=True), what="pool")
+    f1, f2 = conv_packed(cin, 5, seed=6), conv_packed(5, cin, seed=7)
+    assert_close(cpu.squeeze_excite(x, f1, f2, 3, 6, isa=isa),
+                 reference.squeeze_excite(x.double(), f1.double(), f2.double(), 3, 6), what="se")

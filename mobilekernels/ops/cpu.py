@@ -38,7 +38,7 @@ def dwconv_bn_act(x, packed, kernel_size, stride, padding, dilation, activation,
              _out_size(w, kernel_size, stride, left, right, dilation))
     y = _new_output(shape, x)
     _ext._C.dwconv_bn_act(
-        _nhwc(x), packed.detach().contiguous().numpy(), y.permute(0, 2, 3, 1).numpy(),
+        _nhwc(x), _packed(packed), y.permute(0, 2, 3, 1).numpy(),
         kernel_size, kernel_size, stride, stride, list(padding), dilation, dilation, int(activation), isa)
     return y
 
@@ -57,18 +57,40 @@ def _out_rows(y: torch.Tensor):
 def pwconv_bn_act(x, packed, activation, residual=None, isa="auto"):
     n, _, h, w = x.shape
     y = _new_output((n, packed.shape[1], h, w), x)
-    _ext._C.pwconv_bn_act(_rows(x), packed.detach().contiguous().numpy(), _out_rows(y), int(activation),
+    _ext._C.pwconv_bn_act(_rows(x), _packed(packed), _out_rows(y), int(activation),
                           None if residual is None else _rows(residual), isa)
     return y
 
 
+def _packed(t):
+    return None if t is None else t.detach().contiguous().numpy()
+
+
+def global_avgpool(x, isa="auto"):
+    n, c = x.shape[:2]
+    y = _new_output((n, c, 1, 1), x)
+    _ext._C.global_avgpool(_nhwc(x), _out_rows(y), isa)
+    return y
+
+
+def squeeze_excite(x, fc1, fc2, activation, gate, isa="auto"):
+    y = _new_output(tuple(x.shape), x)
+    _ext._C.squeeze_excite(_nhwc(x), _packed(fc1), _packed(fc2), y.permute(0, 2, 3, 1).numpy(),
+                           int(activation), int(gate), isa)
+    return y
+
+
 def inverted_residual(x, expand, expand_activation, dw, kernel_size, stride, padding,
-                      dw_activation, se_fc1, se_fc2, se_activation, se_gate, project, residual):
-    """Block from the per-op kernels (the single-pass fused kernel is the next step);
-    squeeze-excite runs on the reference until its kernel lands."""
-    from . import reference
-    h = x if expand is None else pwconv_bn_act(x, expand, expand_activation)
-    h = dwconv_bn_act(h, dw, kernel_size, stride, padding, 1, dw_activation)
-    if se_fc1 is not None:
-        h = reference.squeeze_excite(h, se_fc1, se_fc2, se_activation, se_gate)
-    return pwconv_bn_act(h, project, 0, x if residual else None)
+                      dw_activation, se_fc1, se_fc2, se_activation, se_gate, project, residual,
+                      isa="auto"):
+    """The whole block in one C++ call (intermediates in reused scratch buffers)."""
+    n, _, h, w = x.shape
+    top, left, bottom, right = padding
+    shape = (n, project.shape[1], _out_size(h, kernel_size, stride, top, bottom, 1),
+             _out_size(w, kernel_size, stride, left, right, 1))
+    y = _new_output(shape, x)
+    _ext._C.inverted_residual(
+        _nhwc(x), _packed(expand), int(expand_activation), _packed(dw), kernel_size, stride,
+        list(padding), int(dw_activation), _packed(se_fc1), _packed(se_fc2), int(se_activation),
+        int(se_gate), _packed(project), bool(residual), y.permute(0, 2, 3, 1).numpy(), isa)
+    return y

@@ -1,0 +1,87 @@
+#include "squeeze_excite.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../kernels/pool.h"
+#include "../runtime/thread_pool.h"
+#include "pwconv.h"
+
+namespace mk {
+
+namespace {
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument(what);
+}
+
+ChannelSumKernel sum_kernel(Isa isa) {
+#if defined(MK_HAVE_AVX2)
+  if (isa == Isa::kAvx2) return channel_sum_avx2;
+#endif
+  (void)isa;
+  return channel_sum_scalar;
+}
+
+ChannelScaleKernel scale_kernel(Isa isa) {
+#if defined(MK_HAVE_AVX2)
+  if (isa == Isa::kAvx2) return channel_scale_avx2;
+#endif
+  (void)isa;
+  return channel_scale_scalar;
+}
+
+// Channel blocks let batch 1 use every thread; 64 floats = 4 cache lines per pixel.
+constexpr int64_t kChannelBlock = 64;
+
+}  // namespace
+
+void global_avgpool(const float* x, int64_t batch, int64_t pixels, int64_t channels, float* pooled, Isa isa) {
+  require(x && pooled, "global_avgpool: null buffer");
+  require(batch >= 1 && pixels >= 1 && channels >= 1, "global_avgpool: sizes must be >= 1");
+  const ChannelSumKernel sum = sum_kernel(isa);
+  const int64_t blocks = (channels + kChannelBlock - 1) / kChannelBlock;
+  const float inv = 1.0f / static_cast<float>(pixels);
+  ThreadPool::instance().parallel_for(batch * blocks, [&](int64_t begin, int64_t end) {
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t n = job / blocks, c0 = (job % blocks) * kChannelBlock;
+      const int64_t nc = std::min(kChannelBlock, channels - c0);
+      float* out = pooled + n * channels + c0;
+      std::fill(out, out + nc, 0.0f);
+      sum(x + n * pixels * channels + c0, pixels, nc, channels, out);
+      for (int64_t c = 0; c < nc; ++c) out[c] *= inv;
+    }
+  });
+}
+
+void squeeze_excite(const SqueezeExciteArgs& a, Isa isa) {
+  require(a.x && a.fc1 && a.fc2 && a.y, "squeeze_excite: null buffer");
+  require(a.batch >= 1 && a.pixels >= 1 && a.channels >= 1 && a.squeeze >= 1,
+          "squeeze_excite: sizes must be >= 1");
+  for (Activation act : {a.act, a.gate}) {
+    const int code = static_cast<int>(act);
+    require(code >= 0 && code < kNumActivations, "squeeze_excite: unknown activation code " + std::to_string(code));
+  }
+  // The two FCs are tiny GEMMs (m = batch) through the pointwise kernel.
+  std::vector<float> pooled(a.batch * a.channels), hidden(a.batch * a.squeeze), gate(a.batch * a.channels);
+  global_avgpool(a.x, a.batch, a.pixels, a.channels, pooled.data(), isa);
+  pwconv_bn_act(PwconvArgs{pooled.data(), a.fc1, nullptr, hidden.data(), a.batch,
+                           GemmParams{a.channels, a.squeeze, a.act}}, isa);
+  pwconv_bn_act(PwconvArgs{hidden.data(), a.fc2, nullptr, gate.data(), a.batch,
+                           GemmParams{a.squeeze, a.channels, a.gate}}, isa);
+  const ChannelScaleKernel scale = scale_kernel(isa);
+  const int64_t rows_per_job = std::max<int64_t>(1, 4096 / a.channels);
+  const int64_t jobs_per_image = (a.pixels + rows_per_job - 1) / rows_per_job;
+  ThreadPool::instance().parallel_for(a.batch * jobs_per_image, [&](int64_t begin, int64_t end) {
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t n = job / jobs_per_image, p0 = (job % jobs_per_image) * rows_per_job;
+      const int64_t np = std::min(rows_per_job, a.pixels - p0);
+      const int64_t offset = (n * a.pixels + p0) * a.channels;
+      scale(a.x + offset, np, a.channels, a.channels, gate.data() + n * a.channels, a.y + offset);
+    }
+  });
+}
+
+}  // namespace mk

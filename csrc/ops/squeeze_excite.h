@@ -1,0 +1,25 @@
+// Global average pool and squeeze-and-excitation drivers (NHWC float32).
+//   pool:  pooled[n, c] = mean over pixels of x[n, :, c]
+//   SE:    y = x * gate(fc2(act(fc1(pooled)))), fc1/fc2 packed like pointwise weights
+#pragma once
+#include <cstdint>
+
+#include "../kernels/activation.h"
+#include "../runtime/cpu_features.h"
+
+namespace mk {
+
+void global_avgpool(const float* x, int64_t batch, int64_t pixels, int64_t channels, float* pooled, Isa isa);
+
+struct SqueezeExciteArgs {
+  const float* x;    // [batch][pixels][channels]
+  const float* fc1;  // [channels + 1][squeeze]
+  const float* fc2;  // [squeeze + 1][channels]
+  float* y;          // [batch][pixels][channels]; may equal x (in place)
+  int64_t batch, pixels, channels, squeeze;
+  Activation act, gate;
+};
+
+void squeeze_excite(const SqueezeExciteArgs& a, Isa isa);
+
+}  // namespace mk
