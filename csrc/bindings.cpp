@@ -162,7 +162,7 @@ void inverted_residual(const FloatArray& x, const std::optional<FloatArray>& exp
   mk::InvertedResidualArgs a{x.data(), expand ? expand->data() : nullptr, dw.data(),
                              se_fc1 ? se_fc1->data() : nullptr, se_fc2 ? se_fc2->data() : nullptr,
                              project.data(), y.mutable_data(), n, h, w, cin, hidden, sq, cout, ho, wo,
-                             kernel, stride, padding[0], padding[1],
+                             kernel, stride, padding[0], padding[1], padding[2], padding[3],
                              static_cast<mk::Activation>(expand_activation),
                              static_cast<mk::Activation>(dw_activation), static_cast<mk::Activation>(se_activation),
                              static_cast<mk::Activation>(se_gate), residual};

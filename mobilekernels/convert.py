@@ -102,15 +102,23 @@ def _walk(module: nn.Module, prefix: str = ""):
             yield from _walk(child, qual)
 
 
+def _plain_sequential(m: nn.Module) -> bool:
+    """A Sequential whose forward is Sequential's (a subclass may compute anything)."""
+    return isinstance(m, nn.Sequential) and type(m).forward is nn.Sequential.forward
+
+
 def _fuse_cna_sequentials(root, report):
     for parent, name, child, qual in list(_walk(root)):
-        if type(child) is nn.Sequential or (isinstance(child, nn.Sequential) and
-                                            type(child).forward is nn.Sequential.forward):
+        if _plain_sequential(child):
             kids = list(child)
             run = _conv_bn_act_run(kids, 0) if kids else None
             if run and run[3] == len(kids):
-                setattr(parent, name, ConvBNAct(run[0], run[1], run[2]))
-                report.swapped.append((qual, type(child).__name__, "ConvBNAct"))
+                fused = ConvBNAct(run[0], run[1], run[2])
+                if _agrees(child, fused, run[0].in_channels):
+                    setattr(parent, name, fused)
+                    report.swapped.append((qual, type(child).__name__, "ConvBNAct"))
+                else:
+                    report.skipped.append((qual, "conv/BN/act run: fused output differs"))
 
 
 def _se_candidate(module: nn.Module):
@@ -276,7 +284,7 @@ def _fuse_remaining_runs(module, report, prefix=""):
         qual = f"{prefix}.{name}" if prefix else name
         if isinstance(child, FusedModule):
             continue
-        if isinstance(child, nn.Sequential):
+        if _plain_sequential(child):
             kids, i = list(child), 0
             while i < len(kids):
                 run = _conv_bn_act_run(kids, i)
@@ -284,7 +292,12 @@ def _fuse_remaining_runs(module, report, prefix=""):
                     i += 1
                     continue
                 conv, bn, act, n = run
-                child[i] = ConvBNAct(conv, bn, act)
+                fused = ConvBNAct(conv, bn, act)
+                if not _agrees(nn.Sequential(*kids[i:i + n]), fused, conv.in_channels):
+                    report.skipped.append((f"{qual}.{i}", "conv/BN/act run: fused output differs"))
+                    i += n
+                    continue
+                child[i] = fused
                 for j in range(i + 1, i + n):
                     child[j] = nn.Identity()
                 report.swapped.append((f"{qual}.{i}", "Conv2d+BatchNorm2d" + ("+act" if act else ""),

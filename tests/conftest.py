@@ -13,10 +13,18 @@ def rel_error(got: torch.Tensor, ref: torch.Tensor) -> float:
     return ((got - ref).norm() / ref.norm().clamp_min(1e-30)).item()
 
 
-def assert_close(got: torch.Tensor, ref: torch.Tensor, dtype=torch.float32, what: str = ""):
+def assert_close(got: torch.Tensor, ref: torch.Tensor, dtype=torch.float32, what: str = "",
+                 scale: torch.Tensor | None = None):
+    """Relative error vs a float64 reference. `scale`, when given, is the same computation
+    on |inputs| and |weights| (the sum of absolute terms): sums that cancel to almost
+    nothing are then judged against the size of their terms, the bound rounding obeys
+    (|fl(sum) - sum| <= K * eps * sum |terms|), instead of against a near-zero result."""
     assert got.shape == ref.shape, f"{what}: shape {tuple(got.shape)} != {tuple(ref.shape)}"
     assert not torch.isnan(got).any(), f"{what}: output has NaN (an element was not written)"
     err = rel_error(got, ref)
+    if scale is not None:
+        denom = max(ref.double().norm().item(), scale.double().norm().item(), 1e-30)
+        err = (got.double() - ref.double()).norm().item() / denom
     max_abs = (got.double() - ref.double()).abs().max().item()
     assert err <= TOLERANCE[dtype], f"{what}: rel err {err:.3g} > {TOLERANCE[dtype]} (max abs {max_abs:.3g})"
 

@@ -143,3 +143,20 @@ def test_compile_fullgraph_aot(name):
     x = _input(128, 128, 1)
     with torch.no_grad():
         assert_close(compiled(x), model.double()(x.double()))
+
+
+def test_optimize_leaves_unsupported_and_custom_sequentials_alone():
+    class Branchy(nn.Sequential):  # a Sequential subclass whose forward is not sequential
+        def forward(self, x):
+            return self[0](x) + self[1](x)
+
+    model = nn.Sequential(
+        nn.Sequential(nn.Conv2d(8, 8, 3, padding=6, dilation=6, groups=8, bias=False), nn.BatchNorm2d(8),
+                      nn.ReLU()),
+        Branchy(nn.Conv2d(8, 8, 1, bias=False), nn.BatchNorm2d(8)))
+    model = randomize_bn(model).eval()
+    fast = mobilekernels.optimize(model)
+    assert not any(isinstance(m, ConvBNAct) for m in fast.modules())
+    x = torch.randn(1, 8, 9, 9)
+    with torch.no_grad():
+        assert_close(fast(x), model.double()(x.double()))

@@ -143,3 +143,48 @@ def test_inverted_residual_training_backprops():
 def test_modules_reject_what_they_cannot_fuse(build, words):
     with pytest.raises(ValueError, match=words):
         build()
+
+
+@pytest.mark.parametrize("build", [
+    lambda: ConvBNAct.build(8, 8, 3, 1, groups=8, activation="relu6"),
+    lambda: InvertedResidual.build(8, 8, 32, 3, 1, se_channels=8),
+])
+def test_train_then_eval_repacks_batchnorm_statistics(build):
+    """BatchNorm updates running stats without bumping _version: eval() must repack."""
+    m = randomize_bn(build()).eval()
+    x = make_input(4, 8, 6, 6, seed=1).float()
+    with torch.no_grad():
+        m(x)                      # packs
+        m.train()
+        for _ in range(3):
+            m(x * 3 + 1)          # moves the running statistics
+        m.eval()
+        got = m(x)
+        with unfused():
+            want = m(x)
+    assert_close(got, want.double())
+
+
+def test_inverted_residual_follows_a_replaced_layer():
+    m = randomize_bn(InvertedResidual.build(8, 8, 32, 3, 1)).eval()
+    x = make_input(2, 8, 6, 6, seed=2).float()
+    with torch.no_grad():
+        m(x)
+        m.sequence()[0] = randomize_bn(ConvBNAct.build(8, 32, 1, activation="relu6"), seed=5).eval()
+        got = m(x)
+        with unfused():
+            want = m(x)
+    assert_close(got, want.double())
+
+
+def test_refresh_packed_after_writes_through_data():
+    m = randomize_bn(ConvBNAct.build(8, 16, 1)).eval()
+    x = make_input(1, 8, 4, 4, seed=5).float()
+    with torch.no_grad():
+        m(x)
+        m.conv.weight.data.mul_(2)   # bypasses the version counter
+        m.refresh_packed()
+        got = m(x)
+        with unfused():
+            want = m(x)
+    assert_close(got, want.double())

@@ -20,6 +20,11 @@ def d(t):
     return None if t is None else t.double()
 
 
+def a(t):
+    """|t| in float64 (None stays None): inputs for the absolute-terms scale."""
+    return None if t is None else t.double().abs()
+
+
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 2), cin=st.integers(1, 40), cout=st.integers(1, 40), h=st.integers(1, 9),
        w=st.integers(1, 9), act=ACTS, seed=SEEDS, layout=LAYOUTS, with_residual=st.booleans())
@@ -29,7 +34,8 @@ def test_pwconv(n, cin, cout, h, w, act, seed, layout, with_residual):
     res = make_input(n, cout, h, w, seed=seed + 5) if with_residual else None
     y = ops.pwconv_bn_act(x, packed, int(act), res)
     assert y.is_contiguous(memory_format=torch.channels_last)
-    assert_close(y, reference.pwconv_bn_act(x.double(), packed.double(), int(act), d(res)))
+    assert_close(y, reference.pwconv_bn_act(x.double(), packed.double(), int(act), d(res)),
+                 scale=reference.pwconv_bn_act(a(x), a(packed), 0, a(res)))
 
 
 @pytest.mark.skipif(not _ext.available(), reason="CPU extension not built")
@@ -54,7 +60,8 @@ def test_conv(n, cin, cout, h, w, k, s, act, seed):
     packed = conv_packed(cin, cout, k, seed=seed)
     pad = [(k - 1) // 2] * 4
     y = ops.conv_bn_act(x, packed, k, s, pad, int(act))
-    assert_close(y, reference.conv_bn_act(x.double(), packed.double(), k, s, pad, int(act)))
+    assert_close(y, reference.conv_bn_act(x.double(), packed.double(), k, s, pad, int(act)),
+                 scale=reference.conv_bn_act(a(x), a(packed), k, s, pad, 0))
 
 
 @settings(max_examples=30, deadline=None)
@@ -101,8 +108,10 @@ def test_inverted_residual(n, cin, t, cout, h, w, k, s, se, act, seed):
     args = (int(act), dw, k, s, pad, int(act), fc1, fc2, int(Activation.RELU), int(Activation.HARDSIGMOID),
             project, residual)
     y = ops.inverted_residual(x, expand, *args)
-    ref_args = [d(a) if isinstance(a, torch.Tensor) else a for a in args]
-    assert_close(y, reference.inverted_residual(x.double(), d(expand), *ref_args))
+    ref_args = [d(v) if isinstance(v, torch.Tensor) else v for v in args]
+    abs_args = [a(v) if isinstance(v, torch.Tensor) else v for v in args]
+    assert_close(y, reference.inverted_residual(x.double(), d(expand), *ref_args),
+                 scale=reference.inverted_residual(a(x), a(expand), *abs_args))
 
 
 def _opcheck_cases():
@@ -183,9 +192,20 @@ def test_cpu_block_ops_each_isa(isa, cin, t, cout, k, s, se):
     residual = s == 1 and cin == cout
     args = (expand, 3, dw, k, s, pad, 2, fc1, fc2, 1, 4, project, residual)
     y = cpu.inverted_residual(x, *args, isa=isa)
-    ref_args = [d(a) if isinstance(a, torch.Tensor) else a for a in args]
-    assert_close(y, reference.inverted_residual(x.double(), *ref_args), what=f"block isa={isa}")
+    ref_args = [d(v) if isinstance(v, torch.Tensor) else v for v in args]
+    abs_args = [a(v) if isinstance(v, torch.Tensor) else v for v in args]
+    assert_close(y, reference.inverted_residual(x.double(), *ref_args), what=f"block isa={isa}",
+                 scale=reference.inverted_residual(a(x), *abs_args))
     assert_close(cpu.global_avgpool(x, isa=isa), x.double().mean((2, 3), keepdim=True), what="pool")
     f1, f2 = conv_packed(cin, 5, seed=6), conv_packed(5, cin, seed=7)
     assert_close(cpu.squeeze_excite(x, f1, f2, 3, 6, isa=isa),
                  reference.squeeze_excite(x.double(), f1.double(), f2.double(), 3, 6), what="se")
+
+
+def test_vmap_and_keyword_arguments_use_the_registered_op():
+    x = make_input(3, 8, 5, 5, seed=4)
+    packed = dw_packed(8, 3, seed=4)
+    per_sample = torch.func.vmap(lambda xi: ops.dwconv_bn_act(xi[None], packed, 3, 1, [1] * 4, 1, 2)[0])(x)
+    assert torch.equal(per_sample, ops.dwconv_bn_act(x, packed, 3, 1, [1] * 4, 1, 2))
+    p = conv_packed(8, 4, seed=1)
+    assert torch.equal(ops.pwconv_bn_act(x, p, activation=2, residual=None), ops.pwconv_bn_act(x, p, 2, None))

@@ -79,3 +79,26 @@ def test_calls_from_many_python_threads():
         t.join()
     for (x, p), y in zip(cases, out):
         assert_close(y, reference.dwconv_bn_act(x.double(), p.double(), 3, 2, [1] * 4, 1, 3))
+
+
+def test_fork_after_use_does_not_hang():
+    code = ("import os, torch, mobilekernels\n"
+            "from mobilekernels import ops\n"
+            "mobilekernels.set_num_threads(2)\n"
+            "x = torch.randn(1, 32, 32, 32).contiguous(memory_format=torch.channels_last)\n"
+            "p = ops.pack_dwconv(torch.randn(32, 1, 3, 3), torch.randn(32))\n"
+            "ops.dwconv_bn_act(x, p, 3, 1, [1] * 4, 1, 2)\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    y = ops.dwconv_bn_act(x, p, 3, 1, [1] * 4, 1, 2)\n"
+            "    os._exit(0 if mobilekernels.get_num_threads() == 2 and y.shape[1] == 32 else 3)\n"
+            "_, status = os.waitpid(pid, 0)\n"
+            "print('child', os.waitstatus_to_exitcode(status))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "child 0", out.stdout + out.stderr
+
+
+@pytest.mark.skipif(not _ext.available(), reason="CPU extension not built")
+def test_thread_count_is_bounded():
+    with pytest.raises(ValueError, match="num_threads"):
+        mobilekernels.set_num_threads(100000)

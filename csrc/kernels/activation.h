@@ -20,14 +20,18 @@ constexpr int kNumActivations = 7;
 // hardsigmoid(x) = relu6(x + 3) / 6 and hardswish(x) = x * hardsigmoid(x), as in
 // the MobileNetV3 paper and torch. The division is written as a multiply by 1/6 in
 // every backend so scalar and SIMD paths round identically.
+// clamp that lets NaN through, as torch's activations do (fmin/fmax would drop it).
+inline float clamp_nan(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
 inline float apply_activation(float v, Activation act) {
   constexpr float kSixth = 1.0f / 6.0f;
+  constexpr float kInf = __builtin_inff();
   switch (act) {
     case Activation::kIdentity: return v;
-    case Activation::kRelu: return v > 0.0f ? v : 0.0f;
-    case Activation::kRelu6: return std::fmin(std::fmax(v, 0.0f), 6.0f);
-    case Activation::kHardswish: return v * (std::fmin(std::fmax(v + 3.0f, 0.0f), 6.0f) * kSixth);
-    case Activation::kHardsigmoid: return std::fmin(std::fmax(v + 3.0f, 0.0f), 6.0f) * kSixth;
+    case Activation::kRelu: return clamp_nan(v, 0.0f, kInf);
+    case Activation::kRelu6: return clamp_nan(v, 0.0f, 6.0f);
+    case Activation::kHardswish: return v * (clamp_nan(v + 3.0f, 0.0f, 6.0f) * kSixth);
+    case Activation::kHardsigmoid: return clamp_nan(v + 3.0f, 0.0f, 6.0f) * kSixth;
     case Activation::kSilu: return v / (1.0f + std::exp(-v));
     case Activation::kSigmoid: return 1.0f / (1.0f + std::exp(-v));
   }

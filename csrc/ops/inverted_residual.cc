@@ -28,6 +28,9 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
   require(a.batch >= 1 && a.height >= 1 && a.width >= 1 && a.in_channels >= 1 && a.hidden >= 1 &&
               a.out_channels >= 1 && a.out_height >= 1 && a.out_width >= 1,
           "inverted_residual: sizes must be >= 1");
+  require(a.out_height == conv_out_size(a.height, a.kernel, a.stride, a.pad_top, a.pad_bottom, 1, "height") &&
+              a.out_width == conv_out_size(a.width, a.kernel, a.stride, a.pad_left, a.pad_right, 1, "width"),
+          "inverted_residual: output size does not match kernel, stride and padding");
   require(a.expand || a.hidden == a.in_channels, "inverted_residual: without expand, hidden must equal in_channels");
   require((a.se_fc1 == nullptr) == (a.se_fc2 == nullptr), "inverted_residual: se_fc1 and se_fc2 go together");
   require(!a.residual || (a.out_height == a.height && a.out_width == a.width && a.out_channels == a.in_channels),

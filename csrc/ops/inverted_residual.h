@@ -19,7 +19,7 @@ struct InvertedResidualArgs {
   const float* project;  // [hidden + 1][out_channels]
   float* y;              // [batch][out_height][out_width][out_channels]
   int64_t batch, height, width, in_channels, hidden, se_channels, out_channels, out_height, out_width;
-  int kernel, stride, pad_top, pad_left;
+  int kernel, stride, pad_top, pad_left, pad_bottom, pad_right;
   Activation expand_act, dw_act, se_act, se_gate;
   bool residual;
 };

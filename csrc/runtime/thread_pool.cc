@@ -1,5 +1,8 @@
 #include "thread_pool.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -7,7 +10,7 @@ namespace mk {
 
 namespace {
 thread_local bool in_pool_task = false;
-constexpr int kSpinIterations = 20000;  // ~50-100 us of pause instructions
+constexpr int kSpinIterations = 4000;  // ~10-100 us of pause instructions
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -19,13 +22,40 @@ inline void cpu_relax() {
 }
 
 int default_num_threads() {
+#if defined(__linux__)
+  cpu_set_t set;  // the CPUs this process may run on (taskset, cgroups), not all of them
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+#endif
   const unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
+namespace {
+std::atomic<ThreadPool*> g_pool{nullptr};
+std::atomic<int> g_forked_threads{0};
+
+// A forked child has none of the parent's workers: drop (leak) the parent's pool,
+// whose mutexes may even be held, and let the next call build a fresh one.
+void after_fork_in_child() {
+  ThreadPool* old = g_pool.exchange(nullptr);
+  if (old != nullptr) g_forked_threads.store(old->num_threads());
+}
+}  // namespace
+
 ThreadPool& ThreadPool::instance() {
-  static ThreadPool pool;
-  return pool;
+  ThreadPool* pool = g_pool.load(std::memory_order_acquire);
+  if (pool != nullptr) return *pool;
+  static const int registered = pthread_atfork(nullptr, nullptr, after_fork_in_child);
+  (void)registered;
+  auto* fresh = new ThreadPool();  // never deleted: workers must not be joined at exit
+  const int inherited = g_forked_threads.load();
+  if (inherited > 0) fresh->set_num_threads(inherited);
+  ThreadPool* expected = nullptr;
+  if (!g_pool.compare_exchange_strong(expected, fresh)) {
+    delete fresh;  // another thread won the race
+    return *expected;
+  }
+  return *fresh;
 }
 
 ThreadPool::ThreadPool() { set_num_threads(default_num_threads()); }
@@ -33,7 +63,10 @@ ThreadPool::ThreadPool() { set_num_threads(default_num_threads()); }
 ThreadPool::~ThreadPool() { stop_workers(); }
 
 void ThreadPool::set_num_threads(int n) {
-  if (n < 1) throw std::invalid_argument("num_threads must be >= 1, got " + std::to_string(n));
+  if (n < 1 || n > kMaxThreads) {
+    throw std::invalid_argument("num_threads must be in [1, " + std::to_string(kMaxThreads) + "], got " +
+                                std::to_string(n));
+  }
   std::lock_guard<std::mutex> call(call_mutex_);
   stop_workers();
   start_workers(n - 1);

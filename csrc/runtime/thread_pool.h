@@ -1,6 +1,7 @@
 // A persistent thread pool. parallel_for splits [0, n) into chunks that the calling
 // thread and the workers take from an atomic counter. Calls from several threads at
-// once are serialized; a parallel_for issued from inside a task runs inline.
+// once are serialized; a parallel_for issued from inside a task runs inline. After fork()
+// the child gets a fresh pool with the parent's thread count.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -17,6 +18,7 @@ class ThreadPool {
   using Task = std::function<void(int64_t begin, int64_t end)>;
 
   static ThreadPool& instance();
+  static constexpr int kMaxThreads = 1024;
 
   // Total threads used by parallel_for, caller included (>= 1).
   void set_num_threads(int n);
@@ -27,6 +29,8 @@ class ThreadPool {
   void parallel_for(int64_t n, const Task& task, int64_t grain = 1);
 
   ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
 
  private:
   ThreadPool();

@@ -40,7 +40,7 @@ def conv_kind(conv: nn.Module) -> str | None:
     dilation = conv.dilation[0]
     if conv.dilation[0] != conv.dilation[1]:
         return None
-    if groups == cin == cout and kh in checks.DWCONV_KERNEL_SIZES:
+    if groups == cin == cout and kh in checks.DWCONV_KERNEL_SIZES and dilation in checks.DWCONV_DILATIONS:
         return "depthwise"
     if groups != 1 or dilation != 1:
         return None
@@ -109,6 +109,7 @@ class ConvBNAct(FusedModule):
         return self.cached_pack("weight_packed", source_tensors(self.conv, self.bn), self._pack)
 
     def refresh_packed(self) -> None:
+        self._pack_keys.clear()
         self.packed_weight()
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:

@@ -66,8 +66,10 @@ def source_tensors(*modules: nn.Module | None) -> list[torch.Tensor]:
 
 class FusedModule(nn.Module):
     """Base of the drop-in modules: caches packed weights as non-persistent buffers,
-    rebuilt when a source tensor changes (its _version, storage, device or dtype), so
-    state_dict, .to(), fine-tuning, torch.compile and export keep working."""
+    rebuilt when a source tensor changes (its _version, storage, device or dtype) and on
+    every switch to eval mode, so state_dict, .to(), fine-tuning, torch.compile and export
+    keep working. Writes that bypass the version counter (through `.data` or a numpy view)
+    are not seen: call `refresh_packed()` (or `.eval()`) after them."""
 
     # Modules inside a fused block are never run fused on their own: they skip packing.
     pack_on_eval = True
@@ -92,10 +94,14 @@ class FusedModule(nn.Module):
         return buf
 
     def refresh_packed(self) -> None:
-        """Pack now (e.g. before torch.compile) instead of at the next eager forward."""
+        """Pack now (e.g. before torch.compile, or after writes through `.data`)."""
 
     def train(self, mode: bool = True):
         super().train(mode)
-        if not mode and self.pack_on_eval:
-            self.refresh_packed()
+        if not mode:
+            # BatchNorm updates its running statistics without bumping their _version:
+            # entering eval always repacks, so train -> eval never keeps a stale fold.
+            self._pack_keys.clear()
+            if self.pack_on_eval:
+                self.refresh_packed()
         return self

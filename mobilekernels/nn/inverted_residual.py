@@ -40,6 +40,8 @@ def _stages(layers: nn.Sequential) -> list:
     while i < len(children):
         m = children[i]
         if isinstance(m, ConvBNAct):
+            if m.bn is not None and not m.bn.track_running_stats:
+                raise ValueError("InvertedResidual: BatchNorm without running statistics cannot be folded")
             items.append(Stage(m.conv, m.bn, m.activation))
             i += 1
         elif isinstance(m, SqueezeExcite):
@@ -47,6 +49,8 @@ def _stages(layers: nn.Sequential) -> list:
             i += 1
         elif type(m) is nn.Conv2d:
             bn = children[i + 1] if i + 1 < len(children) and type(children[i + 1]) is nn.BatchNorm2d else None
+            if bn is not None and not bn.track_running_stats:
+                raise ValueError("InvertedResidual: BatchNorm without running statistics cannot be folded")
             i += 1 + (bn is not None)
             act = activation_of(children[i]) if i < len(children) else None
             if act is not None and i < len(children):
@@ -84,6 +88,7 @@ class InvertedResidual(FusedModule):
     def __init__(self, layers: nn.Sequential, use_residual: bool, layers_name: str = "block"):
         super().__init__()
         self._plan = plan_block(layers)
+        self._plan_key = self._children_key(layers)
         self._layers_name = layers_name
         self.add_module(layers_name, layers)
         self.use_res_connect = bool(use_residual)
@@ -119,13 +124,27 @@ class InvertedResidual(FusedModule):
         residual = stride == 1 and in_channels == out_channels
         return cls(nn.Sequential(*layers), residual, layers_name)
 
+    @staticmethod
+    def _children_key(layers: nn.Sequential) -> tuple:
+        return tuple(id(m) for m in layers.modules())
+
+    def current_plan(self) -> BlockPlan:
+        """The plan for the layers as they are now: re-derived (and repacked) when a
+        layer was replaced after construction."""
+        key = self._children_key(self.sequence())
+        if key != self._plan_key:
+            self._plan = plan_block(self.sequence())
+            self._plan_key = key
+            self._pack_keys.clear()
+        return self._plan
+
     def sequence(self) -> nn.Sequential:
         """The wrapped Sequential (registered under layers_name, e.g. 'block' or 'conv')."""
         return self._modules[self._layers_name]
 
     @property
     def in_channels(self) -> int:
-        p = self._plan
+        p = self.current_plan()
         return (p.expand or p.dw).conv.in_channels
 
     def _stage_packed(self, name: str, stage: Stage) -> torch.Tensor:
@@ -134,7 +153,7 @@ class InvertedResidual(FusedModule):
                            lambda: pack(*fold_bn(stage.conv, stage.bn)))
 
     def packed_weights(self):
-        p = self._plan
+        p = self.current_plan()
         expand = self._stage_packed("expand_packed", p.expand) if p.expand else None
         dw = self._stage_packed("dw_packed", p.dw)
         fc1, fc2 = p.se.packed_fcs() if p.se is not None else (None, None)
@@ -142,14 +161,15 @@ class InvertedResidual(FusedModule):
         return expand, dw, fc1, fc2, project
 
     def refresh_packed(self) -> None:
+        self._pack_keys.clear()
         self.packed_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if run_unfused(self):
             y = self.sequence()(x)
             return x + y if self.use_res_connect else y
-        p = self._plan
         expand, dw, fc1, fc2, project = self.packed_weights()
+        p = self._plan
         se_act = p.se.act_code if p.se is not None else 0
         se_gate = p.se.gate_code if p.se is not None else 0
         return ops.inverted_residual(

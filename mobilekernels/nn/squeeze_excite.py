@@ -52,6 +52,7 @@ class SqueezeExcite(FusedModule):
         return fc1, fc2
 
     def refresh_packed(self) -> None:
+        self._pack_keys.clear()
         self.packed_fcs()
 
     @property

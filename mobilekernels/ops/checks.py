@@ -13,6 +13,7 @@ from ..activation import Activation
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 DWCONV_KERNEL_SIZES = (3, 5)
+DWCONV_DILATIONS = (1, 2, 3, 4)
 CONV_KERNEL_SIZES = (1, 3, 5, 7)
 STRIDES = (1, 2)
 
@@ -86,7 +87,7 @@ def dwconv_bn_act(x, packed, kernel_size, stride, padding, dilation, activation)
     check_tensor(op, x, "x", 4)
     check_choice(op, kernel_size, "kernel_size", DWCONV_KERNEL_SIZES)
     check_choice(op, stride, "stride", STRIDES)
-    check_choice(op, dilation, "dilation", (1, 2, 3, 4))
+    check_choice(op, dilation, "dilation", DWCONV_DILATIONS)
     padding = check_padding(op, padding)
     check_activation(op, activation)
     check_like(op, packed, "packed", x, (kernel_size * kernel_size + 1, x.shape[1]))

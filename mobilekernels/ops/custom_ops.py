@@ -26,6 +26,8 @@ from . import checks, dispatch, packing
 def _plain_eager(args) -> bool:
     if torch.compiler.is_compiling() or torch._C._get_tracing_state() is not None:
         return False
+    if torch._C._are_functorch_transforms_active():  # vmap, grad, ...
+        return False
     if _get_current_dispatch_mode() is not None or torch._C._is_torch_function_mode_enabled():
         return False
     grad = torch.is_grad_enabled()
@@ -42,8 +44,10 @@ def _define(name: str, impl, fake):
     op.register_fake(fake)
 
     @functools.wraps(impl)
-    def call(*args):
-        return impl(*args) if _plain_eager(args) else op(*args)
+    def call(*args, **kwargs):
+        if not kwargs and _plain_eager(args):
+            return impl(*args)
+        return op(*args, **kwargs)
 
     call.__name__ = call.__qualname__ = name
     call.op = op

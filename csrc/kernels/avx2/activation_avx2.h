@@ -6,6 +6,10 @@
 
 namespace mk {
 
+// max_ps/min_ps return their second operand when either is NaN: with v second, NaN
+// propagates as in torch.
+inline __m256 clamp_avx2(__m256 v, __m256 lo, __m256 hi) { return _mm256_min_ps(hi, _mm256_max_ps(lo, v)); }
+
 inline __m256 activation_avx2(__m256 v, Activation act) {
   const __m256 zero = _mm256_setzero_ps();
   const __m256 six = _mm256_set1_ps(6.0f);
@@ -13,13 +17,11 @@ inline __m256 activation_avx2(__m256 v, Activation act) {
   const __m256 sixth = _mm256_set1_ps(1.0f / 6.0f);
   switch (act) {
     case Activation::kIdentity: return v;
-    case Activation::kRelu: return _mm256_max_ps(v, zero);
-    case Activation::kRelu6: return _mm256_min_ps(_mm256_max_ps(v, zero), six);
-    case Activation::kHardsigmoid:
-      return _mm256_mul_ps(_mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, three), zero), six), sixth);
+    case Activation::kRelu: return _mm256_max_ps(zero, v);
+    case Activation::kRelu6: return clamp_avx2(v, zero, six);
+    case Activation::kHardsigmoid: return _mm256_mul_ps(clamp_avx2(_mm256_add_ps(v, three), zero, six), sixth);
     case Activation::kHardswish:
-      return _mm256_mul_ps(
-          v, _mm256_mul_ps(_mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, three), zero), six), sixth));
+      return _mm256_mul_ps(v, _mm256_mul_ps(clamp_avx2(_mm256_add_ps(v, three), zero, six), sixth));
     case Activation::kSilu:
     case Activation::kSigmoid: {
       alignas(32) float lanes[8];

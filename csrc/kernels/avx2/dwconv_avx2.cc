@@ -130,7 +130,7 @@ void dwconv_row_avx2(const DwconvParams& p, const float* x, const float* packed,
   // Columns whose every tap is inside the image: ox*s - pad_left >= 0 and
   // ox*s - pad_left + (k-1)*d <= W - 1.
   const int64_t span_w = static_cast<int64_t>(p.dilation_w) * (p.kernel_w - 1);
-  int64_t ox_begin = (p.pad_left + p.stride_w - 1) / p.stride_w;
+  int64_t ox_begin = (static_cast<int64_t>(p.pad_left) + p.stride_w - 1) / p.stride_w;
   const int64_t last = p.width - 1 - span_w + p.pad_left;
   int64_t ox_end = last >= 0 ? last / p.stride_w + 1 : 0;
   ox_end = std::min(ox_end, p.out_width);
