@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "ops/conv.h"
 #include "ops/dwconv.h"
 #include "ops/inverted_residual.h"
 #include "ops/pwconv.h"
@@ -92,6 +93,27 @@ void pwconv_bn_act(const FloatArray& x, const FloatArray& packed, FloatArray& y,
   mk::pwconv_check(a);
   py::gil_scoped_release release;
   mk::pwconv_bn_act(a, isa);
+}
+
+void conv_bn_act(const FloatArray& x, const FloatArray& packed, FloatArray& y, int kernel, int stride,
+                 std::array<int, 4> padding, int activation, const std::string& isa_name) {
+  const mk::Isa isa = mk::parse_isa(isa_name);
+  require(x.ndim() == 4, "x: expected a 4-d NHWC array");
+  const int64_t n = x.shape(0), h = x.shape(1), w = x.shape(2), cin = x.shape(3);
+  require(kernel >= 1 && kernel <= 7, "kernel: must be in [1, 7]");
+  const int64_t ho = mk::conv_out_size(h, kernel, stride, padding[0], padding[2], 1, "height");
+  const int64_t wo = mk::conv_out_size(w, kernel, stride, padding[1], padding[3], 1, "width");
+  require(packed.ndim() == 2, "packed: expected a 2-d [k*k*cin + 1, cout] array");
+  const int64_t cout = packed.shape(1);
+  require_shape(packed, "packed", {static_cast<int64_t>(kernel) * kernel * cin + 1, cout});
+  require_shape(y, "y", {n, ho, wo, cout});
+  require(y.writeable(), "y: array is read-only");
+  require(!overlaps(y, x) && !overlaps(y, packed), "y: must not overlap x or packed");
+  require(activation >= 0 && activation < mk::kNumActivations, "unknown activation code " + std::to_string(activation));
+  mk::ConvArgs a{x.data(), packed.data(), y.mutable_data(), n, h, w, cin, cout, ho, wo, kernel, stride,
+                 padding[0], padding[1], padding[2], padding[3], static_cast<mk::Activation>(activation)};
+  py::gil_scoped_release release;
+  mk::conv_bn_act(a, isa);
 }
 
 void global_avgpool(const FloatArray& x, FloatArray& y, const std::string& isa_name) {
@@ -194,6 +216,10 @@ PYBIND11_MODULE(_C, m) {
         py::arg("y").noconvert(), py::arg("activation"), py::arg("residual").noconvert() = py::none(),
         py::arg("isa") = "auto",
         "1x1 conv as GEMM: y[m, n] = act(x[m, k] . packed[:k] + packed[k]) (+ residual[m, n]).");
+  m.def("conv_bn_act", &conv_bn_act, py::arg("x").noconvert(), py::arg("packed").noconvert(),
+        py::arg("y").noconvert(), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
+        py::arg("activation"), py::arg("isa") = "auto",
+        "Dense k x k conv + bias + activation (NHWC), im2col + GEMM. padding = (top, left, bottom, right).");
   m.def("global_avgpool", &global_avgpool, py::arg("x").noconvert(), py::arg("y").noconvert(),
         py::arg("isa") = "auto", "y[n, c] = mean over h, w of x[n, h, w, c]");
   m.def("squeeze_excite", &squeeze_excite, py::arg("x").noconvert(), py::arg("fc1").noconvert(),

@@ -125,3 +125,19 @@ def test_cpp_inverted_residual_rejects(kw, words):
     a.update(kw)
     with pytest.raises(ValueError, match=words):
         _ext._C.inverted_residual(**a)
+
+
+@pytest.mark.skipif(not _ext.available(), reason="CPU extension not built")
+@pytest.mark.parametrize("kw,words", [
+    (dict(packed=np.zeros((27, 16), np.float32)), "packed: dimension 0"),
+    (dict(y=np.zeros((1, 4, 4, 16), np.float32)), "y: dimension 1"),
+    (dict(kernel=9, packed=np.zeros((244, 16), np.float32)), "kernel"),
+    (dict(stride=0), "stride"),
+    (dict(activation=-1), "activation"),
+])
+def test_cpp_conv_rejects(kw, words):
+    a = dict(x=np.random.rand(1, 9, 9, 3).astype(np.float32), packed=np.random.rand(28, 16).astype(np.float32),
+             y=np.zeros((1, 5, 5, 16), np.float32), kernel=3, stride=2, padding=[1, 1, 1, 1], activation=3)
+    a.update(kw)
+    with pytest.raises(ValueError, match=words):
+        _ext._C.conv_bn_act(**a)

@@ -64,6 +64,18 @@ def test_conv(n, cin, cout, h, w, k, s, act, seed):
                  scale=reference.conv_bn_act(a(x), a(packed), k, s, pad, 0))
 
 
+@pytest.mark.skipif(not _ext.available(), reason="CPU extension not built")
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("k,s,pad", [(3, 2, [1, 1, 1, 1]), (3, 2, [0, 1, 1, 0]), (5, 1, [2, 2, 2, 2]),
+                                     (7, 2, [3, 3, 3, 3]), (1, 1, [0, 0, 0, 0])])
+def test_conv_each_isa(isa, k, s, pad):
+    x = make_input(2, 3, 23, 17, seed=k)
+    packed = conv_packed(3, 24, k, seed=k)
+    y = cpu.conv_bn_act(x, packed, k, s, pad, int(Activation.HARDSWISH), isa=isa)
+    assert_close(y, reference.conv_bn_act(x.double(), packed.double(), k, s, pad, int(Activation.HARDSWISH)),
+                 what=f"isa={isa}", scale=reference.conv_bn_act(a(x), a(packed), k, s, pad, 0))
+
+
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(1, 3), c=st.integers(1, 64), h=st.integers(1, 9), w=st.integers(1, 9),
        seed=SEEDS, layout=LAYOUTS)
@@ -202,6 +214,7 @@ def test_cpu_block_ops_each_isa(isa, cin, t, cout, k, s, se):
                  reference.squeeze_excite(x.double(), f1.double(), f2.double(), 3, 6), what="se")
 
 
+@pytest.mark.filterwarnings("ignore:There is a performance drop")
 def test_vmap_and_keyword_arguments_use_the_registered_op():
     x = make_input(3, 8, 5, 5, seed=4)
     packed = dw_packed(8, 3, seed=4)

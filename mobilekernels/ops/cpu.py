@@ -66,6 +66,17 @@ def _packed(t):
     return None if t is None else t.detach().contiguous().numpy()
 
 
+def conv_bn_act(x, packed, kernel_size, stride, padding, activation, isa="auto"):
+    n, _, h, w = x.shape
+    top, left, bottom, right = padding
+    shape = (n, packed.shape[1], _out_size(h, kernel_size, stride, top, bottom, 1),
+             _out_size(w, kernel_size, stride, left, right, 1))
+    y = _new_output(shape, x)
+    _ext._C.conv_bn_act(_nhwc(x), _packed(packed), y.permute(0, 2, 3, 1).numpy(), kernel_size, stride,
+                        list(padding), int(activation), isa)
+    return y
+
+
 def global_avgpool(x, isa="auto"):
     n, c = x.shape[:2]
     y = _new_output((n, c, 1, 1), x)

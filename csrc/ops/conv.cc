@@ -1,0 +1,70 @@
+#include "conv.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dwconv.h"
+#include "pwconv.h"
+#include "../runtime/thread_pool.h"
+
+namespace mk {
+
+namespace {
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument(what);
+}
+
+// One output row's patches: [out_width][kernel*kernel*in_channels], zeros for padding.
+void im2col_row(const ConvArgs& a, const float* image, int64_t oy, float* cols) {
+  const int64_t cin = a.in_channels, k = a.kernel;
+  for (int64_t ox = 0; ox < a.out_width; ++ox) {
+    float* dst = cols + ox * k * k * cin;
+    for (int64_t ky = 0; ky < k; ++ky) {
+      const int64_t iy = oy * a.stride - a.pad_top + ky;
+      for (int64_t kx = 0; kx < k; ++kx) {
+        const int64_t ix = ox * a.stride - a.pad_left + kx;
+        float* d = dst + (ky * k + kx) * cin;
+        if (iy < 0 || iy >= a.height || ix < 0 || ix >= a.width) {
+          std::fill(d, d + cin, 0.0f);
+        } else {
+          std::copy_n(image + (iy * a.width + ix) * cin, cin, d);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void conv_bn_act(const ConvArgs& a, Isa isa) {
+  require(a.x && a.packed && a.y, "conv_bn_act: null buffer");
+  require(a.batch >= 1 && a.in_channels >= 1 && a.out_channels >= 1 && a.kernel >= 1 && a.stride >= 1,
+          "conv_bn_act: sizes must be >= 1");
+  require(a.out_height == conv_out_size(a.height, a.kernel, a.stride, a.pad_top, a.pad_bottom, 1, "height") &&
+              a.out_width == conv_out_size(a.width, a.kernel, a.stride, a.pad_left, a.pad_right, 1, "width"),
+          "conv_bn_act: output size does not match kernel, stride and padding");
+  const int64_t patch = static_cast<int64_t>(a.kernel) * a.kernel * a.in_channels;
+  // Bands of output rows, one job each: the band's im2col (~64 KiB) stays in the worker's
+  // L2 and its GEMM runs inline on the same thread (nested parallel_for is inline).
+  const int64_t band = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, a.out_width * patch));
+  const int64_t bands = (a.out_height + band - 1) / band;
+  ThreadPool::instance().parallel_for(a.batch * bands, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> cols;
+    if (static_cast<int64_t>(cols.size()) < band * a.out_width * patch) cols.resize(band * a.out_width * patch);
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t n = job / bands, oy0 = (job % bands) * band;
+      const int64_t rows = std::min(band, a.out_height - oy0);
+      const float* image = a.x + n * a.height * a.width * a.in_channels;
+      for (int64_t r = 0; r < rows; ++r) im2col_row(a, image, oy0 + r, cols.data() + r * a.out_width * patch);
+      float* y = a.y + ((n * a.out_height + oy0) * a.out_width) * a.out_channels;
+      pwconv_bn_act(PwconvArgs{cols.data(), a.packed, nullptr, y, rows * a.out_width,
+                               GemmParams{patch, a.out_channels, a.act}},
+                    isa);
+    }
+  });
+}
+
+}  // namespace mk

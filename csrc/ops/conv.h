@@ -1,0 +1,23 @@
+// Dense k x k conv (groups = 1) + bias + activation, e.g. the 3 -> 16/32 stem: an NHWC
+// im2col of one row band into per-thread scratch, then the pointwise GEMM tile over it.
+// Packed weights [k*k*Cin + 1][Cout] (rows in (ky, kx, ci) order) are exactly the GEMM's B.
+#pragma once
+#include <cstdint>
+
+#include "../kernels/activation.h"
+#include "../runtime/cpu_features.h"
+
+namespace mk {
+
+struct ConvArgs {
+  const float* x;       // [batch][height][width][in_channels]
+  const float* packed;  // [kernel*kernel*in_channels + 1][out_channels]
+  float* y;             // [batch][out_height][out_width][out_channels]
+  int64_t batch, height, width, in_channels, out_channels, out_height, out_width;
+  int kernel, stride, pad_top, pad_left, pad_bottom, pad_right;
+  Activation act;
+};
+
+void conv_bn_act(const ConvArgs& a, Isa isa);
+
+}  // namespace mk
