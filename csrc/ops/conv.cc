@@ -18,19 +18,31 @@ void require(bool ok, const std::string& what) {
 }
 
 // One output row's patches: [out_width][kernel*kernel*in_channels], zeros for padding.
+// A kernel row of taps is k*cin contiguous floats in NHWC: pixels whose taps are all
+// inside the image copy k runs of k*cin floats; only edge pixels go tap by tap.
 void im2col_row(const ConvArgs& a, const float* image, int64_t oy, float* cols) {
-  const int64_t cin = a.in_channels, k = a.kernel;
+  const int64_t cin = a.in_channels, k = a.kernel, run = k * cin;
   for (int64_t ox = 0; ox < a.out_width; ++ox) {
-    float* dst = cols + ox * k * k * cin;
+    float* dst = cols + ox * k * run;
+    const int64_t ix0 = ox * a.stride - a.pad_left;
+    const bool inside_x = ix0 >= 0 && ix0 + k <= a.width;
     for (int64_t ky = 0; ky < k; ++ky) {
       const int64_t iy = oy * a.stride - a.pad_top + ky;
-      for (int64_t kx = 0; kx < k; ++kx) {
-        const int64_t ix = ox * a.stride - a.pad_left + kx;
-        float* d = dst + (ky * k + kx) * cin;
-        if (iy < 0 || iy >= a.height || ix < 0 || ix >= a.width) {
-          std::fill(d, d + cin, 0.0f);
-        } else {
-          std::copy_n(image + (iy * a.width + ix) * cin, cin, d);
+      float* d = dst + ky * run;
+      if (iy < 0 || iy >= a.height) {
+        std::fill(d, d + run, 0.0f);
+      } else if (inside_x) {
+        const float* src = image + (iy * a.width + ix0) * cin;
+        for (int64_t i = 0; i < run; ++i) d[i] = src[i];
+      } else {
+        for (int64_t kx = 0; kx < k; ++kx) {
+          const int64_t ix = ix0 + kx;
+          float* dk = d + kx * cin;
+          if (ix < 0 || ix >= a.width) {
+            std::fill(dk, dk + cin, 0.0f);
+          } else {
+            std::copy_n(image + (iy * a.width + ix) * cin, cin, dk);
+          }
         }
       }
     }
