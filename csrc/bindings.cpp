@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "runtime/check.h"
 #include "ops/conv.h"
 #include "ops/dwconv.h"
 #include "ops/inverted_residual.h"
@@ -19,14 +20,11 @@
 #include "runtime/thread_pool.h"
 
 namespace py = pybind11;
+using mk::require;
 
 namespace {
 
 using FloatArray = py::array_t<float, py::array::c_style>;
-
-void require(bool ok, const std::string& what) {
-  if (!ok) throw std::invalid_argument(what);
-}
 
 void require_shape(const FloatArray& a, const char* name, std::initializer_list<int64_t> shape) {
   require(a.ndim() == static_cast<py::ssize_t>(shape.size()),

@@ -1,3 +1,4 @@
+#include "../runtime/check.h"
 #include "conv.h"
 
 #include <algorithm>
@@ -12,10 +13,6 @@
 namespace mk {
 
 namespace {
-
-void require(bool ok, const std::string& what) {
-  if (!ok) throw std::invalid_argument(what);
-}
 
 // One output row's patches: [out_width][kernel*kernel*in_channels], zeros for padding.
 // A kernel row of taps is k*cin contiguous floats in NHWC: pixels whose taps are all

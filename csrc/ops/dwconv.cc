@@ -1,3 +1,4 @@
+#include "../runtime/check.h"
 #include "dwconv.h"
 
 #include <stdexcept>
@@ -8,10 +9,6 @@
 namespace mk {
 
 namespace {
-
-void require(bool ok, const std::string& what) {
-  if (!ok) throw std::invalid_argument(what);
-}
 
 DwconvRowKernel pick_kernel(Isa isa) {
   switch (isa) {

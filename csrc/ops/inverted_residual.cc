@@ -1,3 +1,4 @@
+#include "../runtime/check.h"
 #include "inverted_residual.h"
 
 #include <stdexcept>
@@ -11,10 +12,6 @@
 namespace mk {
 
 namespace {
-
-void require(bool ok, const std::string& what) {
-  if (!ok) throw std::invalid_argument(what);
-}
 
 float* scratch(std::vector<float>& buf, int64_t n) {
   if (static_cast<int64_t>(buf.size()) < n) buf.resize(n);

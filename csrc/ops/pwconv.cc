@@ -1,3 +1,4 @@
+#include "../runtime/check.h"
 #include "pwconv.h"
 
 #include <algorithm>
@@ -12,10 +13,6 @@ namespace {
 
 constexpr int64_t kTileRows = 6;
 constexpr int64_t kTileCols = 16;
-
-void require(bool ok, const std::string& what) {
-  if (!ok) throw std::invalid_argument(what);
-}
 
 GemmTileKernel pick_kernel(Isa isa) {
 #if defined(MK_HAVE_AVX2)

@@ -1,3 +1,4 @@
+#include "../runtime/check.h"
 #include "squeeze_excite.h"
 
 #include <algorithm>
@@ -12,10 +13,6 @@
 namespace mk {
 
 namespace {
-
-void require(bool ok, const std::string& what) {
-  if (!ok) throw std::invalid_argument(what);
-}
 
 ChannelSumKernel sum_kernel(Isa isa) {
 #if defined(MK_HAVE_AVX2)
