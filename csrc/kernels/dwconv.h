@@ -31,6 +31,9 @@ void dwconv_row_scalar(const DwconvParams& p, const float* x, const float* packe
 void dwconv_row_avx2(const DwconvParams& p, const float* x, const float* packed, float* y_row,
                      int64_t oy);
 #endif
+#if defined(MK_HAVE_NEON)
+void dwconv_row_neon(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy);
+#endif
 
 // Taps of one output pixel that land inside the image: the kernel loops over
 // these only, so padding costs no branch in the channel loop.

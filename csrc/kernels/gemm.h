@@ -27,5 +27,10 @@ void gemm_tile_scalar(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, c
 void gemm_tile_avx2(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const float* x,
                     const float* packed, const float* residual, float* y);
 #endif
+#if defined(MK_HAVE_NEON)
+// 6 rows x 8 columns (12 q registers); 4-column and scalar column tails.
+void gemm_tile_neon(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const float* x,
+                    const float* packed, const float* residual, float* y);
+#endif
 
 }  // namespace mk

@@ -21,5 +21,10 @@ void channel_sum_avx2(const float* x, int64_t pixels, int64_t channels, int64_t 
 void channel_scale_avx2(const float* x, int64_t pixels, int64_t channels, int64_t stride,
                         const float* scale, float* y);
 #endif
+#if defined(MK_HAVE_NEON)
+void channel_sum_neon(const float* x, int64_t pixels, int64_t channels, int64_t stride, float* sum);
+void channel_scale_neon(const float* x, int64_t pixels, int64_t channels, int64_t stride,
+                        const float* scale, float* y);
+#endif
 
 }  // namespace mk

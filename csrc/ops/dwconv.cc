@@ -15,10 +15,11 @@ DwconvRowKernel pick_kernel(Isa isa) {
 #if defined(MK_HAVE_AVX2)
     case Isa::kAvx2: return dwconv_row_avx2;
 #endif
-    case Isa::kScalar: return dwconv_row_scalar;
+#if defined(MK_HAVE_NEON)
+    case Isa::kNeon: return dwconv_row_neon;
+#endif
     default: break;
   }
-  // NEON depthwise lands with the ARM backend; until then aarch64 runs the scalar kernel.
   return dwconv_row_scalar;
 }
 

@@ -18,8 +18,11 @@ GemmTileKernel pick_kernel(Isa isa) {
 #if defined(MK_HAVE_AVX2)
   if (isa == Isa::kAvx2) return gemm_tile_avx2;
 #endif
+#if defined(MK_HAVE_NEON)
+  if (isa == Isa::kNeon) return gemm_tile_neon;
+#endif
   (void)isa;
-  return gemm_tile_scalar;  // NEON GEMM lands with the ARM backend
+  return gemm_tile_scalar;
 }
 
 }  // namespace

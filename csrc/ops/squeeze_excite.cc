@@ -18,6 +18,9 @@ ChannelSumKernel sum_kernel(Isa isa) {
 #if defined(MK_HAVE_AVX2)
   if (isa == Isa::kAvx2) return channel_sum_avx2;
 #endif
+#if defined(MK_HAVE_NEON)
+  if (isa == Isa::kNeon) return channel_sum_neon;
+#endif
   (void)isa;
   return channel_sum_scalar;
 }
@@ -25,6 +28,9 @@ ChannelSumKernel sum_kernel(Isa isa) {
 ChannelScaleKernel scale_kernel(Isa isa) {
 #if defined(MK_HAVE_AVX2)
   if (isa == Isa::kAvx2) return channel_scale_avx2;
+#endif
+#if defined(MK_HAVE_NEON)
+  if (isa == Isa::kNeon) return channel_scale_neon;
 #endif
   (void)isa;
   return channel_scale_scalar;

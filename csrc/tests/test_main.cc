@@ -1,9 +1,11 @@
 #include <cstdio>
 #include <exception>
 
+#include "../runtime/cpu_features.h"
 #include "harness.h"
 
 int main() {
+  std::printf("ISAs under test: scalar and %s\n", mk::isa_name(mk::best_isa()));
   int passed = 0, failed = 0;
   for (const auto& c : mktest::registry()) {
     mktest::failures_in_case() = 0;

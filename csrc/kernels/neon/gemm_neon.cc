@@ -1,0 +1,73 @@
+// NEON GEMM tile: 6 rows x 8 columns = 12 float32x4 accumulators (of 32 registers), one
+// broadcast of A and two B vectors per k step. The driver's tile is up to 16 columns:
+// 8-column chunks here, then 4, then the scalar tile for the last 1-3 columns (NEON has
+// no masked loads; nothing outside the tensors is read).
+#include <arm_neon.h>
+
+#include "../gemm.h"
+#include "activation_neon.h"
+
+namespace mk {
+
+namespace {
+
+template <int MR, int NR>
+void tile(const GemmParams& p, int64_t n0, const float* x, const float* packed, const float* residual, float* y) {
+  static_assert(NR == 4 || NR == 8, "NR is 4 or 8");
+  const int64_t K = p.k, N = p.n;
+  const float* b = packed + n0;
+  float32x4_t acc[MR][2];
+  const float32x4_t bias0 = vld1q_f32(b + K * N);
+  const float32x4_t bias1 = NR == 8 ? vld1q_f32(b + K * N + 4) : vdupq_n_f32(0.0f);
+  for (int i = 0; i < MR; ++i) {
+    acc[i][0] = bias0;
+    acc[i][1] = bias1;
+  }
+  for (int64_t kk = 0; kk < K; ++kk) {
+    const float* bk = b + kk * N;
+    const float32x4_t b0 = vld1q_f32(bk);
+    const float32x4_t b1 = NR == 8 ? vld1q_f32(bk + 4) : b0;
+    for (int i = 0; i < MR; ++i) {
+      const float32x4_t a = vld1q_dup_f32(x + i * K + kk);
+      acc[i][0] = vfmaq_f32(acc[i][0], a, b0);
+      if (NR == 8) acc[i][1] = vfmaq_f32(acc[i][1], a, b1);
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    float* yi = y + i * N + n0;
+    float32x4_t v0 = activation_neon(acc[i][0], p.act);
+    if (residual) v0 = vaddq_f32(v0, vld1q_f32(residual + i * N + n0));
+    vst1q_f32(yi, v0);
+    if (NR == 8) {
+      float32x4_t v1 = activation_neon(acc[i][1], p.act);
+      if (residual) v1 = vaddq_f32(v1, vld1q_f32(residual + i * N + n0 + 4));
+      vst1q_f32(yi + 4, v1);
+    }
+  }
+}
+
+template <int NR>
+void tile_rows(const GemmParams& p, int64_t mr, int64_t n0, const float* x, const float* packed,
+               const float* residual, float* y) {
+  switch (mr) {
+    case 6: return tile<6, NR>(p, n0, x, packed, residual, y);
+    case 5: return tile<5, NR>(p, n0, x, packed, residual, y);
+    case 4: return tile<4, NR>(p, n0, x, packed, residual, y);
+    case 3: return tile<3, NR>(p, n0, x, packed, residual, y);
+    case 2: return tile<2, NR>(p, n0, x, packed, residual, y);
+    default: return tile<1, NR>(p, n0, x, packed, residual, y);
+  }
+}
+
+}  // namespace
+
+void gemm_tile_neon(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const float* x, const float* packed,
+                    const float* residual, float* y) {
+  int64_t j = n0;
+  const int64_t end = n0 + nr;
+  for (; j + 8 <= end; j += 8) tile_rows<8>(p, mr, j, x, packed, residual, y);
+  for (; j + 4 <= end; j += 4) tile_rows<4>(p, mr, j, x, packed, residual, y);
+  if (j < end) gemm_tile_scalar(p, mr, j, end - j, x, packed, residual, y);
+}
+
+}  // namespace mk
