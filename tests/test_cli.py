@@ -29,3 +29,15 @@ def test_bench_converts_torchvision(tmp_path):
 def test_info():
     out = subprocess.run([sys.executable, "-m", "mobilekernels", "info"], capture_output=True, text=True)
     assert out.returncode == 0 and '"isa"' in out.stdout
+
+
+def test_gpu_bench_script_smoke(tmp_path):
+    """The GPU benchmark script runs end to end (tiny shapes, CPU, Triton interpreter)."""
+    import os
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[1] / "bench" / "gpu_bench.py"
+    out = subprocess.run([sys.executable, str(script), "--smoke"], capture_output=True, text=True,
+                         timeout=600, env={**os.environ, "OUT": str(tmp_path), "TRITON_INTERPRET": "1"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "numerics OK" in out.stdout and "depthwise: 2 shapes" in out.stdout
+    assert len(list(tmp_path.glob("*_gpu_bench_smoke.json"))) == 1

@@ -40,6 +40,7 @@ BAD_CALLS = [
     (lambda: ops.pack_dwconv(torch.randn(4, 2, 3, 3), torch.randn(4)), ValueError, "depthwise"),
     (lambda: ops.pack_dwconv(torch.randn(4, 1, 3, 3), torch.randn(5)), ValueError, "bias"),
     (lambda: ops.set_backend("cuda"), ValueError, "backend must be one of"),
+    (lambda: ops.set_backend("Triton"), ValueError, "backend must be one of"),
 ]
 
 
