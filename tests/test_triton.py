@@ -132,3 +132,16 @@ def test_cuda_tensors_dispatch_to_triton_and_the_zoo_agrees():
 
 def test_tolerances_are_the_design_ones():
     assert TOLERANCE[torch.float16] == 5e-3 and TOLERANCE[torch.bfloat16] == 2e-2
+
+
+def test_compiled_block_runs_the_triton_kernels():
+    """torch.compile(fullgraph=True) over a fused block whose ops run on Triton."""
+    from conftest import randomize_bn
+    from mobilekernels.nn import InvertedResidual, unfused
+    m = randomize_bn(InvertedResidual.build(8, 8, 32, 3, 1, activation="hardswish", se_channels=8)).to(DEVICE).eval()
+    x = make_input(1, 8, 6, 7, seed=9).float().to(DEVICE)
+    with torch.no_grad(), ops.use_backend("triton"):
+        got = torch.compile(m, fullgraph=True, backend="aot_eager")(x)
+        with unfused():
+            want = m.double()(x.double())
+    assert_close(got.cpu(), want.cpu(), torch.float32, "compiled block")
