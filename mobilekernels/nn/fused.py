@@ -85,7 +85,8 @@ class FusedModule(nn.Module):
             # Guards cannot see _version: trust buffers packed by an eager call or by
             # .eval(); without them the packing is traced into the graph.
             return buf if buf is not None else pack()
-        key = tuple((t.data_ptr(), t._version, t.device, t.dtype) for t in sources)
+        # A new dtype or device means new storage, so data_ptr covers .to()/.half().
+        key = tuple((t.data_ptr(), t._version, t.dtype) for t in sources)
         if buf is None or self._pack_keys.get(name) != key:
             with torch.no_grad():
                 buf = pack()

@@ -126,7 +126,13 @@ class InvertedResidual(FusedModule):
 
     @staticmethod
     def _children_key(layers: nn.Sequential) -> tuple:
-        return tuple(id(m) for m in layers.modules())
+        """Identity of the layers and their direct children (conv, bn, act, SE FCs): two
+        dict walks, not modules() (which cost ~20 us per block per call)."""
+        key = []
+        for m in layers._modules.values():
+            key.append(id(m))
+            key.extend(map(id, m._modules.values()))
+        return tuple(key)
 
     def current_plan(self) -> BlockPlan:
         """The plan for the layers as they are now: re-derived (and repacked) when a
