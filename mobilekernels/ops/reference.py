@@ -4,6 +4,8 @@ It is also the fallback backend wherever no kernel exists.
 """
 from __future__ import annotations
 
+import sys
+
 import torch
 import torch.nn.functional as F
 
@@ -59,10 +61,17 @@ def squeeze_excite(x, fc1, fc2, activation, gate):
     return channels_last(x * scale[:, :, None, None])
 
 
-def inverted_residual(x, expand, expand_activation, dw, kernel_size, stride, padding,
-                      dw_activation, se_fc1, se_fc2, se_activation, se_gate, project, residual):
-    h = x if expand is None else pwconv_bn_act(x, expand, expand_activation)
-    h = dwconv_bn_act(h, dw, kernel_size, stride, padding, 1, dw_activation)
+def compose_inverted_residual(impl, x, expand, expand_activation, dw, kernel_size, stride, padding,
+                              dw_activation, se_fc1, se_fc2, se_activation, se_gate, project, residual):
+    """The block as a sequence of per-op calls on `impl` (a backend module with
+    pwconv_bn_act, dwconv_bn_act and squeeze_excite): the reference, and any backend
+    without a fused block kernel, compute it this way."""
+    h = x if expand is None else impl.pwconv_bn_act(x, expand, expand_activation)
+    h = impl.dwconv_bn_act(h, dw, kernel_size, stride, padding, 1, dw_activation)
     if se_fc1 is not None:
-        h = squeeze_excite(h, se_fc1, se_fc2, se_activation, se_gate)
-    return pwconv_bn_act(h, project, Activation.IDENTITY, x if residual else None)
+        h = impl.squeeze_excite(h, se_fc1, se_fc2, se_activation, se_gate)
+    return impl.pwconv_bn_act(h, project, Activation.IDENTITY, x if residual else None)
+
+
+def inverted_residual(*args):
+    return compose_inverted_residual(sys.modules[__name__], *args)

@@ -3,7 +3,9 @@
 Every function has the signature of the matching op in mobilekernels.ops.reference and
 returns channels-last tensors; ops/dispatch.py routes CUDA tensors here.
 """
-from ..activation import Activation
+import sys
+
+from ..ops.reference import compose_inverted_residual
 from .conv import conv_bn_act
 from .dwconv import dwconv_bn_act
 from .gemm import gemm_bias_act, pwconv_bn_act
@@ -17,14 +19,9 @@ def squeeze_excite(x, fc1, fc2, activation, gate):
     return scale_channels(x, scale)
 
 
-def inverted_residual(x, expand, expand_activation, dw, kernel_size, stride, padding,
-                      dw_activation, se_fc1, se_fc2, se_activation, se_gate, project, residual):
+def inverted_residual(*args):
     """Per-op composition; the single fused block kernel is the GPU fusion issue's."""
-    h = x if expand is None else pwconv_bn_act(x, expand, expand_activation)
-    h = dwconv_bn_act(h, dw, kernel_size, stride, padding, 1, dw_activation)
-    if se_fc1 is not None:
-        h = squeeze_excite(h, se_fc1, se_fc2, se_activation, se_gate)
-    return pwconv_bn_act(h, project, int(Activation.IDENTITY), x if residual else None)
+    return compose_inverted_residual(sys.modules[__name__], *args)
 
 
 __all__ = ["conv_bn_act", "dwconv_bn_act", "gemm_bias_act", "global_avgpool", "inverted_residual",
