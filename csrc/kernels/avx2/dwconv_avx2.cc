@@ -1,8 +1,8 @@
 // AVX2+FMA depthwise row kernel.
 //
-// Interior pixels (every tap inside the image) take a branch-free path per 8-channel
-// block: the k*k weight vectors and the bias are loaded once per row and block, and 4
-// output pixels are computed at a time so 4 independent FMA chains hide the FMA latency.
+// Interior pixels (every tap inside the image) take a branch-free path: groups of 4
+// output pixels (4 independent FMA chains) x 8-channel blocks, groups outer so the
+// group's input window stays in L1, weights loaded from L1 per tap.
 // The few edge pixels (left/right padding) take the generic valid-taps path; padded rows
 // are skipped by narrowing the ky range once per row. Channel tails use masked loads and
 // stores: nothing is read or written past the last channel (a torch tensor has no spare
@@ -35,48 +35,38 @@ inline void store8(float* p, __m256 v, __m256i mask) {
   }
 }
 
-// Output pixels [ox_begin, ox_end) of one row, channels [c, c + 8) (masked when a tail).
-template <int K, bool Masked>
-void interior_block(const DwconvParams& p, const float* x, const float* packed, float* y_row,
-                    int64_t c, __m256i mask, int ky_lo, int ky_hi, int64_t iy0, int64_t ox_begin,
-                    int64_t ox_end) {
+// Output pixels [ox, ox + P) of one row (P = 4 or 1), channels [c, c + 8) (masked when
+// a tail). P independent FMA chains; the weights come from L1 (k*k vectors per block).
+template <int K, int P, bool Masked>
+inline void interior_pixels(const DwconvParams& p, const float* x, const float* packed, float* y_row,
+                            int64_t c, __m256i mask, int ky_lo, int ky_hi, int64_t iy0, int64_t ox) {
+  static_assert(P == 4 || P == 1, "P is 4 or 1");
   const int64_t C = p.channels;
-  __m256 w[K * K];
-  for (int t = 0; t < K * K; ++t) w[t] = load8<Masked>(packed + t * C + c, mask);
   const __m256 bias = load8<Masked>(packed + static_cast<int64_t>(K) * K * C + c, mask);
   const int64_t step = static_cast<int64_t>(p.stride_w) * C;  // next output pixel's input
   const int64_t tap_step = static_cast<int64_t>(p.dilation_w) * C;
-  int64_t ox = ox_begin;
-  for (; ox + kPixels <= ox_end; ox += kPixels) {
-    __m256 acc0 = bias, acc1 = bias, acc2 = bias, acc3 = bias;
-    for (int ky = ky_lo; ky <= ky_hi; ++ky) {
-      const int64_t iy = iy0 + static_cast<int64_t>(ky) * p.dilation_h;
-      const float* xr = x + (iy * p.width + ox * p.stride_w - p.pad_left) * C + c;
-      for (int kx = 0; kx < K; ++kx) {
-        const __m256 wv = w[ky * K + kx];
-        const float* xp = xr + kx * tap_step;
-        acc0 = _mm256_fmadd_ps(load8<Masked>(xp, mask), wv, acc0);
+  __m256 acc0 = bias, acc1 = bias, acc2 = bias, acc3 = bias;
+  for (int ky = ky_lo; ky <= ky_hi; ++ky) {
+    const int64_t iy = iy0 + static_cast<int64_t>(ky) * p.dilation_h;
+    const float* xr = x + (iy * p.width + ox * p.stride_w - p.pad_left) * C + c;
+    const float* wr = packed + static_cast<int64_t>(ky) * K * C + c;
+    for (int kx = 0; kx < K; ++kx) {
+      const __m256 wv = load8<Masked>(wr + kx * C, mask);
+      const float* xp = xr + kx * tap_step;
+      acc0 = _mm256_fmadd_ps(load8<Masked>(xp, mask), wv, acc0);
+      if constexpr (P == 4) {
         acc1 = _mm256_fmadd_ps(load8<Masked>(xp + step, mask), wv, acc1);
         acc2 = _mm256_fmadd_ps(load8<Masked>(xp + 2 * step, mask), wv, acc2);
         acc3 = _mm256_fmadd_ps(load8<Masked>(xp + 3 * step, mask), wv, acc3);
       }
     }
-    float* y = y_row + ox * C + c;
-    store8<Masked>(y, activation_avx2(acc0, p.act), mask);
+  }
+  float* y = y_row + ox * C + c;
+  store8<Masked>(y, activation_avx2(acc0, p.act), mask);
+  if constexpr (P == 4) {
     store8<Masked>(y + C, activation_avx2(acc1, p.act), mask);
     store8<Masked>(y + 2 * C, activation_avx2(acc2, p.act), mask);
     store8<Masked>(y + 3 * C, activation_avx2(acc3, p.act), mask);
-  }
-  for (; ox < ox_end; ++ox) {
-    __m256 acc = bias;
-    for (int ky = ky_lo; ky <= ky_hi; ++ky) {
-      const int64_t iy = iy0 + static_cast<int64_t>(ky) * p.dilation_h;
-      const float* xr = x + (iy * p.width + ox * p.stride_w - p.pad_left) * C + c;
-      for (int kx = 0; kx < K; ++kx) {
-        acc = _mm256_fmadd_ps(load8<Masked>(xr + kx * tap_step, mask), w[ky * K + kx], acc);
-      }
-    }
-    store8<Masked>(y_row + ox * C + c, activation_avx2(acc, p.act), mask);
   }
 }
 
@@ -106,16 +96,28 @@ void generic_pixel(const DwconvParams& p, const float* x, const float* packed, f
   }
 }
 
+// Pixel groups outer, channel blocks inner: the input window of one group (k rows x
+// (group + halo) pixels x C) stays in L1 while all its channel blocks pass over it; with
+// channel blocks outer, the k whole input rows (96 KiB at C = 144, W = 56) had to come
+// from L2 once per block.
 template <int K>
 void interior_row(const DwconvParams& p, const float* x, const float* packed, float* y_row,
                   int64_t c_main, __m256i tail, int ky_lo, int ky_hi, int64_t iy0, int64_t ox_begin,
                   int64_t ox_end) {
   const __m256i all = _mm256_set1_epi32(-1);
-  for (int64_t c = 0; c < c_main; c += 8) {
-    interior_block<K, false>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox_begin, ox_end);
+  const bool has_tail = c_main < p.channels;
+  int64_t ox = ox_begin;
+  for (; ox + kPixels <= ox_end; ox += kPixels) {
+    for (int64_t c = 0; c < c_main; c += 8) {
+      interior_pixels<K, kPixels, false>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
+    }
+    if (has_tail) interior_pixels<K, kPixels, true>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
   }
-  if (c_main < p.channels) {
-    interior_block<K, true>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
+  for (; ox < ox_end; ++ox) {
+    for (int64_t c = 0; c < c_main; c += 8) {
+      interior_pixels<K, 1, false>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
+    }
+    if (has_tail) interior_pixels<K, 1, true>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
   }
 }
 
