@@ -30,14 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from layer_shapes import DEPTHWISE, POINTWISE  # noqa: E402
+from op_impls import dwconv_variants, pwconv_variants  # noqa: E402
 
-from mobilekernels import Activation, machine, models, ops  # noqa: E402
-from mobilekernels import triton as mt  # noqa: E402
-from mobilekernels.activation import apply_activation  # noqa: E402
+from mobilekernels import machine, models, ops  # noqa: E402
 from mobilekernels.nn import unfused_copy  # noqa: E402
 from mobilekernels.timing import measure  # noqa: E402
-
-ACT = int(Activation.RELU6)
 
 
 def timer(device: str, iters: int):
@@ -55,27 +52,12 @@ def rel_err(got, ref):
 def bench_depthwise(shapes, batch, dtype, device, t, compile_peer, ceil):
     rows = []
     for s in shapes:
-        g = torch.Generator().manual_seed(0)
-        x = torch.randn(batch, s.cin, s.height, s.width, generator=g).to(device, dtype).contiguous(
-            memory_format=torch.channels_last)
-        w = torch.randn(s.cin, 1, s.kernel, s.kernel, generator=g).to(device, dtype) / s.kernel
-        b = torch.randn(s.cin, generator=g).to(device, dtype)
-        packed = ops.pack_dwconv(w, b)
-        pad = (s.kernel - 1) // 2
-
-        def ours():
-            return mt.dwconv_bn_act(x, packed, s.kernel, s.stride, [pad] * 4, 1, ACT)
-
-        def cudnn():
-            return F.relu6(F.conv2d(x, w, b, s.stride, pad, groups=s.cin))
-
+        fns, nbytes = dwconv_variants(s, batch, device, dtype)
+        ours, cudnn = fns["mobilekernels"], fns["torch"]
         err = rel_err(ours(), cudnn().float())
         times = {"ours": t(ours), "cudnn": t(cudnn)}
         if compile_peer:
-            compiled = torch.compile(cudnn)
-            times["compile"] = t(compiled)
-        y = ours()
-        nbytes = (x.numel() + y.numel()) * x.element_size()
+            times["compile"] = t(torch.compile(cudnn))
         rows.append({"shape": s.id, "rel_err_vs_cudnn": err, **{f"{k}_us": v * 1e6 for k, v in times.items()},
                      "speedup_vs_cudnn": times["cudnn"] / times["ours"],
                      "pct_copy_bw": 100 * nbytes / times["ours"] / 1e9 / ceil["copy_GBps"]})
@@ -85,19 +67,8 @@ def bench_depthwise(shapes, batch, dtype, device, t, compile_peer, ceil):
 def bench_pointwise(shapes, batch, dtype, device, t, ceil):
     rows = []
     for s in shapes:
-        g = torch.Generator().manual_seed(0)
-        x = torch.randn(batch, s.cin, s.height, s.width, generator=g).to(device, dtype).contiguous(
-            memory_format=torch.channels_last)
-        w = (torch.randn(s.cout, s.cin, 1, 1, generator=g) / s.cin ** 0.5).to(device, dtype)
-        b = torch.randn(s.cout, generator=g).to(device, dtype)
-        packed = ops.pack_conv(w, b)
-
-        def ours():
-            return mt.pwconv_bn_act(x, packed, ACT)
-
-        def cudnn():
-            return apply_activation(F.conv2d(x, w, b), ACT)
-
+        fns, _ = pwconv_variants(s, batch, device, dtype)
+        ours, cudnn = fns["mobilekernels"], fns["torch"]
         err = rel_err(ours(), cudnn().float())
         to, tc = t(ours), t(cudnn)
         flops = 2 * batch * s.height * s.width * s.cin * s.cout
@@ -148,8 +119,10 @@ def main(argv=None) -> int:
     record = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine.describe(device),
               "batch": batch, "dtype": str(dtype), "ceilings": ceil,
               "compile_mode": "max-autotune" if args.max_autotune else "default"}
-    record["depthwise"] = bench_depthwise(dw, batch, dtype, device, t, not (args.no_compile or args.smoke), ceil)
-    record["pointwise"] = bench_pointwise(pw, batch, dtype, device, t, ceil)
+    with ops.use_backend("triton"):  # the smoke run's CPU tensors too (interpreter)
+        record["depthwise"] = bench_depthwise(dw, batch, dtype, device, t, not (args.no_compile or args.smoke),
+                                              ceil)
+        record["pointwise"] = bench_pointwise(pw, batch, dtype, device, t, ceil)
     if not args.smoke:
         record["models"] = bench_models(["mobilenet_v2", "mobilenet_v3_large"], batch, 224, dtype, device, t,
                                         args.max_autotune)

@@ -66,13 +66,25 @@ def check_padding(op: str, padding) -> tuple[int, int, int, int]:
     return tuple(padding)
 
 
+def out_extent(size: int, k: int, stride: int, before: int, after: int, dilation: int = 1) -> int:
+    """Output length of a convolution along one axis (arguments already validated)."""
+    return (size + before + after - dilation * (k - 1) - 1) // stride + 1
+
+
+def out_hw(x, k: int, stride: int, padding, dilation: int = 1) -> tuple[int, int]:
+    """(Ho, Wo) for an [N, C, H, W] input and padding (top, left, bottom, right)."""
+    top, left, bottom, right = padding
+    return (out_extent(x.shape[2], k, stride, top, bottom, dilation),
+            out_extent(x.shape[3], k, stride, left, right, dilation))
+
+
 def conv_out_size(op: str, size: int, k: int, stride: int, before: int, after: int,
                   dilation: int, axis: str) -> int:
     span = dilation * (k - 1) + 1
     if size + before + after < span:
         _fail(op, f"input {axis} {size} + padding ({before}, {after}) is smaller than the "
                   f"kernel's extent {span}")
-    return (size + before + after - span) // stride + 1
+    return out_extent(size, k, stride, before, after, dilation)
 
 
 def _spatial_out(op, x, k, stride, padding, dilation=1):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from .. import _ext
+from .checks import out_hw
 
 # Tests set this to fill every output with NaN before the kernel runs, so an element
 # the kernel forgets to write fails the comparison.
@@ -26,17 +27,9 @@ def _new_output(shape, like: torch.Tensor) -> torch.Tensor:
     return y
 
 
-def _out_size(size, k, stride, before, after, dilation):
-    return (size + before + after - dilation * (k - 1) - 1) // stride + 1
-
-
 def dwconv_bn_act(x, packed, kernel_size, stride, padding, dilation, activation, isa="auto"):
     # Arguments were validated by the op (checks.py); the extension re-checks every size.
-    n, c, h, w = x.shape
-    top, left, bottom, right = padding
-    shape = (n, c, _out_size(h, kernel_size, stride, top, bottom, dilation),
-             _out_size(w, kernel_size, stride, left, right, dilation))
-    y = _new_output(shape, x)
+    y = _new_output((*x.shape[:2], *out_hw(x, kernel_size, stride, padding, dilation)), x)
     _ext._C.dwconv_bn_act(
         _nhwc(x), _packed(packed), y.permute(0, 2, 3, 1).numpy(),
         kernel_size, kernel_size, stride, stride, list(padding), dilation, dilation, int(activation), isa)
@@ -67,11 +60,7 @@ def _packed(t):
 
 
 def conv_bn_act(x, packed, kernel_size, stride, padding, activation, isa="auto"):
-    n, _, h, w = x.shape
-    top, left, bottom, right = padding
-    shape = (n, packed.shape[1], _out_size(h, kernel_size, stride, top, bottom, 1),
-             _out_size(w, kernel_size, stride, left, right, 1))
-    y = _new_output(shape, x)
+    y = _new_output((x.shape[0], packed.shape[1], *out_hw(x, kernel_size, stride, padding)), x)
     _ext._C.conv_bn_act(_nhwc(x), _packed(packed), y.permute(0, 2, 3, 1).numpy(), kernel_size, stride,
                         list(padding), int(activation), isa)
     return y
@@ -95,11 +84,7 @@ def inverted_residual(x, expand, expand_activation, dw, kernel_size, stride, pad
                       dw_activation, se_fc1, se_fc2, se_activation, se_gate, project, residual,
                       isa="auto"):
     """The whole block in one C++ call (intermediates in reused scratch buffers)."""
-    n, _, h, w = x.shape
-    top, left, bottom, right = padding
-    shape = (n, project.shape[1], _out_size(h, kernel_size, stride, top, bottom, 1),
-             _out_size(w, kernel_size, stride, left, right, 1))
-    y = _new_output(shape, x)
+    y = _new_output((x.shape[0], project.shape[1], *out_hw(x, kernel_size, stride, padding)), x)
     _ext._C.inverted_residual(
         _nhwc(x), _packed(expand), int(expand_activation), _packed(dw), kernel_size, stride,
         list(padding), int(dw_activation), _packed(se_fc1), _packed(se_fc2), int(se_activation),

@@ -5,6 +5,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ..ops.checks import out_hw
 from .activation import apply_activation
 
 
@@ -39,9 +40,8 @@ def _conv_kernel(x_ptr, w_ptr, y_ptr, H, W, Ho, Wo, Cout, stride, pad_t, pad_l,
 
 def conv_bn_act(x, packed, kernel_size, stride, padding, activation, block_w=32, block_n=32):
     n, cin, h, w = x.shape
-    top, left, bottom, right = padding
-    ho = (h + top + bottom - kernel_size) // stride + 1
-    wo = (w + left + right - kernel_size) // stride + 1
+    top, left = padding[0], padding[1]
+    ho, wo = out_hw(x, kernel_size, stride, padding)
     cout = packed.shape[1]
     x = x.contiguous(memory_format=torch.channels_last)
     y = torch.empty((n, cout, ho, wo), dtype=x.dtype, device=x.device, memory_format=torch.channels_last)

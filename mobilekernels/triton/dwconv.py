@@ -9,6 +9,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ..ops.checks import out_hw
 from .activation import apply_activation
 
 
@@ -43,10 +44,8 @@ def _dwconv_kernel(x_ptr, w_ptr, y_ptr, H, W, C, Ho, Wo, stride, pad_t, pad_l, d
 def dwconv_bn_act(x, packed, kernel_size, stride, padding, dilation, activation,
                   block_w: int = 16, block_c: int = 64):
     n, c, h, w = x.shape
-    top, left, bottom, right = padding
-    span = dilation * (kernel_size - 1) + 1
-    ho = (h + top + bottom - span) // stride + 1
-    wo = (w + left + right - span) // stride + 1
+    top, left = padding[0], padding[1]
+    ho, wo = out_hw(x, kernel_size, stride, padding, dilation)
     x = x.contiguous(memory_format=torch.channels_last)
     y = torch.empty((n, c, ho, wo), dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
     grid = (n * ho, triton.cdiv(wo, block_w), triton.cdiv(c, block_c))
