@@ -9,6 +9,7 @@ from ..ops.reference import compose_inverted_residual
 from .conv import conv_bn_act
 from .dwconv import dwconv_bn_act
 from .gemm import gemm_bias_act, pwconv_bn_act
+from .inverted_residual import fused_inverted_residual
 from .pool import global_avgpool, pooled_rows, scale_channels
 
 
@@ -19,10 +20,18 @@ def squeeze_excite(x, fc1, fc2, activation, gate):
     return scale_channels(x, scale)
 
 
-def inverted_residual(*args):
-    """Per-op composition; the single fused block kernel is the GPU fusion issue's."""
-    return compose_inverted_residual(sys.modules[__name__], *args)
+def inverted_residual(x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation,
+                      se_fc1, se_fc2, se_activation, se_gate, project, residual):
+    """Blocks without SE: one fused kernel (inverted_residual.py; the expanded tensor never
+    reaches global memory). SE blocks: the per-op composition (SE needs the whole depthwise
+    output pooled before the project, i.e. a grid-wide sync between the two halves)."""
+    if se_fc1 is None:
+        return fused_inverted_residual(x, expand, expand_activation, dw, kernel_size, stride, padding,
+                                       dw_activation, project, residual)
+    return compose_inverted_residual(sys.modules[__name__], x, expand, expand_activation, dw, kernel_size, stride,
+                                     padding, dw_activation, se_fc1, se_fc2, se_activation, se_gate, project,
+                                     residual)
 
 
-__all__ = ["conv_bn_act", "dwconv_bn_act", "gemm_bias_act", "global_avgpool", "inverted_residual",
-           "pwconv_bn_act", "squeeze_excite"]
+__all__ = ["conv_bn_act", "dwconv_bn_act", "fused_inverted_residual", "gemm_bias_act", "global_avgpool",
+           "inverted_residual", "pwconv_bn_act", "squeeze_excite"]

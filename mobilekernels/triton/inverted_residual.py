@@ -1,0 +1,318 @@
+"""The whole inverted-residual block (expand 1x1 -> depthwise kxk -> project 1x1 [+ x]) in ONE
+Triton kernel, without squeeze-excite: the expanded tensor (t times wider than the block's
+input and output) lives only on chip, never in global memory.
+
+Tiling. One program = one image n x one output tile of OTH x OTW pixels x one block of
+COUT_BLOCK output channels (usually all of them). The tile's pixels are flattened into P lanes
+(a power of two >= OTH * OTW, Triton tensors need power-of-two shapes), so the tile itself
+need not be a power of two (14 x 14, 7 x 7, 2 x 14...); the launcher fits (OTH, OTW) to each
+layer with a small cost model (`pick_tile`). For each block of HID_BLOCK hidden channels (the
+outer loop), with float32 accumulation throughout:
+
+1. expand: act(X[pix, :Cin] @ We[Cin, HB] + be) with `tl.dot`, then zeroed where the pixel
+   lies in the padding: the depthwise conv pads the *expanded* tensor with zeros, not with
+   act(be). With expansion 1 (`expand is None`) the "expanded" values are the input itself.
+2. depthwise: DW[P, HB] = bias + sum over the k*k taps of E_tap * w_tap, then activation.
+   E_tap (the expanded values at each output pixel's tap) comes one of two ways (`halo=`):
+   - "recompute" (default): for each tap the P lanes load their tap's input pixels and redo
+     step 1 for them. Plain loads, `tl.dot` and elementwise ops only, so it compiles
+     predictably everywhere; the price is the expand recomputed per tap: k*k times the
+     expand MACs and epilogue (9x for 3x3, 25x for 5x5; for stride 2, k*k/4 times the
+     unfused expand, which runs once per input pixel). The x reloads hit L1/L2.
+   - "gather": the halo tile of HALO_H x HALO_W = ((OTH-1)*s + k) x ((OTW-1)*s + k) input
+     pixels (Q lanes, a power of two) is expanded ONCE per hidden block, and each tap is a
+     `tl.gather` from it: expand work per output pixel is Q / (OTH*OTW), e.g. 256 / 196 =
+     1.31x the unfused expand for a 14 x 14 tile of a 3x3 stride-1 layer. The gather is done
+     on the tensor flattened to 1-D on purpose: Triton (3.4+) lowers rank-1 `tt.gather`
+     through shared memory (store the tile, load k*k shifted views) -- the "expand the halo
+     once into shared memory" scheme -- while for rank >= 2 it picks a warp-local layout
+     that costs about (Q/32)^2 warp shuffles per gathered element (64 at Q = 256).
+     Trade-off: k*k x expand FLOPs and epilogues (recompute) against one shared-memory store
+     and k*k loads of [P, HB] per hidden block plus the layout conversions around them
+     (gather). Which wins depends on Cin, k and the compiler's lowering: `autotune` times
+     both; the default stays on the path with no compiler-lowering risk.
+3. project: OUT[P, COUT_BLOCK] += DW[P, HB] @ Wp[HB, COUT_BLOCK] (`tl.dot`; DW rounded to the
+   storage dtype first -- what the unfused path stores -- so fp16/bf16 use tensor cores),
+   accumulated over hidden blocks; the epilogue adds the project bias and the residual (x at
+   the output pixel) and stores the output tile once.
+
+Every block dimension is padded to >= 16 (tl.dot's minimum) and masked, so channel counts and
+image sizes need not be powers of two or multiples of the tile. float32 runs `tl.dot` with
+input_precision="ieee" (no TF32) to meet the float32 tolerance.
+
+Knobs (keyword arguments of `fused_inverted_residual`; `CONFIGS` lists the candidates that
+`autotune` times on a GPU and caches per layer shape): halo, max_lanes (upper bound of P and
+Q: the register footprint), hid_block, cin_block (the gather variant keeps the halo's X in
+registers across hidden blocks when Cin fits one block), acc_budget (P * COUT_BLOCK elements
+of the fp32 output accumulator; beyond it the output channels are split over a second grid
+axis and each split recomputes steps 1-2), num_warps.
+"""
+from __future__ import annotations
+
+import functools
+
+import torch
+import triton
+import triton.language as tl
+
+from ..ops.checks import out_hw
+from .activation import apply_activation
+
+# Tests set this to fill outputs with NaN before the kernel runs (an unwritten element fails).
+POISON_OUTPUTS = False
+
+
+@triton.jit
+def _expand_rows(x_ptr, we_ptr, pix, ok, x_res, hc, h_ok, CIN, HID,
+                 HAS_EXPAND: tl.constexpr, X_RESIDENT: tl.constexpr, ACT: tl.constexpr,
+                 FP32: tl.constexpr, M: tl.constexpr, CIN_BLOCK: tl.constexpr, HID_BLOCK: tl.constexpr):
+    """Expanded values [M, HID_BLOCK] (float32) of the M pixels `pix` (int64 NHWC pixel
+    indices), zero where `ok` is false (padding / lanes outside the tile)."""
+    if HAS_EXPAND:
+        if X_RESIDENT:
+            wt = tl.load(we_ptr + tl.arange(0, CIN_BLOCK)[:, None] * HID + hc[None, :],
+                         mask=(tl.arange(0, CIN_BLOCK) < CIN)[:, None] & h_ok[None, :], other=0.0)
+            if FP32:
+                e = tl.dot(x_res, wt, input_precision="ieee")
+            else:
+                e = tl.dot(x_res, wt)
+        else:
+            e = tl.zeros((M, HID_BLOCK), dtype=tl.float32)
+            for c0 in range(0, CIN, CIN_BLOCK):
+                ci = c0 + tl.arange(0, CIN_BLOCK)
+                c_ok = ci < CIN
+                xt = tl.load(x_ptr + pix[:, None] * CIN + ci[None, :], mask=ok[:, None] & c_ok[None, :], other=0.0)
+                wt = tl.load(we_ptr + ci[:, None] * HID + hc[None, :], mask=c_ok[:, None] & h_ok[None, :], other=0.0)
+                if FP32:
+                    e = tl.dot(xt, wt, e, input_precision="ieee")
+                else:
+                    e = tl.dot(xt, wt, e)
+        bias = tl.load(we_ptr + CIN * HID + hc, mask=h_ok, other=0.0).to(tl.float32)
+        e = apply_activation(e + bias[None, :], ACT)
+        e = tl.where(ok[:, None], e, 0.0)
+    else:
+        e = tl.load(x_ptr + pix[:, None] * CIN + hc[None, :], mask=ok[:, None] & h_ok[None, :],
+                    other=0.0).to(tl.float32)
+    return e
+
+
+@triton.jit
+def _inverted_residual_kernel(
+        x_ptr, we_ptr, wd_ptr, wp_ptr, y_ptr,
+        H, W, CIN, HID, COUT, Ho, Wo, stride, pad_t, pad_l,
+        OTH, OTW, HALO_H, HALO_W, tiles_x, tiles_per_image,
+        K: tl.constexpr, HAS_EXPAND: tl.constexpr, ACT_E: tl.constexpr, ACT_D: tl.constexpr,
+        HAS_RES: tl.constexpr, FP32: tl.constexpr, GATHER: tl.constexpr, X_RESIDENT: tl.constexpr,
+        P: tl.constexpr, Q: tl.constexpr, CIN_BLOCK: tl.constexpr, HID_BLOCK: tl.constexpr,
+        COUT_BLOCK: tl.constexpr):
+    pid = tl.program_id(0)
+    n = pid // tiles_per_image
+    t = pid % tiles_per_image
+    oy0 = (t // tiles_x) * OTH
+    ox0 = (t % tiles_x) * OTW
+
+    # output lanes: P >= OTH * OTW, row-major over the tile
+    p = tl.arange(0, P)
+    py = p // OTW
+    px = p % OTW
+    oy = oy0 + py
+    ox = ox0 + px
+    p_ok = (py < OTH) & (oy < Ho) & (ox < Wo)
+
+    if GATHER:
+        # halo lanes: Q >= HALO_H * HALO_W input pixels, row-major
+        q = tl.arange(0, Q)
+        hy = q // HALO_W
+        hx = q % HALO_W
+        iy = oy0 * stride - pad_t + hy
+        ix = ox0 * stride - pad_l + hx
+        src_ok = (hy < HALO_H) & (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W)
+        src_pix = ((n * H + iy) * W + ix).to(tl.int64)
+        if X_RESIDENT:  # the whole halo tile x Cin stays in registers across hidden blocks
+            ci = tl.arange(0, CIN_BLOCK)
+            x_res = tl.load(x_ptr + src_pix[:, None] * CIN + ci[None, :],
+                            mask=src_ok[:, None] & (ci < CIN)[None, :], other=0.0)
+        else:
+            x_res = tl.zeros((Q, CIN_BLOCK), dtype=x_ptr.dtype.element_ty)  # unused
+    else:
+        x_res = tl.zeros((P, CIN_BLOCK), dtype=x_ptr.dtype.element_ty)  # unused
+
+    co = tl.program_id(1) * COUT_BLOCK + tl.arange(0, COUT_BLOCK)
+    co_ok = co < COUT
+    out = tl.zeros((P, COUT_BLOCK), dtype=tl.float32)
+    for h0 in range(0, HID, HID_BLOCK):
+        hc = h0 + tl.arange(0, HID_BLOCK)
+        h_ok = hc < HID
+        if GATHER:
+            e = _expand_rows(x_ptr, we_ptr, src_pix, src_ok, x_res, hc, h_ok, CIN, HID,
+                             HAS_EXPAND, X_RESIDENT, ACT_E, FP32, Q, CIN_BLOCK, HID_BLOCK)
+            e_flat = tl.reshape(e, (Q * HID_BLOCK,))
+        dw_bias = tl.load(wd_ptr + K * K * HID + hc, mask=h_ok, other=0.0).to(tl.float32)
+        acc = tl.zeros((P, HID_BLOCK), dtype=tl.float32) + dw_bias[None, :]
+        for ky in tl.static_range(K):
+            for kx in tl.static_range(K):
+                w_tap = tl.load(wd_ptr + (ky * K + kx) * HID + hc, mask=h_ok, other=0.0).to(tl.float32)
+                if GATHER:  # 1-D gather from the flattened [Q * HB] tile (see the module doc)
+                    idx = (py * stride + ky) * HALO_W + px * stride + kx
+                    idx = tl.where(py < OTH, idx, 0) * HID_BLOCK
+                    flat = tl.reshape(idx[:, None] + tl.arange(0, HID_BLOCK)[None, :], (P * HID_BLOCK,))
+                    v = tl.reshape(tl.gather(e_flat, flat, 0), (P, HID_BLOCK))
+                else:
+                    ty = oy * stride - pad_t + ky
+                    tx = ox * stride - pad_l + kx
+                    t_ok = p_ok & (ty >= 0) & (ty < H) & (tx >= 0) & (tx < W)
+                    t_pix = ((n * H + ty) * W + tx).to(tl.int64)
+                    v = _expand_rows(x_ptr, we_ptr, t_pix, t_ok, x_res, hc, h_ok, CIN, HID,
+                                     HAS_EXPAND, False, ACT_E, FP32, P, CIN_BLOCK, HID_BLOCK)
+                acc += v * w_tap[None, :]
+        acc = apply_activation(acc, ACT_D)
+        wp = tl.load(wp_ptr + hc[:, None] * COUT + co[None, :], mask=h_ok[:, None] & co_ok[None, :], other=0.0)
+        if FP32:
+            out = tl.dot(acc, wp, out, input_precision="ieee")
+        else:
+            out = tl.dot(acc.to(wp_ptr.dtype.element_ty), wp, out)
+
+    bias = tl.load(wp_ptr + HID * COUT + co, mask=co_ok, other=0.0).to(tl.float32)
+    out += bias[None, :]
+    out_pix = ((n * Ho + oy) * Wo + ox).to(tl.int64)
+    ok = p_ok[:, None] & co_ok[None, :]
+    if HAS_RES:  # residual => stride 1, Cin == Cout, Ho == H, Wo == W
+        out += tl.load(x_ptr + out_pix[:, None] * CIN + co[None, :], mask=ok, other=0.0).to(tl.float32)
+    tl.store(y_ptr + out_pix[:, None] * COUT + co[None, :], out.to(y_ptr.dtype.element_ty), mask=ok)
+
+
+def _pow2(v: int, floor: int = 16) -> int:
+    return max(floor, triton.next_power_of_2(int(v)))
+
+
+@functools.lru_cache(maxsize=1024)
+def pick_tile(ho: int, wo: int, k: int, s: int, cin: int, cout: int, has_expand: bool, gather: bool,
+              max_lanes: int, acc_budget: int):
+    """(OTH, OTW, P, Q, COUT_BLOCK) for a layer: the tile minimising a rough cost per hidden
+    channel summed over all programs -- expand MACs (Q halo rows, or k*k*P rows for
+    "recompute"), depthwise (+ gather) work (~2*k*k per lane), both repeated for every
+    output-channel split, project MACs, and a per-program term for loading the weights.
+    Lane counts are padded to powers of two, so the model favours tiles that fill them."""
+    cin_eff = _pow2(cin) if has_expand else 1
+    cout_pad = _pow2(cout)
+    weights = ((1 if gather else k * k) * cin_eff + k * k + cout_pad) * 4
+    best = None
+    for oth in range(1, ho + 1):
+        halo_h = (oth - 1) * s + k
+        if _pow2(oth) > max_lanes or (gather and _pow2(halo_h * k) > max_lanes):
+            break
+        for otw in range(1, wo + 1):
+            halo_w = (otw - 1) * s + k
+            p = _pow2(oth * otw)
+            q = _pow2(halo_h * halo_w) if gather else p
+            if p > max_lanes or q > max_lanes:
+                break
+            cout_block = min(cout_pad, _pow2(acc_budget // p))
+            splits = triton.cdiv(cout, cout_block)
+            tiles = triton.cdiv(ho, oth) * triton.cdiv(wo, otw)
+            expand = q * cin_eff if gather else k * k * p * cin_eff
+            cost = tiles * (splits * (expand + 2 * k * k * p + weights) + p * cout_pad)
+            key = (cost, -otw, -oth)  # ties: wider tiles (longer contiguous NHWC runs)
+            if best is None or key < best[0]:
+                best = (key, (oth, otw, p, q, cout_block))
+    return best[1]
+
+
+# Defaults per halo scheme on a GPU. "recompute": 128 lanes x 32 hidden with 4 warps keeps
+# X_tap, E_tap, DW and the output accumulator at <= 32 fp32 registers each per thread.
+# "gather": 256 lanes (a 16 x 16 halo -> 14 x 14 outputs at 3x3 s1) with 8 warps.
+# Under the interpreter (CPU tensors) the cost is per operation, not per byte: big blocks.
+DEFAULTS = {
+    "recompute": dict(max_lanes=128, hid_block=32, num_warps=4),
+    "gather": dict(max_lanes=256, hid_block=32, num_warps=8),
+}
+INTERPRETER_DEFAULTS = dict(max_lanes=256, hid_block=64, num_warps=4)
+
+# Candidates `autotune` times per layer shape (GPU). pick_tile fits the tile to the layer
+# within each config's lane bound; the list spans both halo schemes, tile sizes for 56x56
+# down to 7x7 layers, and hidden blocks 16-64 (smaller: less register pressure and more
+# output-channel room; larger: fewer loop trips and weight-load setups).
+CONFIGS = [
+    dict(halo="recompute", max_lanes=128, hid_block=32, num_warps=4),
+    dict(halo="recompute", max_lanes=64, hid_block=64, num_warps=4),
+    dict(halo="recompute", max_lanes=256, hid_block=16, num_warps=8),
+    dict(halo="gather", max_lanes=256, hid_block=32, num_warps=8),
+    dict(halo="gather", max_lanes=256, hid_block=16, num_warps=8),
+    dict(halo="gather", max_lanes=128, hid_block=32, num_warps=4),
+    dict(halo="gather", max_lanes=128, hid_block=64, num_warps=8),
+]
+_TUNED: dict = {}
+
+
+def _shape_key(x, expand, dw, kernel_size, stride, padding, project, residual):
+    return (tuple(x.shape), x.dtype, None if expand is None else expand.shape[1], dw.shape[1], kernel_size,
+            stride, tuple(padding), project.shape[1], bool(residual))
+
+
+def fused_inverted_residual(x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation,
+                            project, residual, *, halo=None, max_lanes=None, hid_block=None, cin_block=None,
+                            acc_budget=16384, num_warps=None, tile=None):
+    """The block without SE in one kernel. x [N, Cin, H, W] (any strides; channels-last is
+    free); expand [Cin + 1, hidden] or None (expansion 1); dw [k*k + 1, hidden]; project
+    [hidden + 1, Cout]; padding (top, left, bottom, right); residual: bool (adds x; needs
+    stride 1 and Cin == Cout). Arguments are assumed validated (ops/checks.py). Returns a
+    channels-last [N, Cout, Ho, Wo] tensor in x's dtype. Knobs left None come from
+    `autotune`'s result for this shape if any, else from DEFAULTS (INTERPRETER_DEFAULTS for
+    CPU tensors). `tile=(OTH, OTW)` overrides pick_tile (tests of tile edges)."""
+    n, cin, h, w = x.shape
+    hid = dw.shape[1]
+    cout = project.shape[1]
+    ho, wo = out_hw(x, kernel_size, stride, padding)
+    has_expand = expand is not None
+    tuned = _TUNED.get(_shape_key(x, expand, dw, kernel_size, stride, padding, project, residual), {})
+    halo = halo or tuned.get("halo", "recompute")
+    if halo not in DEFAULTS:
+        raise ValueError(f"fused_inverted_residual: halo must be one of {tuple(DEFAULTS)}, got {halo!r}")
+    gather = halo == "gather"
+    base = {**(DEFAULTS[halo] if x.device.type == "cuda" else INTERPRETER_DEFAULTS), **tuned}
+    max_lanes = max(_pow2(max_lanes or base["max_lanes"]), _pow2(kernel_size * kernel_size))  # >= one halo
+    hid_block = min(_pow2(hid_block or base["hid_block"]), _pow2(hid))
+    cin_block = min(_pow2(cin_block or 64), _pow2(cin))
+    if tile is None:
+        oth, otw, p, q, cout_block = pick_tile(ho, wo, kernel_size, stride, cin, cout, has_expand, gather,
+                                               max_lanes, acc_budget)
+    else:
+        oth, otw = tile
+        p = _pow2(oth * otw)
+        q = _pow2(((oth - 1) * stride + kernel_size) * ((otw - 1) * stride + kernel_size)) if gather else p
+        cout_block = min(_pow2(cout), _pow2(acc_budget // p))
+    num_warps = num_warps or base["num_warps"]
+
+    x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.empty((n, cout, ho, wo), dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
+    if POISON_OUTPUTS:
+        y.fill_(float("nan"))
+    tiles_x = triton.cdiv(wo, otw)
+    tiles_per_image = triton.cdiv(ho, oth) * tiles_x
+    project = project.to(x.dtype).contiguous()
+    we = expand.to(x.dtype).contiguous() if has_expand else project  # any valid pointer when None
+    grid = (n * tiles_per_image, triton.cdiv(cout, cout_block))
+    _inverted_residual_kernel[grid](
+        x, we, dw.to(x.dtype).contiguous(), project, y,
+        h, w, cin, hid, cout, ho, wo, stride, padding[0], padding[1],
+        oth, otw, (oth - 1) * stride + kernel_size, (otw - 1) * stride + kernel_size, tiles_x, tiles_per_image,
+        K=kernel_size, HAS_EXPAND=has_expand, ACT_E=int(expand_activation), ACT_D=int(dw_activation),
+        HAS_RES=bool(residual), FP32=x.dtype == torch.float32, GATHER=gather,
+        X_RESIDENT=gather and has_expand and cin <= cin_block,
+        P=p, Q=q, CIN_BLOCK=cin_block, HID_BLOCK=hid_block, COUT_BLOCK=cout_block, num_warps=num_warps)
+    return y
+
+
+def autotune(x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation, project, residual,
+             configs=None, **bench):
+    """Time every config in `configs` (default CONFIGS) on this layer with
+    triton.testing.do_bench (GPU), remember the fastest for the layer's shape and return
+    (best, [(ms, config), ...]). Later fused_inverted_residual calls on that shape use it."""
+    args = (x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation, project, residual)
+    timings = []
+    for cfg in configs or CONFIGS:
+        ms = triton.testing.do_bench(lambda: fused_inverted_residual(*args, **cfg), **bench)
+        timings.append((ms, cfg))
+    best = min(timings, key=lambda t: t[0])[1]
+    _TUNED[_shape_key(x, expand, dw, kernel_size, stride, padding, project, residual)] = dict(best)
+    return best, timings
