@@ -14,6 +14,7 @@
 #include "ops/conv.h"
 #include "ops/dwconv.h"
 #include "ops/inverted_residual.h"
+#include "ops/network.h"
 #include "ops/pwconv.h"
 #include "ops/squeeze_excite.h"
 #include "runtime/cpu_features.h"
@@ -190,6 +191,124 @@ void inverted_residual(const FloatArray& x, const std::optional<FloatArray>& exp
   mk::inverted_residual(a, isa);
 }
 
+// mk::Network plus references to the arrays whose memory its layers point at.
+class NetworkHandle {
+ public:
+  void add_conv(const FloatArray& packed, int64_t in_channels, int kernel, int stride, std::array<int, 4> padding,
+                int activation) {
+    require(packed.ndim() == 2, "packed: expected a 2-d [k*k*cin + 1, cout] array");
+    require_shape(packed, "packed", {static_cast<int64_t>(kernel) * kernel * in_channels + 1, packed.shape(1)});
+    mk::NetworkLayer l = geometry(mk::NetworkLayer::Kind::kConv, in_channels, packed.shape(1), kernel, stride,
+                                  padding, 1, activation);
+    l.packed = keep(packed);
+    net_.add(l);
+  }
+
+  void add_dwconv(const FloatArray& packed, int kernel, int stride, std::array<int, 4> padding, int dilation,
+                  int activation) {
+    require(packed.ndim() == 2, "packed: expected a 2-d [k*k + 1, channels] array");
+    require_shape(packed, "packed", {static_cast<int64_t>(kernel) * kernel + 1, packed.shape(1)});
+    mk::NetworkLayer l = geometry(mk::NetworkLayer::Kind::kDwconv, packed.shape(1), packed.shape(1), kernel,
+                                  stride, padding, dilation, activation);
+    l.packed = keep(packed);
+    net_.add(l);
+  }
+
+  void add_pwconv(const FloatArray& packed, int activation) {
+    require(packed.ndim() == 2 && packed.shape(0) >= 2, "packed: expected a 2-d [k + 1, n] array");
+    mk::NetworkLayer l = geometry(mk::NetworkLayer::Kind::kPwconv, packed.shape(0) - 1, packed.shape(1), 1, 1,
+                                  {0, 0, 0, 0}, 1, activation);
+    l.packed = keep(packed);
+    net_.add(l);
+  }
+
+  void add_inverted_residual(const std::optional<FloatArray>& expand, int expand_activation, const FloatArray& dw,
+                             int kernel, int stride, std::array<int, 4> padding, int dw_activation,
+                             const std::optional<FloatArray>& se_fc1, const std::optional<FloatArray>& se_fc2,
+                             int se_activation, int se_gate, const FloatArray& project, bool residual) {
+    require(dw.ndim() == 2 && project.ndim() == 2, "dw and project: expected 2-d arrays");
+    const int64_t hidden = dw.shape(1);
+    int64_t cin = hidden;
+    if (expand) {
+      require(expand->ndim() == 2 && expand->shape(0) >= 2, "expand: expected a 2-d [in + 1, hidden] array");
+      cin = expand->shape(0) - 1;
+      require_shape(*expand, "expand", {cin + 1, hidden});
+    }
+    require_shape(dw, "dw", {static_cast<int64_t>(kernel) * kernel + 1, hidden});
+    require_shape(project, "project", {hidden + 1, project.shape(1)});
+    require(se_fc1.has_value() == se_fc2.has_value(), "se_fc1 and se_fc2 must be given together");
+    mk::NetworkLayer l = geometry(mk::NetworkLayer::Kind::kInvertedResidual, cin, project.shape(1), kernel, stride,
+                                  padding, 1, expand_activation);
+    l.hidden = hidden;
+    if (se_fc1) {
+      require(se_fc1->ndim() == 2, "se_fc1: expected a 2-d [hidden + 1, squeeze] array");
+      l.se_channels = se_fc1->shape(1);
+      require_shape(*se_fc1, "se_fc1", {hidden + 1, l.se_channels});
+      require_shape(*se_fc2, "se_fc2", {l.se_channels + 1, hidden});
+      l.se_fc1 = keep(*se_fc1);
+      l.se_fc2 = keep(*se_fc2);
+    }
+    l.packed = expand ? keep(*expand) : nullptr;
+    l.dw = keep(dw);
+    l.project = keep(project);
+    l.dw_act = static_cast<mk::Activation>(dw_activation);
+    l.se_act = static_cast<mk::Activation>(se_activation);
+    l.se_gate = static_cast<mk::Activation>(se_gate);
+    l.residual = residual;
+    net_.add(l);
+  }
+
+  int64_t size() const { return net_.size(); }
+
+  py::tuple out_shape(int64_t batch, int64_t height, int64_t width) const {
+    const mk::Extent e = net_.out_extent(height, width);
+    return py::make_tuple(batch, e.height, e.width, e.channels);
+  }
+
+  void run(const FloatArray& x, FloatArray& y, const std::string& isa_name) const {
+    const mk::Isa isa = mk::parse_isa(isa_name);
+    require(x.ndim() == 4, "x: expected a 4-d NHWC array");
+    const int64_t n = x.shape(0), h = x.shape(1), w = x.shape(2);
+    require(n >= 1, "x: batch must be >= 1");
+    require(x.shape(3) == net_.in_channels(), "x: has " + std::to_string(x.shape(3)) +
+                                                  " channels, the network takes " +
+                                                  std::to_string(net_.in_channels()));
+    const mk::Extent e = net_.out_extent(h, w);
+    require_shape(y, "y", {n, e.height, e.width, e.channels});
+    require(y.writeable(), "y: array is read-only");
+    require(!overlaps(y, x), "y: must not overlap x");
+    for (const FloatArray& a : kept_) require(!overlaps(y, a), "y: must not overlap the network's weights");
+    py::gil_scoped_release release;
+    net_.run(x.data(), n, h, w, y.mutable_data(), isa);
+  }
+
+ private:
+  static mk::NetworkLayer geometry(mk::NetworkLayer::Kind kind, int64_t cin, int64_t cout, int kernel, int stride,
+                                   std::array<int, 4> padding, int dilation, int activation) {
+    mk::NetworkLayer l;
+    l.kind = kind;
+    l.in_channels = cin;
+    l.out_channels = cout;
+    l.kernel = kernel;
+    l.stride = stride;
+    l.dilation = dilation;
+    l.pad_top = padding[0];
+    l.pad_left = padding[1];
+    l.pad_bottom = padding[2];
+    l.pad_right = padding[3];
+    l.act = static_cast<mk::Activation>(activation);
+    return l;
+  }
+
+  const float* keep(const FloatArray& a) {
+    kept_.push_back(a);
+    return a.data();
+  }
+
+  mk::Network net_;
+  std::vector<FloatArray> kept_;
+};
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -229,4 +348,24 @@ PYBIND11_MODULE(_C, m) {
         py::arg("se_fc2").noconvert(), py::arg("se_activation"), py::arg("se_gate"),
         py::arg("project").noconvert(), py::arg("residual"), py::arg("y").noconvert(),
         py::arg("isa") = "auto", "expand -> depthwise -> [SE] -> project [+ x], NHWC, one call.");
+
+  py::class_<NetworkHandle>(m, "Network",
+                            "A chain of layers run in one call (intermediates in reused per-thread buffers). "
+                            "Holds references to its weight arrays: they must not be written while it lives.")
+      .def(py::init<>())
+      .def("add_conv", &NetworkHandle::add_conv, py::arg("packed").noconvert(), py::arg("in_channels"),
+           py::arg("kernel"), py::arg("stride"), py::arg("padding"), py::arg("activation"))
+      .def("add_dwconv", &NetworkHandle::add_dwconv, py::arg("packed").noconvert(), py::arg("kernel"),
+           py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("activation"))
+      .def("add_pwconv", &NetworkHandle::add_pwconv, py::arg("packed").noconvert(), py::arg("activation"))
+      .def("add_inverted_residual", &NetworkHandle::add_inverted_residual, py::arg("expand").noconvert(),
+           py::arg("expand_activation"), py::arg("dw").noconvert(), py::arg("kernel"), py::arg("stride"),
+           py::arg("padding"), py::arg("dw_activation"), py::arg("se_fc1").noconvert(),
+           py::arg("se_fc2").noconvert(), py::arg("se_activation"), py::arg("se_gate"),
+           py::arg("project").noconvert(), py::arg("residual"))
+      .def("__len__", &NetworkHandle::size)
+      .def("out_shape", &NetworkHandle::out_shape, py::arg("batch"), py::arg("height"), py::arg("width"),
+           "(batch, out_height, out_width, out_channels) for an NHWC input of this size")
+      .def("run", &NetworkHandle::run, py::arg("x").noconvert(), py::arg("y").noconvert(),
+           py::arg("isa") = "auto", "x [N,H,W,C] -> y [out_shape(N, H, W)]");
 }

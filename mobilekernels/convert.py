@@ -11,7 +11,10 @@ A module-pattern walk (no class names of any library), in four passes:
      blocks: conv_pw, bn1, conv_dw, bn2, se, conv_pwl, bn3) becomes an InvertedResidual
      or a Sequential of ConvBNAct over the same parameters;
   4. remaining Conv2d -> BatchNorm2d [-> activation] runs inside Sequentials become a
-     ConvBNAct followed by Identity placeholders.
+     ConvBNAct followed by Identity placeholders;
+  5. every plain Sequential holding fused layers becomes a FusedSequential (same children,
+     same keys), innermost first, so a run of fused layers (a whole MobileNet feature
+     extractor) executes as one ops.Network call.
 Passes 2 and 3 guess from structure, so every candidate is proven on random data against
 the module it replaces (eval mode) and is dropped unless it agrees: what optimize()
 cannot fuse it leaves untouched, and the report says why.
@@ -19,13 +22,14 @@ cannot fuse it leaves untouched, and the report says why.
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from .activation import Activation, activation_of
-from .nn import ConvBNAct, InvertedResidual, SqueezeExcite
+from .nn import ConvBNAct, FusedSequential, InvertedResidual, SqueezeExcite
 from .nn.conv_bn_act import conv_kind
 from .nn.fused import FusedModule, unfused
 from .nn.inverted_residual import plan_block
@@ -231,7 +235,6 @@ def _chain(module: nn.Module):
         return None
     if len(stages) < 2:
         return None
-    from collections import OrderedDict
     return nn.Sequential(OrderedDict(stages))
 
 
@@ -306,6 +309,38 @@ def _fuse_remaining_runs(module, report, prefix=""):
         _fuse_remaining_runs(child, report, qual)
 
 
+def _chain_sequentials(module, report, prefix=""):
+    for name, child in list(module.named_children()):
+        qual = f"{prefix}.{name}" if prefix else name
+        if isinstance(child, FusedModule):
+            continue
+        _chain_sequentials(child, report, qual)  # innermost first: nested chains flatten
+        if not _plain_sequential(child) or type(child) is FusedSequential:
+            continue
+        fused = [m for m in child if isinstance(m, (FusedModule, FusedSequential))]
+        if len(fused) < 2 and not any(isinstance(m, FusedSequential) for m in fused):
+            continue
+        chained = FusedSequential(OrderedDict(child._modules))
+        first = next(iter(child), None)
+        cin = _in_channels(first)
+        if cin is not None and not _agrees(child, chained, cin):
+            report.skipped.append((qual, "Sequential of fused layers: chained output differs"))
+            continue
+        setattr(module, name, chained)
+        report.swapped.append((qual, type(child).__name__, "FusedSequential"))
+
+
+def _in_channels(m):
+    """Input channels of a fused layer (None when not known from its structure)."""
+    if isinstance(m, ConvBNAct):
+        return m.conv.in_channels
+    if isinstance(m, InvertedResidual):
+        return m.in_channels
+    if isinstance(m, FusedSequential) and len(m):
+        return _in_channels(m[0])
+    return None
+
+
 def optimize(model: nn.Module, *, inplace: bool = False, return_report: bool = False):
     """Return `model` (a copy unless inplace) in eval mode with every Conv-BN-act run,
     squeeze-excite and inverted-residual block it recognizes replaced by fused modules.
@@ -324,6 +359,7 @@ def optimize(model: nn.Module, *, inplace: bool = False, return_report: bool = F
         _fuse_squeeze_excite(holder, report)
         _fuse_inverted_residuals(holder, report)
         _fuse_remaining_runs(holder, report)
+        _chain_sequentials(holder, report)
     model = holder.root
     model.eval()
     report.swapped = [(q.removeprefix("root.").removeprefix("root"), o, n) for q, o, n in report.swapped]

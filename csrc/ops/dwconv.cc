@@ -8,9 +8,7 @@
 
 namespace mk {
 
-namespace {
-
-DwconvRowKernel pick_kernel(Isa isa) {
+DwconvRowKernel dwconv_row_kernel(Isa isa) {
   switch (isa) {
 #if defined(MK_HAVE_AVX2)
     case Isa::kAvx2: return dwconv_row_avx2;
@@ -22,8 +20,6 @@ DwconvRowKernel pick_kernel(Isa isa) {
   }
   return dwconv_row_scalar;
 }
-
-}  // namespace
 
 int64_t conv_out_size(int64_t in, int kernel, int stride, int pad_before, int pad_after, int dilation,
                       const char* axis) {
@@ -59,7 +55,7 @@ void dwconv_check(const DwconvArgs& a) {
 
 void dwconv_bn_act(const DwconvArgs& a, Isa isa) {
   dwconv_check(a);
-  const DwconvRowKernel kernel = pick_kernel(isa);
+  const DwconvRowKernel kernel = dwconv_row_kernel(isa);
   const DwconvParams p = a.p;
   const int64_t in_image = p.height * p.width * p.channels;
   const int64_t out_row = p.out_width * p.channels;

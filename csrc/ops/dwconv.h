@@ -20,6 +20,9 @@ struct DwconvArgs {
 int64_t conv_out_size(int64_t in, int kernel, int stride, int pad_before, int pad_after, int dilation,
                       const char* axis);
 
+// The row microkernel for an ISA (scalar when the ISA has none).
+DwconvRowKernel dwconv_row_kernel(Isa isa);
+
 // Throws std::invalid_argument on any inconsistent size/stride/activation.
 void dwconv_check(const DwconvArgs& a);
 void dwconv_bn_act(const DwconvArgs& a, Isa isa);

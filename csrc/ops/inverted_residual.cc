@@ -1,6 +1,8 @@
 #include "../runtime/check.h"
 #include "inverted_residual.h"
 
+#include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -8,6 +10,7 @@
 #include "dwconv.h"
 #include "pwconv.h"
 #include "squeeze_excite.h"
+#include "../runtime/thread_pool.h"
 
 namespace mk {
 
@@ -18,21 +21,78 @@ float* scratch(std::vector<float>& buf, int64_t n) {
   return buf.data();
 }
 
-}  // namespace
+DwconvParams dw_params(const InvertedResidualArgs& a) {
+  return DwconvParams{a.height, a.width, a.hidden, a.out_height, a.out_width, a.kernel, a.kernel,
+                      a.stride, a.stride, a.pad_top, a.pad_left, 1, 1, a.dw_act};
+}
 
-void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
-  require(a.x && a.dw && a.project && a.y, "inverted_residual: null buffer");
-  require(a.batch >= 1 && a.height >= 1 && a.width >= 1 && a.in_channels >= 1 && a.hidden >= 1 &&
-              a.out_channels >= 1 && a.out_height >= 1 && a.out_width >= 1,
-          "inverted_residual: sizes must be >= 1");
-  require(a.out_height == conv_out_size(a.height, a.kernel, a.stride, a.pad_top, a.pad_bottom, 1, "height") &&
-              a.out_width == conv_out_size(a.width, a.kernel, a.stride, a.pad_left, a.pad_right, 1, "width"),
-          "inverted_residual: output size does not match kernel, stride and padding");
-  require(a.expand || a.hidden == a.in_channels, "inverted_residual: without expand, hidden must equal in_channels");
-  require((a.se_fc1 == nullptr) == (a.se_fc2 == nullptr), "inverted_residual: se_fc1 and se_fc2 go together");
-  require(!a.residual || (a.out_height == a.height && a.out_width == a.width && a.out_channels == a.in_channels),
-          "inverted_residual: residual needs the output shape to equal the input shape");
-  // Scratch per calling thread: calls from several Python threads never share it.
+void project(const InvertedResidualArgs& a, const float* d, int64_t first_pixel, int64_t pixels, Isa isa) {
+  pwconv_bn_act(PwconvArgs{d, a.project, a.residual ? a.x + first_pixel * a.in_channels : nullptr,
+                           a.y + first_pixel * a.out_channels, pixels,
+                           GemmParams{a.hidden, a.out_channels, Activation::kIdentity}},
+                isa);
+}
+
+// Output rows per band: enough pixels (~64) for full GEMM tiles in the projection, while
+// the band's expanded window ((band - 1) * stride + kernel rows) stays within ~256 KiB.
+int64_t band_rows(const InvertedResidualArgs& a) {
+  int64_t band = std::max<int64_t>(1, (64 + a.out_width - 1) / a.out_width);
+  const int64_t row_bytes = a.width * a.hidden * static_cast<int64_t>(sizeof(float));
+  while (band > 1 && ((band - 1) * a.stride + a.kernel) * row_bytes > (256 << 10)) --band;
+  return std::min(band, a.out_height);
+}
+
+// Output rows [oy_begin, oy_end) of image n. dw_out null: project each band into y;
+// otherwise write the depthwise rows to dw_out ([batch][out_h][out_w][hidden]) for SE.
+void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_begin, int64_t oy_end, int64_t band,
+               float* dw_out) {
+  thread_local std::vector<float> window_buf, band_buf;  // per worker thread, reused
+  const DwconvRowKernel dw_row = dwconv_row_kernel(isa);
+  const int64_t row_in = a.width * a.in_channels, row_hidden = a.width * a.hidden;
+  const int64_t out_row = a.out_width * a.hidden;
+  const float* image = a.x + n * a.height * row_in;
+  float* window = a.expand ? scratch(window_buf, ((band - 1) * a.stride + a.kernel) * row_hidden) : nullptr;
+  float* band_out = dw_out ? nullptr : scratch(band_buf, band * out_row);
+  int64_t base = 0, have = 0;  // the window holds expanded input rows [base, have)
+  for (int64_t oy0 = oy_begin; oy0 < oy_end; oy0 += band) {
+    const int64_t oy1 = std::min(oy_end, oy0 + band);
+    // Input rows the band's taps touch, clipped to the image (the rest is padding).
+    const int64_t lo = std::max<int64_t>(0, oy0 * a.stride - a.pad_top);
+    const int64_t hi = std::max(lo, std::min(a.height, (oy1 - 1) * a.stride - a.pad_top + a.kernel));
+    DwconvParams p = dw_params(a);
+    const float* src = image;
+    int64_t oy_shift = 0;
+    if (a.expand) {
+      int64_t start = lo;
+      if (have > lo && lo >= base) {  // slide: keep the rows this band shares with the last
+        std::memmove(window, window + (lo - base) * row_hidden, (have - lo) * row_hidden * sizeof(float));
+        start = have;
+      }
+      base = lo;
+      if (hi > start) {
+        pwconv_bn_act(PwconvArgs{image + start * row_in, a.expand, nullptr, window + (start - base) * row_hidden,
+                                 (hi - start) * a.width, GemmParams{a.in_channels, a.hidden, a.expand_act}},
+                      isa);
+      }
+      have = std::max(hi, start);
+      // The window as an image of its own: rows [base, hi) of the input are its rows
+      // [0, hi - base); output row oy is its row oy - oy0 with the padding shifted so
+      // every tap lands on the same input row as before (never negative: see base).
+      p.height = hi - base;
+      p.pad_top = static_cast<int>(a.pad_top + base - oy0 * a.stride);
+      src = window;
+      oy_shift = oy0;
+    }
+    for (int64_t oy = oy0; oy < oy1; ++oy) {
+      float* dst = dw_out ? dw_out + (n * a.out_height + oy) * out_row : band_out + (oy - oy0) * out_row;
+      // p.height may be 0 (the band is all padding): the kernel then reads no row.
+      dw_row(p, src, a.dw, dst, oy - oy_shift);
+    }
+    if (!dw_out) project(a, band_out, (n * a.out_height + oy0) * a.out_width, (oy1 - oy0) * a.out_width, isa);
+  }
+}
+
+void per_op(const InvertedResidualArgs& a, Isa isa) {
   thread_local std::vector<float> expanded_buf, dw_buf;
   const int64_t in_pixels = a.batch * a.height * a.width;
   const int64_t out_pixels = a.batch * a.out_height * a.out_width;
@@ -49,17 +109,61 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
   dw.packed = a.dw;
   dw.y = d;
   dw.batch = a.batch;
-  dw.p = DwconvParams{a.height, a.width, a.hidden, a.out_height, a.out_width, a.kernel, a.kernel,
-                      a.stride, a.stride, a.pad_top, a.pad_left, 1, 1, a.dw_act};
+  dw.p = dw_params(a);
   dwconv_bn_act(dw, isa);
   if (a.se_fc1) {
     squeeze_excite(SqueezeExciteArgs{d, a.se_fc1, a.se_fc2, d, a.batch, a.out_height * a.out_width, a.hidden,
                                      a.se_channels, a.se_act, a.se_gate},
                    isa);
   }
-  pwconv_bn_act(PwconvArgs{d, a.project, a.residual ? a.x : nullptr, a.y, out_pixels,
-                           GemmParams{a.hidden, a.out_channels, Activation::kIdentity}},
-                isa);
+  project(a, d, 0, out_pixels, isa);
+}
+
+}  // namespace
+
+void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
+  require(a.x && a.dw && a.project && a.y, "inverted_residual: null buffer");
+  require(a.batch >= 1 && a.height >= 1 && a.width >= 1 && a.in_channels >= 1 && a.hidden >= 1 &&
+              a.out_channels >= 1 && a.out_height >= 1 && a.out_width >= 1,
+          "inverted_residual: sizes must be >= 1");
+  require(a.kernel == 3 || a.kernel == 5, "inverted_residual: kernel must be 3 or 5");
+  require(a.out_height == conv_out_size(a.height, a.kernel, a.stride, a.pad_top, a.pad_bottom, 1, "height") &&
+              a.out_width == conv_out_size(a.width, a.kernel, a.stride, a.pad_left, a.pad_right, 1, "width"),
+          "inverted_residual: output size does not match kernel, stride and padding");
+  require(a.expand || a.hidden == a.in_channels, "inverted_residual: without expand, hidden must equal in_channels");
+  require((a.se_fc1 == nullptr) == (a.se_fc2 == nullptr), "inverted_residual: se_fc1 and se_fc2 go together");
+  require(!a.se_fc1 || a.se_channels >= 1, "inverted_residual: SE needs squeeze channels >= 1");
+  require(!a.residual || (a.out_height == a.height && a.out_width == a.width && a.out_channels == a.in_channels),
+          "inverted_residual: residual needs the output shape to equal the input shape");
+  for (Activation act : {a.expand_act, a.dw_act, a.se_act, a.se_gate}) {
+    const int code = static_cast<int>(act);
+    require(code >= 0 && code < kNumActivations, "inverted_residual: unknown activation code " + std::to_string(code));
+  }
+  if (a.per_op) {
+    per_op(a, isa);
+    return;
+  }
+  // Jobs: contiguous output-row ranges; one per image when the batch fills the threads,
+  // else each image split so batch 1 uses every thread (halo rows are expanded twice).
+  const int64_t threads = ThreadPool::instance().num_threads();
+  const int64_t splits = std::min(a.out_height, std::max<int64_t>(1, (threads + a.batch - 1) / a.batch));
+  const int64_t band = std::min(band_rows(a), (a.out_height + splits - 1) / splits);
+  float* dw_out = nullptr;
+  thread_local std::vector<float> se_buf;
+  if (a.se_fc1) dw_out = scratch(se_buf, a.batch * a.out_height * a.out_width * a.hidden);
+  ThreadPool::instance().parallel_for(a.batch * splits, [&](int64_t begin, int64_t end) {
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t n = job / splits, part = job % splits;
+      const int64_t oy_begin = a.out_height * part / splits, oy_end = a.out_height * (part + 1) / splits;
+      if (oy_begin < oy_end) row_bands(a, isa, n, oy_begin, oy_end, band, dw_out);
+    }
+  });
+  if (a.se_fc1) {
+    squeeze_excite(SqueezeExciteArgs{dw_out, a.se_fc1, a.se_fc2, dw_out, a.batch, a.out_height * a.out_width,
+                                     a.hidden, a.se_channels, a.se_act, a.se_gate},
+                   isa);
+    project(a, dw_out, 0, a.batch * a.out_height * a.out_width, isa);
+  }
 }
 
 }  // namespace mk

@@ -1,7 +1,15 @@
-// Inverted residual block driver: expand 1x1 -> depthwise -> [SE] -> project 1x1 [+ x],
-// one call from Python. The expanded and depthwise tensors live in per-thread scratch
-// buffers reused across calls (no allocation after warm-up). Row-band fusion, which keeps
-// them in cache instead, is the next step.
+// Inverted residual block driver: expand 1x1 -> depthwise -> [SE] -> project 1x1 [+ x].
+//
+// Row bands (the default): each job owns a range of output rows of one image and walks
+// it in bands of a few rows. For a band it expands only the input rows the band's
+// depthwise taps need into a sliding window (rows shared with the previous band are kept,
+// so each expanded row is computed once per job), runs the depthwise rows from that
+// window and projects the band straight into y (+ residual). The expanded tensor (t = 6
+// times the input) never exists whole: its window (tens to hundreds of KiB) stays in L2.
+// With SE the pooled vector needs the whole depthwise output first: pass 1 writes the
+// depthwise output (1/stride^2 of the expanded size) to scratch, then SE, then project.
+// per_op = true runs the three drivers one after another over whole tensors instead
+// (the A/B baseline in bench/NOTES.md, and the C++ tests' second opinion).
 #pragma once
 #include <cstdint>
 
@@ -22,6 +30,7 @@ struct InvertedResidualArgs {
   int kernel, stride, pad_top, pad_left, pad_bottom, pad_right;
   Activation expand_act, dw_act, se_act, se_gate;
   bool residual;
+  bool per_op = false;
 };
 
 void inverted_residual(const InvertedResidualArgs& a, Isa isa);

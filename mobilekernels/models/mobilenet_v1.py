@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn import ConvBNAct, GlobalAvgPool
+from ..nn import ConvBNAct, FusedSequential, GlobalAvgPool
 from ._common import init_weights
 
 # (output channels, stride of the depthwise conv) of the 13 separable layers, Table 1.
@@ -33,7 +33,7 @@ class MobileNetV1(nn.Module):
             layers.append(ConvBNAct.build(cin, cin, 3, stride, groups=cin, activation="relu"))
             layers.append(ConvBNAct.build(cin, ch(cout), 1, activation="relu"))
             cin = ch(cout)
-        self.features = nn.Sequential(*layers)
+        self.features = FusedSequential(*layers)
         self.avgpool = GlobalAvgPool()
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(cin, num_classes))
         init_weights(self)

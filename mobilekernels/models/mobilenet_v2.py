@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn import ConvBNAct, GlobalAvgPool, InvertedResidual
+from ..nn import ConvBNAct, FusedSequential, GlobalAvgPool, InvertedResidual
 from ._common import init_weights, make_divisible
 
 # t (expansion), c (channels), n (repeats), s (stride of the first repeat): Table 2.
@@ -32,7 +32,7 @@ class MobileNetV2(nn.Module):
                     project_as_pair=True, layers_name="conv"))
                 cin = cout
         features.append(ConvBNAct.build(cin, self.last_channel, 1, activation="relu6"))
-        self.features = nn.Sequential(*features)
+        self.features = FusedSequential(*features)
         self.avgpool = GlobalAvgPool()
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.last_channel, num_classes))
         init_weights(self)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn import ConvBNAct, GlobalAvgPool, InvertedResidual
+from ..nn import ConvBNAct, FusedSequential, GlobalAvgPool, InvertedResidual
 from ._common import init_weights, make_divisible
 
 # input, kernel, expanded, output, SE, activation (RE = relu, HS = hardswish), stride
@@ -51,7 +51,7 @@ class MobileNetV3(nn.Module):
                 se_channels=make_divisible(exp // 4, 8) if se else None, **_BN))
         last_in = ch(setting[-1][3])
         features.append(ConvBNAct.build(last_in, 6 * last_in, 1, activation="hardswish", **_BN))
-        self.features = nn.Sequential(*features)
+        self.features = FusedSequential(*features)
         self.avgpool = GlobalAvgPool()
         last = ch(last_channel)
         self.classifier = nn.Sequential(

@@ -3,6 +3,7 @@ from .conv_bn_act import ConvBNAct
 from .fused import FusedModule, fold_bn, unfused, unfused_copy
 from .global_avgpool import GlobalAvgPool
 from .inverted_residual import InvertedResidual
+from .sequential import FusedSequential
 from .squeeze_excite import SqueezeExcite
 
-__all__ = ["ConvBNAct", "FusedModule", "GlobalAvgPool", "InvertedResidual", "SqueezeExcite", "fold_bn", "unfused", "unfused_copy"]
+__all__ = ["ConvBNAct", "FusedModule", "FusedSequential", "GlobalAvgPool", "InvertedResidual", "SqueezeExcite", "fold_bn", "unfused", "unfused_copy"]

@@ -11,6 +11,7 @@ from torch import nn
 from .. import ops
 from ..activation import Activation, activation_module, activation_of, parse_activation
 from ..ops import checks
+from ..ops.network import Layer
 from .fused import FusedModule, fold_bn, run_unfused, source_tensors
 
 
@@ -112,21 +113,32 @@ class ConvBNAct(FusedModule):
         self._pack_keys.clear()
         self.packed_weight()
 
-    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        if run_unfused(self):
-            y = self.act(self.bn(self.conv(x)) if self._has_bn else self.conv(x))
-            return y if residual is None else y + residual
+    def network_layers(self) -> list[Layer] | None:
+        """This layer as an ops.network Layer (None where it must run as a module: training,
+        unfused, or hooked)."""
+        if run_unfused(self) or self._forward_hooks or self._forward_pre_hooks:
+            return None
+        return [self._layer(None)]
+
+    def _layer(self, residual: torch.Tensor | None) -> Layer:
         packed = self.packed_weight()
         conv = self.conv
         if self.kind == "pointwise":
-            return ops.pwconv_bn_act(x, packed, int(self.activation), residual)
+            return Layer("pwconv_bn_act", (packed, int(self.activation), residual))
         if residual is not None:
             raise ValueError("ConvBNAct: a residual is only fused into pointwise convs")
         pad = conv_padding4(conv)
         if self.kind == "depthwise":
-            return ops.dwconv_bn_act(x, packed, conv.kernel_size[0], conv.stride[0], pad,
-                                     conv.dilation[0], int(self.activation))
-        return ops.conv_bn_act(x, packed, conv.kernel_size[0], conv.stride[0], pad, int(self.activation))
+            return Layer("dwconv_bn_act", (packed, conv.kernel_size[0], conv.stride[0], pad,
+                                           conv.dilation[0], int(self.activation)))
+        return Layer("conv_bn_act", (packed, conv.kernel_size[0], conv.stride[0], pad, int(self.activation)))
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        if run_unfused(self):
+            y = self.act(self.bn(self.conv(x)) if self._has_bn else self.conv(x))
+            return y if residual is None else y + residual
+        layer = self._layer(residual)
+        return getattr(ops, layer.op)(x, *layer.args)
 
     def extra_repr(self) -> str:
         return f"kind={self.kind}, activation={Activation(self.activation).name.lower()}"

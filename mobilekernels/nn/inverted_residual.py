@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .. import ops
+from ..ops.network import Layer
 from ..activation import Activation, activation_of
 from .conv_bn_act import ConvBNAct, conv_kind, conv_padding4
 from .fused import FusedModule, fold_bn, run_unfused, source_tensors
@@ -170,18 +171,27 @@ class InvertedResidual(FusedModule):
         self._pack_keys.clear()
         self.packed_weights()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if run_unfused(self):
-            y = self.sequence()(x)
-            return x + y if self.use_res_connect else y
+    def network_layers(self) -> list[Layer] | None:
+        """The block as one ops.network Layer (None where it must run as a module)."""
+        if run_unfused(self) or self._forward_hooks or self._forward_pre_hooks:
+            return None
+        return [self._layer()]
+
+    def _layer(self) -> Layer:
         expand, dw, fc1, fc2, project = self.packed_weights()
         p = self._plan
         se_act = p.se.act_code if p.se is not None else 0
         se_gate = p.se.gate_code if p.se is not None else 0
-        return ops.inverted_residual(
-            x, expand, int(p.expand.activation) if p.expand else 0, dw, p.dw.conv.kernel_size[0],
+        return Layer("inverted_residual", (
+            expand, int(p.expand.activation) if p.expand else 0, dw, p.dw.conv.kernel_size[0],
             p.dw.conv.stride[0], conv_padding4(p.dw.conv), int(p.dw.activation), fc1, fc2,
-            se_act, se_gate, project, self.use_res_connect)
+            se_act, se_gate, project, self.use_res_connect))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if run_unfused(self):
+            y = self.sequence()(x)
+            return x + y if self.use_res_connect else y
+        return ops.inverted_residual(x, *self._layer().args)
 
     def extra_repr(self) -> str:
         p = self._plan

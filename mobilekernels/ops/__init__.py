@@ -11,6 +11,7 @@ from .custom_ops import (
     squeeze_excite,
 )
 from .dispatch import backend_for, get_backend, set_backend, use_backend
+from .network import Layer, Network
 
 
 def padding4(padding) -> list[int]:
@@ -26,7 +27,7 @@ def padding4(padding) -> list[int]:
 
 
 __all__ = [
-    "backend_for", "conv_bn_act", "dwconv_bn_act", "get_backend", "global_avgpool",
+    "Layer", "Network", "backend_for", "conv_bn_act", "dwconv_bn_act", "get_backend", "global_avgpool",
     "inverted_residual", "pack_conv", "pack_dwconv", "padding4", "pwconv_bn_act",
     "reference", "set_backend", "squeeze_excite", "use_backend",
 ]

@@ -90,3 +90,45 @@ def inverted_residual(x, expand, expand_activation, dw, kernel_size, stride, pad
         list(padding), int(dw_activation), _packed(se_fc1), _packed(se_fc2), int(se_activation),
         int(se_gate), _packed(project), bool(residual), y.permute(0, 2, 3, 1).numpy(), isa)
     return y
+
+
+def _network_handle(net):
+    """The C++ Network for an ops.network.Network, built once and cached on it."""
+    handle = net.compiled.get("cpu")
+    if handle is None:
+        handle = _ext._C.Network()
+        for layer in net.layers:
+            a = layer.args
+            if layer.op == "conv_bn_act":
+                packed, k, stride, padding, act = a
+                if k < 1:
+                    raise ValueError(f"run_network: kernel size must be >= 1, got {k}")
+                handle.add_conv(_packed(packed), (packed.shape[0] - 1) // (k * k), k, stride, list(padding), int(act))
+            elif layer.op == "dwconv_bn_act":
+                packed, k, stride, padding, dilation, act = a
+                handle.add_dwconv(_packed(packed), k, stride, list(padding), dilation, int(act))
+            elif layer.op == "pwconv_bn_act":
+                packed, act, residual = a
+                if residual is not None:
+                    raise ValueError("run_network: a pointwise layer cannot take an external residual")
+                handle.add_pwconv(_packed(packed), int(act))
+            else:
+                (expand, expand_act, dw, k, stride, padding, dw_act, fc1, fc2, se_act, se_gate,
+                 project, residual) = a
+                handle.add_inverted_residual(
+                    _packed(expand), int(expand_act), _packed(dw), k, stride, list(padding), int(dw_act),
+                    _packed(fc1), _packed(fc2), int(se_act), int(se_gate), _packed(project), bool(residual))
+        net.compiled["cpu"] = handle
+    return handle
+
+
+def run_network(net, x, isa="auto"):
+    """The whole chain in one C++ call."""
+    if x.dim() != 4:
+        raise ValueError(f"run_network: x must be 4-d [N, C, H, W], got {x.dim()} dimensions")
+    handle = _network_handle(net)
+    n, _, h, w = x.shape
+    _, ho, wo, c = handle.out_shape(n, h, w)
+    y = _new_output((n, c, ho, wo), x)
+    handle.run(_nhwc(x), y.permute(0, 2, 3, 1).numpy(), isa)
+    return y

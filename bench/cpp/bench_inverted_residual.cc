@@ -1,0 +1,52 @@
+// Inverted residual block: row bands vs per-op (whole expanded tensor through memory),
+// alternated call by call so both see the same machine state; medians of N calls.
+//   mk_bench_inverted_residual H W CIN HIDDEN COUT K S SE(0/1) [threads=1] [isa=auto]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "ops/inverted_residual.h"
+#include "runtime/thread_pool.h"
+
+int main(int argc, char** argv) {
+  if (argc < 9) {
+    std::fprintf(stderr, "usage: %s H W CIN HIDDEN COUT K S SE [threads] [isa]\n", argv[0]);
+    return 2;
+  }
+  const int64_t H = std::atoll(argv[1]), W = std::atoll(argv[2]), cin = std::atoll(argv[3]);
+  const int64_t hid = std::atoll(argv[4]), cout = std::atoll(argv[5]);
+  const int k = std::atoi(argv[6]), s = std::atoi(argv[7]);
+  const bool se = std::atoi(argv[8]) != 0;
+  mk::ThreadPool::instance().set_num_threads(argc > 9 ? std::atoi(argv[9]) : 1);
+  const mk::Isa isa = mk::parse_isa(argc > 10 ? argv[10] : "auto");
+  const int pad = (k - 1) / 2;
+  const int64_t ho = (H + 2 * pad - k) / s + 1, wo = (W + 2 * pad - k) / s + 1, sq = hid / 4;
+  std::vector<float> x(H * W * cin, 0.5f), ex((cin + 1) * hid, 0.01f), dw((k * k + 1) * hid, 0.1f);
+  std::vector<float> f1((hid + 1) * sq, 0.01f), f2((sq + 1) * hid, 0.01f), pr((hid + 1) * cout, 0.01f);
+  std::vector<float> y(ho * wo * cout);
+  const bool residual = s == 1 && cin == cout;
+  mk::InvertedResidualArgs a{x.data(), hid == cin ? nullptr : ex.data(), dw.data(), se ? f1.data() : nullptr,
+                             se ? f2.data() : nullptr, pr.data(), y.data(), 1, H, W, cin, hid, se ? sq : 0, cout,
+                             ho, wo, k, s, pad, pad, pad, pad, mk::Activation::kRelu6, mk::Activation::kRelu6,
+                             mk::Activation::kRelu, mk::Activation::kHardsigmoid, residual};
+  std::vector<double> t[2];
+  for (int r = 0; r < 60; ++r) {
+    for (int v = 0; v < 2; ++v) {
+      a.per_op = v == 1;
+      const auto t0 = std::chrono::steady_clock::now();
+      mk::inverted_residual(a, isa);
+      if (r >= 5) t[v].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+  for (auto& v : t) std::sort(v.begin(), v.end());
+  const double bands = t[0][t[0].size() / 2], per_op = t[1][t[1].size() / 2];
+  const double macs = double(H * W * cin * (hid == cin ? 0 : hid)) + double(ho * wo * hid) * (k * k + cout);
+  std::printf("ir %lldx%lld %lld-%lld-%lld k%d s%d se%d %s: row bands %.1f us (%.1f GFLOP/s), per-op %.1f us, "
+              "ratio %.2f\n",
+              (long long)H, (long long)W, (long long)cin, (long long)hid, (long long)cout, k, s, int(se),
+              mk::isa_name(isa), bands * 1e6, 2 * macs / bands / 1e9, per_op * 1e6, per_op / bands);
+  return 0;
+}

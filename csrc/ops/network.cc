@@ -1,0 +1,143 @@
+#include "network.h"
+
+#include <string>
+
+#include "../runtime/check.h"
+#include "conv.h"
+#include "dwconv.h"
+#include "inverted_residual.h"
+#include "pwconv.h"
+
+namespace mk {
+
+namespace {
+
+using Kind = NetworkLayer::Kind;
+
+Extent layer_out(const NetworkLayer& l, const Extent& in) {
+  if (l.kind == Kind::kPwconv) return {in.height, in.width, l.out_channels};
+  return {conv_out_size(in.height, l.kernel, l.stride, l.pad_top, l.pad_bottom, l.dilation, "height"),
+          conv_out_size(in.width, l.kernel, l.stride, l.pad_left, l.pad_right, l.dilation, "width"),
+          l.out_channels};
+}
+
+void check_activation(Activation act, const std::string& layer) {
+  const int code = static_cast<int>(act);
+  require(code >= 0 && code < kNumActivations, layer + ": unknown activation code " + std::to_string(code));
+}
+
+void run_layer(const NetworkLayer& l, const float* x, int64_t batch, const Extent& in, const Extent& out,
+               float* y, Isa isa) {
+  switch (l.kind) {
+    case Kind::kConv:
+      conv_bn_act(ConvArgs{x, l.packed, y, batch, in.height, in.width, in.channels, out.channels, out.height,
+                           out.width, l.kernel, l.stride, l.pad_top, l.pad_left, l.pad_bottom, l.pad_right,
+                           l.act},
+                  isa);
+      return;
+    case Kind::kDwconv: {
+      DwconvArgs a;
+      a.x = x;
+      a.packed = l.packed;
+      a.y = y;
+      a.batch = batch;
+      a.p = DwconvParams{in.height, in.width,  in.channels, out.height, out.width, l.kernel,   l.kernel,
+                         l.stride,  l.stride,  l.pad_top,   l.pad_left, l.dilation, l.dilation, l.act};
+      dwconv_bn_act(a, isa);
+      return;
+    }
+    case Kind::kPwconv:
+      pwconv_bn_act(PwconvArgs{x, l.packed, nullptr, y, batch * in.height * in.width,
+                               GemmParams{in.channels, out.channels, l.act}},
+                    isa);
+      return;
+    case Kind::kInvertedResidual:
+      inverted_residual(InvertedResidualArgs{x, l.packed, l.dw, l.se_fc1, l.se_fc2, l.project, y, batch,
+                                             in.height, in.width, in.channels, l.hidden, l.se_channels,
+                                             out.channels, out.height, out.width, l.kernel, l.stride,
+                                             l.pad_top, l.pad_left, l.pad_bottom, l.pad_right, l.act, l.dw_act,
+                                             l.se_act, l.se_gate, l.residual},
+                        isa);
+      return;
+  }
+}
+
+float* scratch(std::vector<float>& buf, int64_t n) {
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(n);
+  return buf.data();
+}
+
+}  // namespace
+
+void Network::add(const NetworkLayer& l) {
+  const std::string name = "layer " + std::to_string(layers_.size());
+  require(l.in_channels >= 1 && l.out_channels >= 1, name + ": channel counts must be >= 1");
+  require(l.kernel >= 1 && l.stride >= 1 && l.dilation >= 1, name + ": kernel, stride and dilation must be >= 1");
+  require(l.pad_top >= 0 && l.pad_left >= 0 && l.pad_bottom >= 0 && l.pad_right >= 0,
+          name + ": padding must be >= 0");
+  check_activation(l.act, name);
+  switch (l.kind) {
+    case Kind::kConv:
+      require(l.packed && l.dilation == 1 && l.kernel <= 7, name + ": conv needs weights, dilation 1, kernel <= 7");
+      break;
+    case Kind::kDwconv:
+      require(l.packed && l.in_channels == l.out_channels, name + ": depthwise needs weights and in == out channels");
+      require(l.kernel * l.kernel <= 64, name + ": depthwise kernel has more than 64 taps");
+      break;
+    case Kind::kPwconv:
+      require(l.packed && l.kernel == 1 && l.stride == 1 && l.pad_top + l.pad_left + l.pad_bottom + l.pad_right == 0,
+              name + ": pointwise needs weights, kernel 1, stride 1, no padding");
+      break;
+    case Kind::kInvertedResidual:
+      require(l.dw && l.project && (l.kernel == 3 || l.kernel == 5) && l.dilation == 1,
+              name + ": block needs depthwise and project weights, kernel 3 or 5, dilation 1");
+      require(l.hidden >= 1 && (l.packed || l.hidden == l.in_channels),
+              name + ": without expand, hidden must equal in_channels");
+      require((l.se_fc1 == nullptr) == (l.se_fc2 == nullptr) && (!l.se_fc1 || l.se_channels >= 1),
+              name + ": SE needs both FCs and squeeze channels >= 1");
+      require(!l.residual || (l.stride == 1 && l.in_channels == l.out_channels),
+              name + ": residual needs stride 1 and in == out channels");
+      for (Activation a : {l.dw_act, l.se_act, l.se_gate}) check_activation(a, name);
+      break;
+    default:
+      require(false, name + ": unknown layer kind");
+  }
+  if (!layers_.empty()) {
+    require(layers_.back().out_channels == l.in_channels,
+            name + ": takes " + std::to_string(l.in_channels) + " channels, the previous layer gives " +
+                std::to_string(layers_.back().out_channels));
+  }
+  layers_.push_back(l);
+}
+
+int64_t Network::in_channels() const {
+  require(!layers_.empty(), "network: no layers");
+  return layers_.front().in_channels;
+}
+
+Extent Network::out_extent(int64_t height, int64_t width) const {
+  Extent e{height, width, in_channels()};
+  require(height >= 1 && width >= 1, "network: input height and width must be >= 1");
+  for (const NetworkLayer& l : layers_) e = layer_out(l, e);
+  return e;
+}
+
+void Network::run(const float* x, int64_t batch, int64_t height, int64_t width, float* y, Isa isa) const {
+  require(x && y, "network: null buffer");
+  require(batch >= 1, "network: batch must be >= 1");
+  out_extent(height, width);  // every layer's size is valid before anything runs
+  // Per calling thread: concurrent runs (several Python threads) never share buffers.
+  // Layer i writes buffer i % 2 and reads the other, so growing one never moves the input.
+  thread_local std::vector<float> buffers[2];
+  Extent in{height, width, in_channels()};
+  const float* cur = x;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Extent out = layer_out(layers_[i], in);
+    float* dst = i + 1 == layers_.size() ? y : scratch(buffers[i % 2], batch * out.height * out.width * out.channels);
+    run_layer(layers_[i], cur, batch, in, out, dst, isa);
+    cur = dst;
+    in = out;
+  }
+}
+
+}  // namespace mk

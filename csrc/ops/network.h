@@ -1,0 +1,50 @@
+// A chain of layers run in one call: stem conv, depthwise, pointwise and inverted-residual
+// blocks, each the same driver the per-op entry points use. Intermediate activations
+// ping-pong between two per-thread buffers reused across calls, so a whole MobileNet
+// feature extractor costs one Python -> C++ crossing and no allocation after warm-up.
+// The network holds raw pointers to packed weights: their owner (the Python binding)
+// keeps them alive and unchanged for the network's lifetime.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "../kernels/activation.h"
+#include "../runtime/cpu_features.h"
+
+namespace mk {
+
+struct NetworkLayer {
+  enum class Kind { kConv, kDwconv, kPwconv, kInvertedResidual };
+  Kind kind;
+  int64_t in_channels = 0, out_channels = 0;
+  int kernel = 1, stride = 1, dilation = 1;
+  int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  Activation act = Activation::kIdentity;  // conv / dwconv / pwconv; the block's expand
+  const float* packed = nullptr;           // conv / dwconv / pwconv; the block's expand (may be null)
+  // Inverted residual only.
+  int64_t hidden = 0, se_channels = 0;
+  const float *dw = nullptr, *se_fc1 = nullptr, *se_fc2 = nullptr, *project = nullptr;
+  Activation dw_act = Activation::kIdentity, se_act = Activation::kIdentity, se_gate = Activation::kIdentity;
+  bool residual = false;
+};
+
+struct Extent {
+  int64_t height, width, channels;
+};
+
+class Network {
+ public:
+  // Checks the layer on its own and against the previous layer's output channels.
+  void add(const NetworkLayer& layer);
+  int64_t size() const { return static_cast<int64_t>(layers_.size()); }
+  int64_t in_channels() const;
+  // Output extent for an input of height x width (throws when a layer's output would be empty).
+  Extent out_extent(int64_t height, int64_t width) const;
+  // x [batch][height][width][in_channels()] -> y [batch][out_extent(height, width)].
+  void run(const float* x, int64_t batch, int64_t height, int64_t width, float* y, Isa isa) const;
+
+ private:
+  std::vector<NetworkLayer> layers_;
+};
+
+}  // namespace mk

@@ -1,0 +1,190 @@
+// Inverted residual driver vs a float64 reference composed here (expand -> depthwise ->
+// SE -> project + residual), every ISA, both schedules (row bands and per-op), 1-3
+// threads, random sizes: channel tails, odd and tall images (several bands, sliding
+// windows, split images), asymmetric padding (incl. bands wholly in padding), batch 2.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "../ops/dwconv.h"
+#include "../ops/inverted_residual.h"
+#include "../runtime/thread_pool.h"
+#include "harness.h"
+#include "reference.h"
+
+namespace {
+
+struct Case {
+  int64_t n, h, w, cin, hidden, cout, sq, ho, wo;
+  int k, s, pads[4];
+  bool expand, se, residual;
+  mk::Activation expand_act, dw_act, se_act, se_gate;
+  std::vector<float> x, we, wd, f1, f2, wp;
+};
+
+std::vector<double> reference(const Case& c) {
+  const int64_t pix = c.n * c.h * c.w;
+  std::vector<double> e(pix * c.hidden);
+  for (int64_t i = 0; i < pix; ++i)
+    for (int64_t j = 0; j < c.hidden; ++j) {
+      if (!c.expand) {
+        e[i * c.hidden + j] = c.x[i * c.cin + j];
+        continue;
+      }
+      double acc = c.we[c.cin * c.hidden + j];
+      for (int64_t q = 0; q < c.cin; ++q) acc += double(c.x[i * c.cin + q]) * c.we[q * c.hidden + j];
+      e[i * c.hidden + j] = mktest::ref_activation(acc, c.expand_act);
+    }
+  std::vector<double> d(c.n * c.ho * c.wo * c.hidden);
+  for (int64_t b = 0; b < c.n; ++b)
+    for (int64_t oy = 0; oy < c.ho; ++oy)
+      for (int64_t ox = 0; ox < c.wo; ++ox)
+        for (int64_t j = 0; j < c.hidden; ++j) {
+          double acc = c.wd[c.k * c.k * c.hidden + j];
+          for (int ky = 0; ky < c.k; ++ky)
+            for (int kx = 0; kx < c.k; ++kx) {
+              const int64_t iy = oy * c.s - c.pads[0] + ky, ix = ox * c.s - c.pads[1] + kx;
+              if (iy < 0 || iy >= c.h || ix < 0 || ix >= c.w) continue;
+              acc += e[((b * c.h + iy) * c.w + ix) * c.hidden + j] * c.wd[(ky * c.k + kx) * c.hidden + j];
+            }
+          d[((b * c.ho + oy) * c.wo + ox) * c.hidden + j] = mktest::ref_activation(acc, c.dw_act);
+        }
+  const int64_t opix = c.ho * c.wo;
+  if (c.se) {
+    for (int64_t b = 0; b < c.n; ++b) {
+      std::vector<double> pooled(c.hidden, 0.0), mid(c.sq);
+      for (int64_t p = 0; p < opix; ++p)
+        for (int64_t j = 0; j < c.hidden; ++j) pooled[j] += d[(b * opix + p) * c.hidden + j] / double(opix);
+      for (int64_t q = 0; q < c.sq; ++q) {
+        double acc = c.f1[c.hidden * c.sq + q];
+        for (int64_t j = 0; j < c.hidden; ++j) acc += pooled[j] * c.f1[j * c.sq + q];
+        mid[q] = mktest::ref_activation(acc, c.se_act);
+      }
+      for (int64_t j = 0; j < c.hidden; ++j) {
+        double acc = c.f2[c.sq * c.hidden + j];
+        for (int64_t q = 0; q < c.sq; ++q) acc += mid[q] * c.f2[q * c.hidden + j];
+        const double g = mktest::ref_activation(acc, c.se_gate);
+        for (int64_t p = 0; p < opix; ++p) d[(b * opix + p) * c.hidden + j] *= g;
+      }
+    }
+  }
+  std::vector<double> y(c.n * opix * c.cout);
+  for (int64_t i = 0; i < c.n * opix; ++i)
+    for (int64_t o = 0; o < c.cout; ++o) {
+      double acc = c.wp[c.hidden * c.cout + o];
+      for (int64_t j = 0; j < c.hidden; ++j) acc += d[i * c.hidden + j] * c.wp[j * c.cout + o];
+      y[i * c.cout + o] = acc + (c.residual ? c.x[i * c.cin + o] : 0.0);
+    }
+  return y;
+}
+
+Case random_case(std::mt19937& rng, int rep) {
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  const int64_t chans[] = {1, 3, 8, 13, 16, 24, 40};
+  Case c;
+  c.n = 1 + rep % 2;
+  c.k = rep % 3 == 0 ? 5 : 3;
+  c.s = 1 + (rep / 2) % 2;
+  const bool tall = rep % 4 == 3;  // narrow and tall: several bands per job
+  c.h = tall ? 30 + rng() % 25 : 1 + rng() % 13;
+  c.w = tall ? 1 + rng() % 4 : 1 + rng() % 13;
+  c.expand = rep % 5 != 4;
+  c.cin = chans[rng() % 7];
+  c.hidden = c.expand ? chans[rng() % 7] * 2 + 1 : c.cin;
+  c.se = rep % 3 == 1;
+  c.sq = 1 + rng() % 9;
+  // Symmetric "same" padding mostly; every 6th case asymmetric and up to k (rows in padding only).
+  for (int i = 0; i < 4; ++i) c.pads[i] = rep % 6 == 5 ? int(rng() % (c.k + 1)) : (c.k - 1) / 2;
+  c.ho = (c.h + c.pads[0] + c.pads[2] - c.k) / c.s + 1;
+  c.wo = (c.w + c.pads[1] + c.pads[3] - c.k) / c.s + 1;
+  c.residual = c.s == 1 && c.ho == c.h && c.wo == c.w && rep % 2 == 0;
+  c.cout = c.residual ? c.cin : chans[rng() % 7];
+  c.expand_act = static_cast<mk::Activation>(rng() % mk::kNumActivations);
+  c.dw_act = static_cast<mk::Activation>(rng() % mk::kNumActivations);
+  c.se_act = mk::Activation::kRelu;
+  c.se_gate = rep % 2 ? mk::Activation::kHardsigmoid : mk::Activation::kSigmoid;
+  auto fill = [&](std::vector<float>& v, int64_t size, float scale) {
+    v.resize(size);
+    for (float& f : v) f = val(rng) * scale;
+  };
+  fill(c.x, c.n * c.h * c.w * c.cin, 2.0f);
+  fill(c.we, (c.cin + 1) * c.hidden, 2.0f / std::sqrt(float(c.cin)));
+  fill(c.wd, (c.k * c.k + 1) * c.hidden, 0.5f);
+  fill(c.f1, (c.hidden + 1) * c.sq, 1.0f);
+  fill(c.f2, (c.sq + 1) * c.hidden, 1.0f);
+  fill(c.wp, (c.hidden + 1) * c.cout, 2.0f / std::sqrt(float(c.hidden)));
+  return c;
+}
+
+mk::InvertedResidualArgs args_of(const Case& c, float* y, bool per_op) {
+  mk::InvertedResidualArgs a{c.x.data(), c.expand ? c.we.data() : nullptr, c.wd.data(),
+                             c.se ? c.f1.data() : nullptr, c.se ? c.f2.data() : nullptr, c.wp.data(), y,
+                             c.n, c.h, c.w, c.cin, c.hidden, c.se ? c.sq : 0, c.cout, c.ho, c.wo, c.k, c.s,
+                             c.pads[0], c.pads[1], c.pads[2], c.pads[3], c.expand_act, c.dw_act, c.se_act,
+                             c.se_gate, c.residual};
+  a.per_op = per_op;
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("inverted_residual: row bands and per-op match the float64 reference, every ISA and thread count") {
+  std::mt19937 rng(2024);
+  auto& pool = mk::ThreadPool::instance();
+  const int saved = pool.num_threads();
+  int cases = 0;
+  for (int rep = 0; rep < 48; ++rep) {
+    const Case c = random_case(rng, rep);
+    if (c.ho < 1 || c.wo < 1) continue;
+    const std::vector<double> ref = reference(c);
+    for (int threads : {1, 2, 3}) {
+      pool.set_num_threads(threads);
+      for (mk::Isa isa : mktest::isas()) {
+        for (bool per_op : {false, true}) {
+          std::vector<float> y(c.n * c.ho * c.wo * c.cout, std::numeric_limits<float>::quiet_NaN());
+          mk::inverted_residual(args_of(c, y.data(), per_op), isa);
+          const double err = mktest::rel_error(y, ref);
+          CHECK_MSG(err <= 1e-5,
+                    "isa=%s threads=%d per_op=%d n=%lld h=%lld w=%lld cin=%lld hidden=%lld cout=%lld k=%d s=%d "
+                    "pads=%d,%d,%d,%d expand=%d se=%d residual=%d: rel err %g",
+                    mk::isa_name(isa), threads, int(per_op), (long long)c.n, (long long)c.h, (long long)c.w,
+                    (long long)c.cin, (long long)c.hidden, (long long)c.cout, c.k, c.s, c.pads[0], c.pads[1],
+                    c.pads[2], c.pads[3], int(c.expand), int(c.se), int(c.residual), err);
+        }
+      }
+    }
+    ++cases;
+  }
+  pool.set_num_threads(saved);
+  CHECK_MSG(cases >= 40, "only %d valid cases", cases);
+}
+
+TEST_CASE("inverted_residual: rejects inconsistent sizes") {
+  std::mt19937 rng(5);
+  Case c = random_case(rng, 0);
+  std::vector<float> y(c.n * c.ho * c.wo * c.cout);
+  auto throws = [&](mk::InvertedResidualArgs a) {
+    try {
+      mk::inverted_residual(a, mk::Isa::kScalar);
+    } catch (const std::invalid_argument&) {
+      return true;
+    }
+    return false;
+  };
+  mk::InvertedResidualArgs a = args_of(c, y.data(), false);
+  a.out_height += 1;
+  CHECK_MSG(throws(a), "wrong out_height accepted");
+  a = args_of(c, y.data(), false);
+  a.kernel = 7;
+  CHECK_MSG(throws(a), "kernel 7 accepted");
+  a = args_of(c, y.data(), false);
+  a.expand = nullptr;
+  a.hidden = a.in_channels + 1;
+  CHECK_MSG(throws(a), "hidden != in without expand accepted");
+  a = args_of(c, y.data(), false);
+  a.dw_act = static_cast<mk::Activation>(99);
+  CHECK_MSG(throws(a), "activation 99 accepted");
+}

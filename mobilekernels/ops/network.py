@@ -1,0 +1,60 @@
+"""A chain of fused layers run as one call.
+
+A Network is a list of Layer(op, args): `op` names one of the ops (conv_bn_act,
+dwconv_bn_act, pwconv_bn_act, inverted_residual) and `args` are that op's arguments after
+the input. On the CPU backend, in plain eager inference, the whole chain is one C++ call
+(csrc/ops/network.cc: the same drivers, intermediates in reused buffers), which removes
+the per-layer Python cost that dominates small MobileNets at batch 1 (bench/NOTES.md).
+Anywhere else (CUDA, the reference backend, torch.compile, autograd) it is exactly the
+per-op calls in order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from . import custom_ops, dispatch
+
+LAYER_OPS = ("conv_bn_act", "dwconv_bn_act", "pwconv_bn_act", "inverted_residual")
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    op: str
+    args: tuple
+
+    def __post_init__(self):
+        if self.op not in LAYER_OPS:
+            raise ValueError(f"Layer: op must be one of {LAYER_OPS}, got {self.op!r}")
+
+    def identity(self) -> tuple:
+        """Equal for two layers with the same op, the same tensor objects and the same
+        scalars (tensors compared by identity, never by value)."""
+        return (self.op,) + tuple(id(a) if isinstance(a, torch.Tensor) else
+                                  (tuple(a) if isinstance(a, list) else a) for a in self.args)
+
+
+class Network:
+    """Runs `layers` in order on x. Holds the layers' tensors: they must stay unchanged
+    while the network is used (modules rebuild their Network when they repack)."""
+
+    def __init__(self, layers):
+        self.layers = tuple(layers)
+        if not self.layers:
+            raise ValueError("Network: needs at least one layer")
+        self.compiled = {}  # backend name -> backend-specific handle (e.g. the C++ Network)
+
+    def __getstate__(self):
+        return {"layers": self.layers, "compiled": {}}  # backend handles are rebuilt, not copied
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if (isinstance(x, torch.Tensor) and dispatch.backend_for("run_network", x) == "cpu"
+                and custom_ops._plain_eager((x,))):
+            return dispatch.select("run_network", x)(self, x)
+        for layer in self.layers:
+            x = getattr(custom_ops, layer.op)(x, *layer.args)
+        return x
