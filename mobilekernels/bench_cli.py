@@ -15,7 +15,7 @@ import torch
 
 from . import _ext, machine, models
 from .nn import unfused_copy
-from .timing import measure
+from .timing import measure_interleaved
 
 TORCHVISION_NAMES = ("mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small")
 
@@ -128,12 +128,10 @@ def run(args) -> dict:
         else:
             notes.append(why)
 
-    results = {}
     with torch.no_grad(), tqdm(total=len(variants) * args.iters, desc="timing", file=sys.stderr,
                                leave=False) as bar:
-        for name, fn in variants:
-            bar.set_postfix_str(name)
-            results[name] = measure(fn, args.iters, args.warmup, args.device, bar)
+        # Interleaved rounds: the ratios between variants survive this kind of machine's noise.
+        results = measure_interleaved(dict(variants), args.iters, args.warmup, args.device, progress=bar)
 
     ceil = machine.ceilings(args.device)
     flops = 2 * prof.macs * args.batch
@@ -143,6 +141,8 @@ def run(args) -> dict:
         r["GFLOPs"] = flops / (r["median_ms"] / 1e3) / 1e9
         r["pct_matmul_peak"] = 100 * r["GFLOPs"] / ceil["matmul_GFLOPs"]
         r["speedup_vs_eager"] = base / r["median_ms"]
+        if "onnxruntime" in results:
+            r["speedup_vs_onnxruntime"] = results["onnxruntime"]["median_ms"] / r["median_ms"]
     return {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "model": args.model, "width": args.width, "origin": origin, "batch": args.batch,
@@ -163,14 +163,15 @@ def table(rec: dict) -> str:
         f"({'OK' if rec['numerics']['ok'] else 'MISMATCH'})",
         "",
         f"| {'variant':<15} | {'median ms':>9} | {'p10-p90 ms':>15} | {'img/s':>8} | {'GFLOP/s':>7} "
-        f"| {'% matmul':>8} | {'vs eager':>8} |",
-        f"|{'-' * 17}|{'-' * 11}|{'-' * 17}|{'-' * 10}|{'-' * 9}|{'-' * 10}|{'-' * 10}|",
+        f"| {'% matmul':>8} | {'vs eager':>8} | {'vs ORT':>6} |",
+        f"|{'-' * 17}|{'-' * 11}|{'-' * 17}|{'-' * 10}|{'-' * 9}|{'-' * 10}|{'-' * 10}|{'-' * 8}|",
     ]
     for name, r in rec["results"].items():
         lines.append(
             f"| {name:<15} | {r['median_ms']:9.2f} | {r['p10_ms']:6.2f} - {r['p90_ms']:6.2f} | "
             f"{r['images_per_s']:8.1f} | {r['GFLOPs']:7.1f} | {r['pct_matmul_peak']:7.1f}% | "
-            f"{r['speedup_vs_eager']:7.2f}x |")
+            f"{r['speedup_vs_eager']:7.2f}x | "
+            + (f"{r['speedup_vs_onnxruntime']:5.2f}x |" if "speedup_vs_onnxruntime" in r else f"{'-':>6} |"))
     lines += [f"note: {n}" for n in rec["notes"]]
     return "\n".join(lines)
 

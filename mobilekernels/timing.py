@@ -12,6 +12,10 @@ def measure(fn: Callable[[], object], iters: int, warmup: int, device: str = "cp
             progress=None) -> dict:
     for _ in range(warmup):
         fn()
+    return summarize(_timed_calls(fn, iters, device, progress))
+
+
+def _timed_calls(fn, iters: int, device: str, progress) -> list:
     times = []
     for _ in range(iters):
         if device == "cuda":
@@ -27,7 +31,25 @@ def measure(fn: Callable[[], object], iters: int, warmup: int, device: str = "cp
             times.append(time.perf_counter() - t0)
         if progress is not None:
             progress.update(1)
-    return summarize(times)
+    return times
+
+
+def measure_interleaved(fns: dict, iters: int, warmup: int, device: str = "cpu", rounds: int = 5,
+                        progress=None) -> dict:
+    """measure() for several variants, interleaved: `rounds` rounds, each running every
+    variant for iters/rounds calls in turn, so a slow spell of a noisy machine hits all
+    of them instead of whichever ran then. Returns {name: summary}."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    per_round = max(1, -(-iters // rounds))
+    for r in range(rounds):
+        for name, fn in fns.items():
+            n = min(per_round, iters - r * per_round)
+            if n > 0:
+                times[name].extend(_timed_calls(fn, n, device, progress))
+    return {name: summarize(t) for name, t in times.items()}
 
 
 def summarize(times: list) -> dict:

@@ -92,6 +92,18 @@ void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_beg
   }
 }
 
+// Input rows expanded more than once when each image's output rows are cut in `splits`.
+int64_t halo_rows(const InvertedResidualArgs& a, int64_t splits) {
+  int64_t rows = 0;
+  for (int64_t part = 0; part < splits; ++part) {
+    const int64_t oy0 = a.out_height * part / splits, oy1 = a.out_height * (part + 1) / splits;
+    if (oy0 == oy1) continue;
+    const int64_t lo = std::max<int64_t>(0, oy0 * a.stride - a.pad_top);
+    rows += std::max<int64_t>(0, std::min(a.height, (oy1 - 1) * a.stride - a.pad_top + a.kernel) - lo);
+  }
+  return std::max<int64_t>(0, rows - a.height);
+}
+
 void per_op(const InvertedResidualArgs& a, Isa isa) {
   thread_local std::vector<float> expanded_buf, dw_buf;
   const int64_t in_pixels = a.batch * a.height * a.width;
@@ -139,31 +151,82 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
     const int code = static_cast<int>(act);
     require(code >= 0 && code < kNumActivations, "inverted_residual: unknown activation code " + std::to_string(code));
   }
-  if (a.per_op) {
-    per_op(a, isa);
-    return;
-  }
   // Jobs: contiguous output-row ranges; one per image when the batch fills the threads,
   // else each image split so batch 1 uses every thread (halo rows are expanded twice).
   const int64_t threads = ThreadPool::instance().num_threads();
   const int64_t splits = std::min(a.out_height, std::max<int64_t>(1, (threads + a.batch - 1) / a.batch));
+  // On small maps the halo would be a large share of each part (7x7, k = 5, 2 parts:
+  // 11 expanded rows instead of 7): the per-op schedule splits its GEMMs by columns
+  // instead, with no recomputation.
+  if (a.per_op || (a.expand && halo_rows(a, splits) * 4 > a.height)) {
+    per_op(a, isa);
+    return;
+  }
   const int64_t band = std::min(band_rows(a), (a.out_height + splits - 1) / splits);
-  float* dw_out = nullptr;
-  thread_local std::vector<float> se_buf;
-  if (a.se_fc1) dw_out = scratch(se_buf, a.batch * a.out_height * a.out_width * a.hidden);
-  ThreadPool::instance().parallel_for(a.batch * splits, [&](int64_t begin, int64_t end) {
+  const int64_t jobs = a.batch * splits;
+  auto rows_of = [&](int64_t job, int64_t& n, int64_t& oy_begin, int64_t& oy_end) {
+    n = job / splits;
+    const int64_t part = job % splits;
+    oy_begin = a.out_height * part / splits;
+    oy_end = a.out_height * (part + 1) / splits;
+  };
+  if (!a.se_fc1) {
+    ThreadPool::instance().parallel_for(jobs, [&](int64_t begin, int64_t end) {
+      for (int64_t job = begin; job < end; ++job) {
+        int64_t n, oy_begin, oy_end;
+        rows_of(job, n, oy_begin, oy_end);
+        if (oy_begin < oy_end) row_bands(a, isa, n, oy_begin, oy_end, band, nullptr);
+      }
+    });
+    return;
+  }
+  // SE: pass 1 writes the depthwise output and each job's channel sums; the excitation
+  // runs on the pooled vector; pass 2 scales each job's rows (still in its cache) and
+  // projects them. Two passes over jobs instead of pool / FC / scale / project passes.
+  thread_local std::vector<float> dw_buf, sums_buf, se_buf;
+  const int64_t out_pixels = a.out_height * a.out_width;
+  float* dw_out = scratch(dw_buf, a.batch * out_pixels * a.hidden);
+  float* sums = scratch(sums_buf, jobs * a.hidden);
+  float* pooled = scratch(se_buf, a.batch * (2 * a.hidden + a.se_channels));
+  float* gate = pooled + a.batch * a.hidden;
+  float* squeezed = gate + a.batch * a.hidden;
+  const ChannelSumKernel sum = channel_sum_kernel(isa);
+  ThreadPool::instance().parallel_for(jobs, [&](int64_t begin, int64_t end) {
     for (int64_t job = begin; job < end; ++job) {
-      const int64_t n = job / splits, part = job % splits;
-      const int64_t oy_begin = a.out_height * part / splits, oy_end = a.out_height * (part + 1) / splits;
-      if (oy_begin < oy_end) row_bands(a, isa, n, oy_begin, oy_end, band, dw_out);
+      int64_t n, oy_begin, oy_end;
+      rows_of(job, n, oy_begin, oy_end);
+      float* job_sums = sums + job * a.hidden;
+      std::fill(job_sums, job_sums + a.hidden, 0.0f);
+      if (oy_begin == oy_end) continue;
+      row_bands(a, isa, n, oy_begin, oy_end, band, dw_out);
+      sum(dw_out + (n * out_pixels + oy_begin * a.out_width) * a.hidden, (oy_end - oy_begin) * a.out_width,
+          a.hidden, a.hidden, job_sums);
     }
   });
-  if (a.se_fc1) {
-    squeeze_excite(SqueezeExciteArgs{dw_out, a.se_fc1, a.se_fc2, dw_out, a.batch, a.out_height * a.out_width,
-                                     a.hidden, a.se_channels, a.se_act, a.se_gate},
-                   isa);
-    project(a, dw_out, 0, a.batch * a.out_height * a.out_width, isa);
+  const float inv = 1.0f / static_cast<float>(out_pixels);
+  for (int64_t n = 0; n < a.batch; ++n) {
+    float* p = pooled + n * a.hidden;
+    std::fill(p, p + a.hidden, 0.0f);
+    for (int64_t part = 0; part < splits; ++part) {
+      const float* js = sums + (n * splits + part) * a.hidden;
+      for (int64_t c = 0; c < a.hidden; ++c) p[c] += js[c];
+    }
+    for (int64_t c = 0; c < a.hidden; ++c) p[c] *= inv;
   }
+  excitation(pooled, a.se_fc1, a.se_fc2, a.batch, a.hidden, a.se_channels, a.se_act, a.se_gate, squeezed, gate,
+             isa);
+  const ChannelScaleKernel scale = channel_scale_kernel(isa);
+  ThreadPool::instance().parallel_for(jobs, [&](int64_t begin, int64_t end) {
+    for (int64_t job = begin; job < end; ++job) {
+      int64_t n, oy_begin, oy_end;
+      rows_of(job, n, oy_begin, oy_end);
+      if (oy_begin == oy_end) continue;
+      const int64_t first = n * out_pixels + oy_begin * a.out_width, pixels = (oy_end - oy_begin) * a.out_width;
+      float* rows = dw_out + first * a.hidden;
+      scale(rows, pixels, a.hidden, a.hidden, gate + n * a.hidden, rows);
+      project(a, rows, first, pixels, isa);
+    }
+  });
 }
 
 }  // namespace mk

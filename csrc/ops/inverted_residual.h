@@ -7,7 +7,11 @@
 // window and projects the band straight into y (+ residual). The expanded tensor (t = 6
 // times the input) never exists whole: its window (tens to hundreds of KiB) stays in L2.
 // With SE the pooled vector needs the whole depthwise output first: pass 1 writes the
-// depthwise output (1/stride^2 of the expanded size) to scratch, then SE, then project.
+// depthwise output (1/stride^2 of the expanded size) to scratch with each job's channel
+// sums, the excitation runs on the pooled vector, and pass 2 scales and projects each
+// job's rows. (Recomputing expand + depthwise in pass 2 instead would redo ~half the
+// block's FLOPs to save a write+read of the depthwise output that stays in L2/L3 at
+// batch 1: not worth it on a CPU; see bench/NOTES.md.)
 // per_op = true runs the three drivers one after another over whole tensors instead
 // (the A/B baseline in bench/NOTES.md, and the C++ tests' second opinion).
 #pragma once

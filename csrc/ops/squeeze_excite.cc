@@ -12,9 +12,7 @@
 
 namespace mk {
 
-namespace {
-
-ChannelSumKernel sum_kernel(Isa isa) {
+ChannelSumKernel channel_sum_kernel(Isa isa) {
 #if defined(MK_HAVE_AVX2)
   if (isa == Isa::kAvx2) return channel_sum_avx2;
 #endif
@@ -25,7 +23,7 @@ ChannelSumKernel sum_kernel(Isa isa) {
   return channel_sum_scalar;
 }
 
-ChannelScaleKernel scale_kernel(Isa isa) {
+ChannelScaleKernel channel_scale_kernel(Isa isa) {
 #if defined(MK_HAVE_AVX2)
   if (isa == Isa::kAvx2) return channel_scale_avx2;
 #endif
@@ -36,15 +34,28 @@ ChannelScaleKernel scale_kernel(Isa isa) {
   return channel_scale_scalar;
 }
 
+namespace {
+
 // Channel blocks let batch 1 use every thread; 64 floats = 4 cache lines per pixel.
 constexpr int64_t kChannelBlock = 64;
 
+float* scratch(std::vector<float>& buf, int64_t n) {
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(n);
+  return buf.data();
+}
+
 }  // namespace
+
+void excitation(const float* pooled, const float* fc1, const float* fc2, int64_t batch, int64_t channels,
+                int64_t squeeze, Activation act, Activation gate, float* hidden, float* gate_out, Isa isa) {
+  pwconv_bn_act(PwconvArgs{pooled, fc1, nullptr, hidden, batch, GemmParams{channels, squeeze, act}}, isa);
+  pwconv_bn_act(PwconvArgs{hidden, fc2, nullptr, gate_out, batch, GemmParams{squeeze, channels, gate}}, isa);
+}
 
 void global_avgpool(const float* x, int64_t batch, int64_t pixels, int64_t channels, float* pooled, Isa isa) {
   require(x && pooled, "global_avgpool: null buffer");
   require(batch >= 1 && pixels >= 1 && channels >= 1, "global_avgpool: sizes must be >= 1");
-  const ChannelSumKernel sum = sum_kernel(isa);
+  const ChannelSumKernel sum = channel_sum_kernel(isa);
   const int64_t blocks = (channels + kChannelBlock - 1) / kChannelBlock;
   const float inv = 1.0f / static_cast<float>(pixels);
   ThreadPool::instance().parallel_for(batch * blocks, [&](int64_t begin, int64_t end) {
@@ -67,14 +78,14 @@ void squeeze_excite(const SqueezeExciteArgs& a, Isa isa) {
     const int code = static_cast<int>(act);
     require(code >= 0 && code < kNumActivations, "squeeze_excite: unknown activation code " + std::to_string(code));
   }
-  // The two FCs are tiny GEMMs (m = batch) through the pointwise kernel.
-  std::vector<float> pooled(a.batch * a.channels), hidden(a.batch * a.squeeze), gate(a.batch * a.channels);
-  global_avgpool(a.x, a.batch, a.pixels, a.channels, pooled.data(), isa);
-  pwconv_bn_act(PwconvArgs{pooled.data(), a.fc1, nullptr, hidden.data(), a.batch,
-                           GemmParams{a.channels, a.squeeze, a.act}}, isa);
-  pwconv_bn_act(PwconvArgs{hidden.data(), a.fc2, nullptr, gate.data(), a.batch,
-                           GemmParams{a.squeeze, a.channels, a.gate}}, isa);
-  const ChannelScaleKernel scale = scale_kernel(isa);
+  // Per calling thread, reused: no allocation per call.
+  thread_local std::vector<float> pooled_buf, hidden_buf, gate_buf;
+  float* pooled = scratch(pooled_buf, a.batch * a.channels);
+  float* gate = scratch(gate_buf, a.batch * a.channels);
+  global_avgpool(a.x, a.batch, a.pixels, a.channels, pooled, isa);
+  excitation(pooled, a.fc1, a.fc2, a.batch, a.channels, a.squeeze, a.act, a.gate,
+             scratch(hidden_buf, a.batch * a.squeeze), gate, isa);
+  const ChannelScaleKernel scale = channel_scale_kernel(isa);
   const int64_t rows_per_job = std::max<int64_t>(1, 4096 / a.channels);
   const int64_t jobs_per_image = (a.pixels + rows_per_job - 1) / rows_per_job;
   ThreadPool::instance().parallel_for(a.batch * jobs_per_image, [&](int64_t begin, int64_t end) {
@@ -82,7 +93,7 @@ void squeeze_excite(const SqueezeExciteArgs& a, Isa isa) {
       const int64_t n = job / jobs_per_image, p0 = (job % jobs_per_image) * rows_per_job;
       const int64_t np = std::min(rows_per_job, a.pixels - p0);
       const int64_t offset = (n * a.pixels + p0) * a.channels;
-      scale(a.x + offset, np, a.channels, a.channels, gate.data() + n * a.channels, a.y + offset);
+      scale(a.x + offset, np, a.channels, a.channels, gate + n * a.channels, a.y + offset);
     }
   });
 }

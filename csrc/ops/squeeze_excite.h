@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "../kernels/activation.h"
+#include "../kernels/pool.h"
 #include "../runtime/cpu_features.h"
 
 namespace mk {
@@ -21,5 +22,13 @@ struct SqueezeExciteArgs {
 };
 
 void squeeze_excite(const SqueezeExciteArgs& a, Isa isa);
+
+// The excitation alone: gate[n, c] = gate(fc2(act(fc1(pooled[n, :])))) for n < batch
+// (the two FCs as m = batch GEMMs). `hidden` is scratch of batch * squeeze floats.
+void excitation(const float* pooled, const float* fc1, const float* fc2, int64_t batch, int64_t channels,
+                int64_t squeeze, Activation act, Activation gate, float* hidden, float* gate_out, Isa isa);
+
+ChannelSumKernel channel_sum_kernel(Isa isa);
+ChannelScaleKernel channel_scale_kernel(Isa isa);
 
 }  // namespace mk
