@@ -48,6 +48,7 @@ def measure_interleaved(fns: dict, iters: int, warmup: int, device: str = "cpu",
         for name, fn in fns.items():
             n = min(per_round, iters - r * per_round)
             if n > 0:
+                fn()  # untimed: the previous variant's thread pool may still be spinning
                 times[name].extend(_timed_calls(fn, n, device, progress))
     return {name: summarize(t) for name, t in times.items()}
 

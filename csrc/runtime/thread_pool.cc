@@ -4,20 +4,40 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 namespace mk {
 
 namespace {
 thread_local bool in_pool_task = false;
-constexpr int kSpinIterations = 4000;  // ~10-100 us of pause instructions
-
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #elif defined(__aarch64__)
   asm volatile("yield");
 #endif
+}
+
+// Spin this long before sleeping on the condition variable. A network issues several
+// parallel_fors per layer with short serial gaps (Python between chains, the SE
+// excitation); a sleeping worker costs a wake-up of tens of microseconds each time, and
+// on a virtual machine an idle vCPU may be descheduled. ~1 ms (what OpenMP runtimes and
+// ONNX Runtime spin too) kept 2-thread MobileNet v2 at ~1.8x of 1 thread where ~0.1 ms
+// gave 1.1-1.6x (bench/NOTES.md).
+constexpr auto kSpin = std::chrono::microseconds(1000);
+
+// True once `done()` holds or the spin budget is used up (then the caller sleeps).
+template <typename Done>
+bool spin_until(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+  }
 }
 }
 
@@ -116,10 +136,7 @@ void ThreadPool::worker_loop(uint64_t seen) {
   for (;;) {
     // Spin briefly before sleeping: a network issues one parallel_for per layer,
     // back to back, and a condition-variable wake-up costs tens of microseconds.
-    for (int spin = 0; spin < kSpinIterations; ++spin) {
-      if (published_.load(std::memory_order_acquire) != seen) break;
-      cpu_relax();
-    }
+    spin_until([&] { return published_.load(std::memory_order_acquire) != seen; });
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
@@ -161,10 +178,7 @@ void ThreadPool::parallel_for(int64_t n, const Task& task, int64_t grain) {
   }
   wake_.notify_all();
   run_chunks();
-  for (int spin = 0; spin < kSpinIterations; ++spin) {
-    if (remaining_.load(std::memory_order_acquire) == 0) break;
-    cpu_relax();
-  }
+  spin_until([&] { return remaining_.load(std::memory_order_acquire) == 0; });
   {
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [&] { return active_ == 0; });
