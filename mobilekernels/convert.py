@@ -318,7 +318,9 @@ def _chain_sequentials(module, report, prefix=""):
         if not _plain_sequential(child) or type(child) is FusedSequential:
             continue
         fused = [m for m in child if isinstance(m, (FusedModule, FusedSequential))]
-        if len(fused) < 2 and not any(isinstance(m, FusedSequential) for m in fused):
+        # Two fused layers to chain, or a wrapper of one (timm's one-block stages) that an
+        # enclosing FusedSequential can then flatten into its own chain.
+        if len(fused) < 2 and not (fused and len(fused) == len(child)):
             continue
         chained = FusedSequential(OrderedDict(child._modules))
         first = next(iter(child), None)

@@ -65,6 +65,30 @@ def test_optimize_keeps_torchvision_state_dict_keys(name):
     assert list(fast.state_dict()) == list(model.state_dict())
 
 
+def test_optimize_chains_feature_extractors(monkeypatch):
+    """Pass 5: the features Sequential becomes one FusedSequential run as one Network (one
+    C++ call per forward), nested timm stages flatten into one chain too."""
+    import timm
+    from mobilekernels.nn import FusedSequential
+    from mobilekernels.ops import cpu
+    calls = []
+    real = cpu.run_network
+    monkeypatch.setattr(cpu, "run_network", lambda net, x: calls.append(len(net)) or real(net, x))
+    model, fast, report = _converted("mobilenet_v2")
+    assert type(fast.features) is FusedSequential
+    assert ("features", "Sequential", "FusedSequential") in report.swapped
+    calls.clear()  # optimize() itself ran the chain once to check it
+    with torch.no_grad():
+        fast(_input(64, 64, 1))
+    assert calls == [19]  # stem + 17 blocks + last 1x1 conv in a single call
+    timm_fast = mobilekernels.optimize(randomize_bn(timm.create_model("mobilenetv2_100")).eval())
+    assert type(timm_fast.blocks) is FusedSequential
+    calls.clear()
+    with torch.no_grad():
+        timm_fast(_input(64, 64, 1))
+    assert calls == [17], calls  # every block of every stage in one call
+
+
 def test_optimize_counts_every_block():
     _, _, report = _converted("mobilenet_v3_large")
     swapped = [new for _, _, new in report.swapped]
