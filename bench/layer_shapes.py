@@ -60,3 +60,69 @@ def conv_shapes(names=("mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small
 DEPTHWISE = [s for s in conv_shapes() if s.depthwise]
 # 1x1 convs of the body; the SE FCs (which see 1x1 pooled maps) are not GEMM-bound layers.
 POINTWISE = [s for s in conv_shapes() if s.kernel == 1 and s.height > 1]
+
+
+@dataclass(frozen=True)
+class BlockShape:
+    """An inverted-residual block without SE, as the fused kernel sees it (batch 1)."""
+    cin: int
+    hidden: int
+    cout: int
+    kernel: int
+    stride: int
+    expand_act: str   # "none" when the block has no expand conv (expansion 1)
+    dw_act: str
+    residual: bool
+    height: int
+    width: int
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        pad = (self.kernel - 1) // 2
+        return ((self.height + 2 * pad - self.kernel) // self.stride + 1,
+                (self.width + 2 * pad - self.kernel) // self.stride + 1)
+
+    @property
+    def id(self) -> str:
+        res = "+res" if self.residual else ""
+        return (f"ir{self.kernel}x{self.kernel}s{self.stride}_{self.cin}-{self.hidden}-{self.cout}{res}_"
+                f"{self.height}x{self.width}_{self.dw_act}")
+
+    def activation_bytes(self, batch: int, element_size: int) -> int:
+        """Input read once + output written once: the block's fused-traffic floor (without weights)."""
+        ho, wo = self.out_hw
+        return batch * (self.cin * self.height * self.width + self.cout * ho * wo) * element_size
+
+
+def inverted_residual_blocks(names=("mobilenet_v2", "mobilenet_v3_large"), size=224):
+    """[(BlockShape, module)]: the distinct inverted-residual blocks WITHOUT squeeze-excite of
+    the zoo models (first occurrence of each geometry), read from the modules themselves
+    (InvertedResidual.current_plan()) and a forward pass at `size` for the spatial sizes.
+    The modules come from freshly built models (eval mode, float32, CPU)."""
+    from mobilekernels.nn import InvertedResidual
+
+    seen = {}
+    for name in names:
+        model = models.MODELS[name]().eval()
+        found, hooks = [], []
+
+        def hook(m, inp):
+            p = m.current_plan()
+            x = inp[0]
+            found.append((BlockShape(
+                cin=x.shape[1], hidden=p.dw.conv.in_channels, cout=p.project.conv.out_channels,
+                kernel=p.dw.conv.kernel_size[0], stride=p.dw.conv.stride[0],
+                expand_act=p.expand.activation.name.lower() if p.expand is not None else "none",
+                dw_act=p.dw.activation.name.lower(), residual=m.use_res_connect,
+                height=x.shape[2], width=x.shape[3]), m))
+
+        for m in model.features:
+            if isinstance(m, InvertedResidual) and m.current_plan().se is None:
+                hooks.append(m.register_forward_pre_hook(hook))
+        with torch.no_grad(), unfused():
+            model(torch.zeros(1, 3, size, size))
+        for h in hooks:
+            h.remove()
+        for s, m in found:
+            seen.setdefault(s, m)
+    return list(seen.items())

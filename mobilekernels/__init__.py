@@ -25,8 +25,11 @@ def __getattr__(name):  # lazy: nn/models/convert import torch.nn machinery
     if name == "optimize":
         from .convert import optimize
         return optimize
+    if name in ("compile_for_inference", "InferenceModule"):
+        from . import inference
+        return getattr(inference, name)
     raise AttributeError(f"module 'mobilekernels' has no attribute {name!r}")
 
 
-__all__ = ["Activation", "get_backend", "get_num_threads", "optimize", "set_backend",
-           "set_num_threads", "use_backend"]
+__all__ = ["Activation", "InferenceModule", "compile_for_inference", "get_backend", "get_num_threads",
+           "optimize", "set_backend", "set_num_threads", "use_backend"]
