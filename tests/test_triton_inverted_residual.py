@@ -158,7 +158,8 @@ def test_bad_halo_name():
 
 def test_dispatcher_takes_the_fused_path(monkeypatch):
     """ops.inverted_residual on the Triton backend without SE must not run the per-op kernels;
-    with SE it composes them (the dwconv is then called)."""
+    with SE it takes the SE pipeline (triton/se.py: depthwise + pool fused, gated project),
+    not the per-op composition either."""
     def boom(*a, **k):
         raise AssertionError("per-op kernel called on a non-SE block")
     for name in ("dwconv_bn_act", "pwconv_bn_act", "squeeze_excite"):
@@ -173,8 +174,11 @@ def test_dispatcher_takes_the_fused_path(monkeypatch):
         y = ops.inverted_residual(x, expand, 2, dw, 3, 1, [1] * 4, 2, None, None, 0, 0, project, True)
         assert calls == [1]
         se1, se2 = conv_packed(24, 8, seed=1).float().to(DEVICE), conv_packed(8, 24, seed=2).float().to(DEVICE)
-        with pytest.raises(AssertionError, match="per-op kernel"):
-            ops.inverted_residual(x, expand, 2, dw, 3, 1, [1] * 4, 2, se1, se2, 1, 4, project, True)
+        se_calls = []
+        real_se = triton_ops.inverted_residual_se
+        monkeypatch.setattr(triton_ops, "inverted_residual_se", lambda *a, **k: se_calls.append(1) or real_se(*a, **k))
+        ops.inverted_residual(x, expand, 2, dw, 3, 1, [1] * 4, 2, se1, se2, 1, 4, project, True)
+        assert calls == [1] and se_calls == [1]
     ref = reference.inverted_residual(x.double().cpu(), expand.double().cpu(), 2, dw.double().cpu(), 3, 1, [1] * 4,
                                       2, None, None, 0, 0, project.double().cpu(), True)
     assert_close(y.cpu(), ref, torch.float32, "dispatched block")

@@ -1,16 +1,28 @@
 """Pointwise conv = GEMM with tl.dot: Y[M, N] = act(X[M, K] . B[K, N] + bias) (+ R), the
 bias as row K of the packed weight. Tensor cores for float16/bfloat16; float32 uses IEEE
-fp32 (no TF32) so results meet the float32 tolerance. Grouped tile order for L2 reuse."""
+fp32 (no TF32) so results meet the float32 tolerance. Grouped tile order for L2 reuse.
+
+Two A-load variants (constexpr, off for plain pointwise convs):
+- GATED: A[m, k] * gate[m // rows_per_gate, k] is what multiplies B -- the squeeze-excite
+  channel scale applied as A is loaded (rows_per_gate = H*W pixels per image), so the scaled
+  activation tensor is never written. The product is rounded to B's dtype first, as the
+  unfused scale-then-project path stores it.
+- SCALE_A: A * a_scale, rounded to B's dtype (A may be float32 with half B): the SE's first
+  FC reads the depthwise kernel's float32 channel sums and turns them into means on load."""
 import torch
 import triton
 import triton.language as tl
 
 from .activation import apply_activation
 
+# Tests set this to fill outputs with NaN before the kernel runs (an unwritten element fails).
+POISON_OUTPUTS = False
+
 
 @triton.jit
-def _gemm_kernel(a_ptr, b_ptr, r_ptr, y_ptr, M, N, K,
+def _gemm_kernel(a_ptr, b_ptr, r_ptr, y_ptr, g_ptr, M, N, K, rows_per_gate, a_scale,
                  HAS_RES: tl.constexpr, ACT: tl.constexpr, FP32: tl.constexpr,
+                 GATED: tl.constexpr, SCALE_A: tl.constexpr,
                  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr):
     pid = tl.program_id(0)
     grid_m = tl.cdiv(M, BLOCK_M)
@@ -30,6 +42,12 @@ def _gemm_kernel(a_ptr, b_ptr, r_ptr, y_ptr, M, N, K,
         k_ok = rk < K
         a = tl.load(a_ptr + rm.to(tl.int64)[:, None] * K + rk[None, :], mask=m_ok[:, None] & k_ok[None, :], other=0.0)
         b = tl.load(b_ptr + rk[:, None] * N + rn[None, :], mask=k_ok[:, None] & n_ok[None, :], other=0.0)
+        if GATED:
+            g = tl.load(g_ptr + (rm // rows_per_gate).to(tl.int64)[:, None] * K + rk[None, :],
+                        mask=m_ok[:, None] & k_ok[None, :], other=0.0)
+            a = (a.to(tl.float32) * g.to(tl.float32)).to(b.dtype)
+        if SCALE_A:
+            a = (a.to(tl.float32) * a_scale).to(b.dtype)
         if FP32:
             acc = tl.dot(a, b, acc, input_precision="ieee")
         else:
@@ -43,14 +61,23 @@ def _gemm_kernel(a_ptr, b_ptr, r_ptr, y_ptr, M, N, K,
     tl.store(y_ptr + offs, acc.to(y_ptr.dtype.element_ty), mask=ok)
 
 
-def gemm_bias_act(a, packed, activation, residual=None, block_m=64, block_n=64, block_k=32, group_m=8):
-    """a [M, K] row-major, packed [K + 1, N] -> [M, N] in a's dtype."""
+def gemm_bias_act(a, packed, activation, residual=None, block_m=64, block_n=64, block_k=32, group_m=8, *,
+                  gate=None, rows_per_gate=1, a_scale=None, out_dtype=None):
+    """a [M, K] row-major, packed [K + 1, N] -> [M, N] in out_dtype (default a's dtype).
+    gate [M // rows_per_gate, K] (row-major): A is multiplied by gate[m // rows_per_gate]
+    as it is loaded. a_scale (float): A is multiplied by it as it is loaded (A may then be
+    float32 while packed is half). Both round A to packed's dtype before the dot."""
     m, k = a.shape
     n = packed.shape[1]
-    y = torch.empty((m, n), dtype=a.dtype, device=a.device)
+    y = torch.empty((m, n), dtype=out_dtype or a.dtype, device=a.device)
+    if POISON_OUTPUTS:
+        y.fill_(float("nan"))
     grid = (triton.cdiv(m, block_m) * triton.cdiv(n, block_n),)
-    _gemm_kernel[grid](a, packed, residual if residual is not None else y, y, m, n, k,
-                       HAS_RES=residual is not None, ACT=int(activation), FP32=a.dtype == torch.float32,
+    _gemm_kernel[grid](a, packed, residual if residual is not None else y, y,
+                       gate.contiguous() if gate is not None else y, m, n, k, rows_per_gate,
+                       1.0 if a_scale is None else float(a_scale),
+                       HAS_RES=residual is not None, ACT=int(activation), FP32=packed.dtype == torch.float32,
+                       GATED=gate is not None, SCALE_A=a_scale is not None,
                        BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, GROUP_M=group_m)
     return y
 
