@@ -63,7 +63,7 @@ from op_impls import dwconv_variants, pwconv_variants  # noqa: E402
 import mobilekernels  # noqa: E402
 from mobilekernels import machine, models, ops  # noqa: E402
 from mobilekernels.inference import compile_for_inference  # noqa: E402
-from mobilekernels.nn import InvertedResidual, unfused, unfused_copy  # noqa: E402
+from mobilekernels.nn import FusedLinear, InvertedResidual, unfused, unfused_copy  # noqa: E402
 from mobilekernels.ops.reference import compose_inverted_residual  # noqa: E402
 from mobilekernels.timing import measure  # noqa: E402
 
@@ -240,7 +240,7 @@ def model_floor(model, size) -> dict:
     p = next(model.parameters())
     esize = p.element_size()
     mods = list(model.features.children()) + [model.avgpool] + [
-        m for m in model.classifier.modules() if isinstance(m, torch.nn.Linear)]
+        m for m in model.classifier.modules() if isinstance(m, (torch.nn.Linear, FusedLinear))]
     total = [0]
 
     def hook(m, inp, out):
@@ -254,7 +254,7 @@ def model_floor(model, size) -> dict:
         for h in hooks:
             h.remove()
     weights = sum(m.weight.numel() + m.weight.shape[0] for m in model.modules()
-                  if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
+                  if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, FusedLinear)))
     return {"activation_bytes_per_image": total[0] * esize, "weight_bytes": weights * esize}
 
 

@@ -12,9 +12,10 @@ A module-pattern walk (no class names of any library), in four passes:
      or a Sequential of ConvBNAct over the same parameters;
   4. remaining Conv2d -> BatchNorm2d [-> activation] runs inside Sequentials become a
      ConvBNAct followed by Identity placeholders;
-  5. every plain Sequential holding fused layers becomes a FusedSequential (same children,
-     same keys), innermost first, so a run of fused layers (a whole MobileNet feature
-     extractor) executes as one ops.Network call.
+  5. nn.Linear layers inside Sequentials (classifier heads) become FusedLinear (same
+     parameters and keys), and every plain Sequential holding fused layers becomes a
+     FusedSequential (same children, same keys), innermost first, so a run of fused layers
+     (a whole MobileNet feature extractor, a classifier head) executes as one ops.Network call.
 Passes 2 and 3 guess from structure, so every candidate is proven on random data against
 the module it replaces (eval mode) and is dropped unless it agrees: what optimize()
 cannot fuse it leaves untouched, and the report says why.
@@ -29,7 +30,7 @@ import torch
 from torch import nn
 
 from .activation import Activation, activation_of
-from .nn import ConvBNAct, FusedSequential, InvertedResidual, SqueezeExcite
+from .nn import ConvBNAct, FusedLinear, FusedSequential, InvertedResidual, SqueezeExcite
 from .nn.conv_bn_act import conv_kind
 from .nn.fused import FusedModule, unfused
 from .nn.inverted_residual import plan_block
@@ -309,6 +310,29 @@ def _fuse_remaining_runs(module, report, prefix=""):
         _fuse_remaining_runs(child, report, qual)
 
 
+def _fuse_linears(module, report, prefix=""):
+    for name, child in list(module.named_children()):
+        qual = f"{prefix}.{name}" if prefix else name
+        if isinstance(child, FusedModule):
+            continue
+        if _plain_sequential(child):
+            for i, m in enumerate(child):
+                if type(m) is not nn.Linear:
+                    continue
+                fused = FusedLinear.from_linear(m).eval()
+                x = torch.randn(3, m.in_features, generator=torch.Generator().manual_seed(0))
+                x = x.to(dtype=m.weight.dtype, device=m.weight.device)
+                with torch.no_grad():
+                    want, got = m(x), fused(x)
+                err = (got.double() - want.double()).norm() / want.double().norm().clamp_min(1e-30)
+                if err <= _TOL.get(m.weight.dtype, 1e-4):
+                    child[i] = fused
+                    report.swapped.append((f"{qual}.{i}", "Linear", "FusedLinear"))
+                else:
+                    report.skipped.append((f"{qual}.{i}", "Linear: fused output differs"))
+        _fuse_linears(child, report, qual)
+
+
 def _chain_sequentials(module, report, prefix=""):
     for name, child in list(module.named_children()):
         qual = f"{prefix}.{name}" if prefix else name
@@ -318,9 +342,10 @@ def _chain_sequentials(module, report, prefix=""):
         if not _plain_sequential(child) or type(child) is FusedSequential:
             continue
         fused = [m for m in child if isinstance(m, (FusedModule, FusedSequential))]
-        # Two fused layers to chain, or a wrapper of one (timm's one-block stages) that an
-        # enclosing FusedSequential can then flatten into its own chain.
-        if len(fused) < 2 and not (fused and len(fused) == len(child)):
+        passive = [m for m in child if isinstance(m, (nn.Identity, nn.Dropout)) or activation_of(m) is not None]
+        # Two fused layers to chain, or a wrapper of one (timm's one-block stages, a
+        # Dropout + Linear head) that runs as one call or flattens into an enclosing chain.
+        if len(fused) < 2 and not (fused and len(fused) + len(passive) == len(child)):
             continue
         chained = FusedSequential(OrderedDict(child._modules))
         first = next(iter(child), None)
@@ -361,6 +386,7 @@ def optimize(model: nn.Module, *, inplace: bool = False, return_report: bool = F
         _fuse_squeeze_excite(holder, report)
         _fuse_inverted_residuals(holder, report)
         _fuse_remaining_runs(holder, report)
+        _fuse_linears(holder, report)
         _chain_sequentials(holder, report)
     model = holder.root
     model.eval()

@@ -5,7 +5,7 @@ import torchvision
 
 from conftest import assert_close, randomize_bn
 from mobilekernels import models
-from mobilekernels.nn import unfused
+from mobilekernels.nn import FusedLinear, unfused
 
 TORCHVISION = ["mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"]
 
@@ -55,7 +55,7 @@ V1_TABLES = [
 
 def paper_params(model) -> int:
     """Parameters as the papers count them: conv and FC weights and biases, no BatchNorm."""
-    return sum(p.numel() for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+    return sum(p.numel() for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, FusedLinear))
                for p in m.parameters(recurse=False))
 
 

@@ -223,3 +223,57 @@ def test_fused_sequential_and_network_copy_and_pickle():
         net = copy.deepcopy(seq._plan.steps[0])
         for other in (clone(x), loaded(x), net(x)):
             assert torch.equal(other, want)
+
+
+# ---- FusedLinear and classifier heads -----------------------------------------------------
+
+def test_fused_linear_matches_linear_and_keeps_keys():
+    from mobilekernels.nn import FusedLinear
+    for bias in (True, False):
+        lin = nn.Linear(37, 11, bias=bias)
+        fused = FusedLinear.from_linear(lin).eval()
+        assert list(fused.state_dict()) == list(lin.state_dict())
+        assert fused.weight is lin.weight  # shared, not copied
+        for shape in [(5, 37), (2, 3, 37), (37,)]:
+            x = torch.randn(*shape)
+            with torch.no_grad():
+                got = fused(x)
+            assert got.shape == lin(x).shape
+            assert_close(got, torch.nn.functional.linear(x.double(), lin.weight.double(),
+                                                         None if lin.bias is None else lin.bias.double()))
+    fused.train()
+    x = torch.randn(4, 37, requires_grad=True)
+    fused(x).sum().backward()
+    assert fused.weight.grad is not None and x.grad is not None
+
+
+def test_classifier_head_is_one_network_with_the_activation_folded(monkeypatch):
+    from mobilekernels.nn import FusedLinear
+    torch.manual_seed(3)
+    head = FusedSequential(FusedLinear(96, 128), nn.Hardswish(inplace=True), nn.Dropout(0.2, inplace=True),
+                           FusedLinear(128, 10)).eval()
+    calls = []
+    real = cpu.run_network
+    monkeypatch.setattr(cpu, "run_network", lambda net, t: calls.append(net) or real(net, t))
+    x = torch.randn(3, 96)
+    with torch.no_grad():
+        got = head(x)
+        with unfused():
+            want = copy.deepcopy(head).double()(x.double())
+    assert got.shape == (3, 10)
+    assert_close(got, want, what="head")
+    assert len(calls) == 1 and [layer.args[1] for layer in calls[0].layers] == [int(A.HARDSWISH), 0]
+    # An activation that cannot fold (after a block) splits the chain instead.
+    seq = randomize_bn(FusedSequential(*_blocks()[:2], nn.ReLU())).eval()
+    _check(seq, make_input(1, 3, 12, 12, seed=10).float())
+    assert [type(s).__name__ for s in seq._plan.steps] == ["Network", "ReLU"]
+
+
+def test_zoo_model_runs_in_three_calls(monkeypatch):
+    calls = []
+    real = cpu.run_network
+    monkeypatch.setattr(cpu, "run_network", lambda net, t: calls.append(len(net)) or real(net, t))
+    model = randomize_bn(models.mobilenet_v3_small(0.5)).eval()
+    with torch.no_grad():
+        model(torch.randn(1, 3, 64, 64).contiguous(memory_format=torch.channels_last))
+    assert calls == [13, 2]  # features, then the classifier head (the pool is one op between)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..nn import FusedLinear
+
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
     """Round v to a multiple of divisor, never below 90% of v (torchvision/TF rule)."""
@@ -24,6 +26,6 @@ def init_weights(model: nn.Module) -> None:
         elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
+        elif isinstance(m, (nn.Linear, FusedLinear)):
             nn.init.normal_(m.weight, 0, 0.01)
             nn.init.zeros_(m.bias)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn import ConvBNAct, FusedSequential, GlobalAvgPool
+from ..nn import ConvBNAct, FusedLinear, FusedSequential, GlobalAvgPool
 from ._common import init_weights
 
 # (output channels, stride of the depthwise conv) of the 13 separable layers, Table 1.
@@ -35,7 +35,7 @@ class MobileNetV1(nn.Module):
             cin = ch(cout)
         self.features = FusedSequential(*layers)
         self.avgpool = GlobalAvgPool()
-        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(cin, num_classes))
+        self.classifier = FusedSequential(nn.Dropout(dropout), FusedLinear(cin, num_classes))
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

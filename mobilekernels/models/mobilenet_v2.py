@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn import ConvBNAct, FusedSequential, GlobalAvgPool, InvertedResidual
+from ..nn import ConvBNAct, FusedLinear, FusedSequential, GlobalAvgPool, InvertedResidual
 from ._common import init_weights, make_divisible
 
 # t (expansion), c (channels), n (repeats), s (stride of the first repeat): Table 2.
@@ -34,7 +34,7 @@ class MobileNetV2(nn.Module):
         features.append(ConvBNAct.build(cin, self.last_channel, 1, activation="relu6"))
         self.features = FusedSequential(*features)
         self.avgpool = GlobalAvgPool()
-        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.last_channel, num_classes))
+        self.classifier = FusedSequential(nn.Dropout(dropout), FusedLinear(self.last_channel, num_classes))
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

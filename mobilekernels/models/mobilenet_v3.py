@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn import ConvBNAct, FusedSequential, GlobalAvgPool, InvertedResidual
+from ..nn import ConvBNAct, FusedLinear, FusedSequential, GlobalAvgPool, InvertedResidual
 from ._common import init_weights, make_divisible
 
 # input, kernel, expanded, output, SE, activation (RE = relu, HS = hardswish), stride
@@ -54,9 +54,9 @@ class MobileNetV3(nn.Module):
         self.features = FusedSequential(*features)
         self.avgpool = GlobalAvgPool()
         last = ch(last_channel)
-        self.classifier = nn.Sequential(
-            nn.Linear(6 * last_in, last), nn.Hardswish(inplace=True), nn.Dropout(dropout, inplace=True),
-            nn.Linear(last, num_classes))
+        self.classifier = FusedSequential(
+            FusedLinear(6 * last_in, last), nn.Hardswish(inplace=True), nn.Dropout(dropout, inplace=True),
+            FusedLinear(last, num_classes))
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..nn.fused import unfused
+from ..nn.linear import FusedLinear
 
 
 @dataclass
@@ -59,7 +60,7 @@ def profile(model: nn.Module, input_size=None) -> ModelProfile:
         return fn
 
     for name, m in model.named_modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if isinstance(m, (nn.Conv2d, nn.Linear, FusedLinear)):
             hooks.append(m.register_forward_hook(hook(name)))
     was_training = model.training
     model.eval()

@@ -3,7 +3,8 @@ from .conv_bn_act import ConvBNAct
 from .fused import FusedModule, fold_bn, unfused, unfused_copy
 from .global_avgpool import GlobalAvgPool
 from .inverted_residual import InvertedResidual
+from .linear import FusedLinear
 from .sequential import FusedSequential
 from .squeeze_excite import SqueezeExcite
 
-__all__ = ["ConvBNAct", "FusedModule", "FusedSequential", "GlobalAvgPool", "InvertedResidual", "SqueezeExcite", "fold_bn", "unfused", "unfused_copy"]
+__all__ = ["ConvBNAct", "FusedLinear", "FusedModule", "FusedSequential", "GlobalAvgPool", "InvertedResidual", "SqueezeExcite", "fold_bn", "unfused", "unfused_copy"]

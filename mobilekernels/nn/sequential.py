@@ -3,8 +3,10 @@
 Children keep their names ("0", "1", ...), so state_dict keys are those of the
 Sequential it replaces. In eval mode, in plain eager inference, each maximal run of
 children that describe themselves as ops.network Layers (ConvBNAct, InvertedResidual,
-nested FusedSequentials; Identity and Dropout are no-ops in eval) runs as one
-ops.Network: on the CPU backend one C++ call for a whole MobileNet feature extractor.
+FusedLinear, nested FusedSequentials; Identity and Dropout are no-ops in eval; an
+activation module after a layer with none becomes that layer's activation) runs as one
+ops.Network: on the CPU backend one C++ call for a whole MobileNet feature extractor, and
+one for a classifier head of Linear layers on [N, C] input.
 Anything else (training, torch.compile, autograd, hooks, other children) runs child by
 child, exactly like nn.Sequential.
 
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..ops import Network
+from ..activation import activation_of
+from ..ops import Layer, Network
 from ..ops.custom_ops import _plain_eager
 from .fused import run_unfused
 
@@ -38,6 +41,25 @@ def _child_layers(child: nn.Module):
         return []
     describe = getattr(child, "network_layers", None)
     return describe() if describe is not None else None
+
+
+_ACT_ARG = {"conv_bn_act": 4, "dwconv_bn_act": 5, "pwconv_bn_act": 1}  # index in Layer.args
+
+
+def _fold_activation(layers: list, child: nn.Module) -> bool:
+    """An activation module right after a layer whose own activation is identity becomes
+    that layer's activation (e.g. a classifier's Linear -> Hardswish)."""
+    act = activation_of(child)
+    if act is None or isinstance(child, nn.Identity) or _hooked(child) or not layers:
+        return False
+    last = layers[-1]
+    i = _ACT_ARG.get(last.op)
+    if i is None or last.args[i] != 0 or (last.op == "pwconv_bn_act" and last.args[2] is not None):
+        return False
+    args = list(last.args)
+    args[i] = int(act)
+    layers[-1] = Layer(last.op, tuple(args))
+    return True
 
 
 def _tree_ids(module: nn.Module, out: list) -> list:
@@ -79,6 +101,8 @@ class FusedSequential(nn.Sequential):
             return None
         layers = []
         for child in self._modules.values():
+            if _fold_activation(layers, child):
+                continue
             got = _child_layers(child)
             if got is None:
                 return None
@@ -93,6 +117,8 @@ class FusedSequential(nn.Sequential):
     def _build(self, structure: list) -> _Plan:
         steps, segment, sources = [], [], []
         for child in self._modules.values():
+            if _fold_activation(segment, child):
+                continue
             layers = _child_layers(child)
             if layers is None:
                 if segment:
@@ -115,6 +141,11 @@ class FusedSequential(nn.Sequential):
         plan = self._plan
         if plan is None or plan.structure != structure or plan.versions != _versions(plan.sources):
             plan = self._plan = self._build(structure)
+        if x.dim() == 2:  # a head of Linear layers on [N, C]: one call on the [N, C, 1, 1] view
+            if len(plan.steps) == 1 and isinstance(plan.steps[0], Network) and all(
+                    layer.op == "pwconv_bn_act" for layer in plan.steps[0].layers):
+                return plan.steps[0](x[:, :, None, None]).flatten(1)
+            return super().forward(x)
         for step in plan.steps:
             x = step(x)
         return x
