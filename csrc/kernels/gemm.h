@@ -13,7 +13,26 @@ namespace mk {
 struct GemmParams {
   int64_t k, n;           // reduction length, output channels
   Activation act;
+  // B layout: false = the canonical packed weight [K + 1][N]; true = 16-column panels
+  // [ceil(N / 16)][K + 1][16] (pack_gemm_panels): each panel's rows are contiguous, so a
+  // tile streams 64 bytes per k step from one page instead of one row of N floats apart
+  // (at N >= 512 that stride is a page per k step: no prefetch, a TLB miss each).
+  bool panels = false;
 };
+
+constexpr int64_t kGemmPanel = 16;
+
+// Row 0 of B's column j, and the distance between B's rows.
+inline const float* gemm_b_column(const GemmParams& p, const float* packed, int64_t j) {
+  return p.panels ? packed + (j / kGemmPanel) * (p.k + 1) * kGemmPanel + j % kGemmPanel : packed + j;
+}
+inline int64_t gemm_ldb(const GemmParams& p) { return p.panels ? kGemmPanel : p.n; }
+
+// Floats in the panel layout of a [k + 1][n] packed weight (tail columns zero-filled).
+inline int64_t gemm_panels_size(int64_t k, int64_t n) {
+  return (n + kGemmPanel - 1) / kGemmPanel * (k + 1) * kGemmPanel;
+}
+void pack_gemm_panels(const float* packed, int64_t k, int64_t n, float* panels);
 
 // Computes rows [0, mr) (mr <= 6 for AVX2) and columns [n0, n0 + nr) of one tile.
 // x: the tile's first row of X; y, residual: the tile's first row of Y / R (R may be null).

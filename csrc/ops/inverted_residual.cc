@@ -29,7 +29,7 @@ DwconvParams dw_params(const InvertedResidualArgs& a) {
 void project(const InvertedResidualArgs& a, const float* d, int64_t first_pixel, int64_t pixels, Isa isa) {
   pwconv_bn_act(PwconvArgs{d, a.project, a.residual ? a.x + first_pixel * a.in_channels : nullptr,
                            a.y + first_pixel * a.out_channels, pixels,
-                           GemmParams{a.hidden, a.out_channels, Activation::kIdentity}},
+                           GemmParams{a.hidden, a.out_channels, Activation::kIdentity, a.panels}},
                 isa);
 }
 
@@ -71,7 +71,7 @@ void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_beg
       base = lo;
       if (hi > start) {
         pwconv_bn_act(PwconvArgs{image + start * row_in, a.expand, nullptr, window + (start - base) * row_hidden,
-                                 (hi - start) * a.width, GemmParams{a.in_channels, a.hidden, a.expand_act}},
+                                 (hi - start) * a.width, GemmParams{a.in_channels, a.hidden, a.expand_act, a.panels}},
                       isa);
       }
       have = std::max(hi, start);
@@ -111,7 +111,7 @@ void per_op(const InvertedResidualArgs& a, Isa isa) {
   const float* expanded = a.x;
   if (a.expand) {
     float* e = scratch(expanded_buf, in_pixels * a.hidden);
-    pwconv_bn_act(PwconvArgs{a.x, a.expand, nullptr, e, in_pixels, GemmParams{a.in_channels, a.hidden, a.expand_act}},
+    pwconv_bn_act(PwconvArgs{a.x, a.expand, nullptr, e, in_pixels, GemmParams{a.in_channels, a.hidden, a.expand_act, a.panels}},
                   isa);
     expanded = e;
   }

@@ -35,6 +35,7 @@ struct InvertedResidualArgs {
   Activation expand_act, dw_act, se_act, se_gate;
   bool residual;
   bool per_op = false;
+  bool panels = false;  // expand and project in the 16-column panel layout (pack_gemm_panels)
 };
 
 void inverted_residual(const InvertedResidualArgs& a, Isa isa);

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "../kernels/gemm.h"
 #include "../runtime/check.h"
 #include "conv.h"
 #include "dwconv.h"
@@ -48,17 +49,19 @@ void run_layer(const NetworkLayer& l, const float* x, int64_t batch, const Exten
     }
     case Kind::kPwconv:
       pwconv_bn_act(PwconvArgs{x, l.packed, nullptr, y, batch * in.height * in.width,
-                               GemmParams{in.channels, out.channels, l.act}},
+                               GemmParams{in.channels, out.channels, l.act, l.panels}},
                     isa);
       return;
-    case Kind::kInvertedResidual:
-      inverted_residual(InvertedResidualArgs{x, l.packed, l.dw, l.se_fc1, l.se_fc2, l.project, y, batch,
-                                             in.height, in.width, in.channels, l.hidden, l.se_channels,
-                                             out.channels, out.height, out.width, l.kernel, l.stride,
-                                             l.pad_top, l.pad_left, l.pad_bottom, l.pad_right, l.act, l.dw_act,
-                                             l.se_act, l.se_gate, l.residual},
-                        isa);
+    case Kind::kInvertedResidual: {
+      InvertedResidualArgs a{x, l.packed, l.dw, l.se_fc1, l.se_fc2, l.project, y, batch,
+                             in.height, in.width, in.channels, l.hidden, l.se_channels,
+                             out.channels, out.height, out.width, l.kernel, l.stride,
+                             l.pad_top, l.pad_left, l.pad_bottom, l.pad_right, l.act, l.dw_act,
+                             l.se_act, l.se_gate, l.residual};
+      a.panels = l.panels;
+      inverted_residual(a, isa);
       return;
+    }
   }
 }
 
@@ -107,7 +110,22 @@ void Network::add(const NetworkLayer& l) {
             name + ": takes " + std::to_string(l.in_channels) + " channels, the previous layer gives " +
                 std::to_string(layers_.back().out_channels));
   }
-  layers_.push_back(l);
+  NetworkLayer owned = l;
+  if (l.kind == Kind::kPwconv) {
+    owned.packed = own_panels(l.packed, l.in_channels, l.out_channels);
+    owned.panels = true;
+  } else if (l.kind == Kind::kInvertedResidual) {
+    if (l.packed) owned.packed = own_panels(l.packed, l.in_channels, l.hidden);
+    owned.project = own_panels(l.project, l.hidden, l.out_channels);
+    owned.panels = true;
+  }
+  layers_.push_back(owned);
+}
+
+const float* Network::own_panels(const float* packed, int64_t k, int64_t n) {
+  owned_.emplace_back(gemm_panels_size(k, n));
+  pack_gemm_panels(packed, k, n, owned_.back().data());
+  return owned_.back().data();
 }
 
 int64_t Network::in_channels() const {

@@ -2,8 +2,9 @@
 // blocks, each the same driver the per-op entry points use. Intermediate activations
 // ping-pong between two per-thread buffers reused across calls, so a whole MobileNet
 // feature extractor costs one Python -> C++ crossing and no allocation after warm-up.
-// The network holds raw pointers to packed weights: their owner (the Python binding)
-// keeps them alive and unchanged for the network's lifetime.
+// The network holds raw pointers to its depthwise/stem weights (their owner, the Python
+// binding, keeps them alive and unchanged for the network's lifetime) and its own copies
+// of the pointwise weights in the GEMM's panel layout.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -26,6 +27,7 @@ struct NetworkLayer {
   const float *dw = nullptr, *se_fc1 = nullptr, *se_fc2 = nullptr, *project = nullptr;
   Activation dw_act = Activation::kIdentity, se_act = Activation::kIdentity, se_gate = Activation::kIdentity;
   bool residual = false;
+  bool panels = false;  // set by Network::add: pointwise weights in the panel layout
 };
 
 struct Extent {
@@ -34,6 +36,12 @@ struct Extent {
 
 class Network {
  public:
+  Network() = default;
+  Network(const Network&) = delete;  // layers point into owned_: copies would dangle
+  Network& operator=(const Network&) = delete;
+  Network(Network&&) = default;
+  Network& operator=(Network&&) = default;
+
   // Checks the layer on its own and against the previous layer's output channels.
   void add(const NetworkLayer& layer);
   int64_t size() const { return static_cast<int64_t>(layers_.size()); }
@@ -44,7 +52,12 @@ class Network {
   void run(const float* x, int64_t batch, int64_t height, int64_t width, float* y, Isa isa) const;
 
  private:
+  const float* own_panels(const float* packed, int64_t k, int64_t n);
+
   std::vector<NetworkLayer> layers_;
+  // Pointwise weights (1x1 layers, block expand/project) repacked into 16-column panels
+  // once, at add(): the GEMM tiles then stream contiguous panels (bench/NOTES.md).
+  std::vector<std::vector<float>> owned_;
 };
 
 }  // namespace mk

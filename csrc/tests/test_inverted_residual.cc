@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../ops/dwconv.h"
+#include "../kernels/gemm.h"
 #include "../ops/inverted_residual.h"
 #include "../runtime/thread_pool.h"
 #include "harness.h"
@@ -140,17 +141,28 @@ TEST_CASE("inverted_residual: row bands and per-op match the float64 reference, 
     const Case c = random_case(rng, rep);
     if (c.ho < 1 || c.wo < 1) continue;
     const std::vector<double> ref = reference(c);
+    std::vector<float> expand_panels(mk::gemm_panels_size(c.cin, c.hidden));
+    std::vector<float> project_panels(mk::gemm_panels_size(c.hidden, c.cout));
+    if (c.expand) mk::pack_gemm_panels(c.we.data(), c.cin, c.hidden, expand_panels.data());
+    mk::pack_gemm_panels(c.wp.data(), c.hidden, c.cout, project_panels.data());
     for (int threads : {1, 2, 3}) {
       pool.set_num_threads(threads);
       for (mk::Isa isa : mktest::isas()) {
-        for (bool per_op : {false, true}) {
+        for (int schedule = 0; schedule < 3; ++schedule) {  // row bands, per-op, row bands + panels
+          const bool per_op = schedule == 1;
           std::vector<float> y(c.n * c.ho * c.wo * c.cout, std::numeric_limits<float>::quiet_NaN());
-          mk::inverted_residual(args_of(c, y.data(), per_op), isa);
+          mk::InvertedResidualArgs a = args_of(c, y.data(), per_op);
+          if (schedule == 2) {
+            a.panels = true;
+            a.expand = c.expand ? expand_panels.data() : nullptr;
+            a.project = project_panels.data();
+          }
+          mk::inverted_residual(a, isa);
           const double err = mktest::rel_error(y, ref);
           CHECK_MSG(err <= 1e-5,
-                    "isa=%s threads=%d per_op=%d n=%lld h=%lld w=%lld cin=%lld hidden=%lld cout=%lld k=%d s=%d "
+                    "isa=%s threads=%d schedule=%d n=%lld h=%lld w=%lld cin=%lld hidden=%lld cout=%lld k=%d s=%d "
                     "pads=%d,%d,%d,%d expand=%d se=%d residual=%d: rel err %g",
-                    mk::isa_name(isa), threads, int(per_op), (long long)c.n, (long long)c.h, (long long)c.w,
+                    mk::isa_name(isa), threads, schedule, (long long)c.n, (long long)c.h, (long long)c.w,
                     (long long)c.cin, (long long)c.hidden, (long long)c.cout, c.k, c.s, c.pads[0], c.pads[1],
                     c.pads[2], c.pads[3], int(c.expand), int(c.se), int(c.residual), err);
         }

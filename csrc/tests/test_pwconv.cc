@@ -33,14 +33,21 @@ TEST_CASE("pwconv: every ISA matches the float64 reference on random cases") {
           ref[i * n + j] = mktest::ref_activation(acc, static_cast<mk::Activation>(act)) +
                            (with_residual ? res[i * n + j] : 0.0);
         }
+      // The same weights in the 16-column panel layout (zero-padded tail panel).
+      std::vector<float> panels(mk::gemm_panels_size(k, n), std::numeric_limits<float>::quiet_NaN());
+      mk::pack_gemm_panels(packed.data(), k, n, panels.data());
       for (mk::Isa isa : mktest::isas()) {
-        std::vector<float> y(m * n, std::numeric_limits<float>::quiet_NaN());
-        mk::PwconvArgs a{x.data(), packed.data(), with_residual ? res.data() : nullptr, y.data(), m,
-                         mk::GemmParams{k, n, static_cast<mk::Activation>(act)}};
-        mk::pwconv_bn_act(a, isa);
-        const double err = mktest::rel_error(y, ref);
-        CHECK_MSG(err <= 1e-5, "isa=%s act=%d m=%lld n=%lld k=%lld residual=%d: rel err %g",
-                  mk::isa_name(isa), act, (long long)m, (long long)n, (long long)k, int(with_residual), err);
+        for (bool use_panels : {false, true}) {
+          std::vector<float> y(m * n, std::numeric_limits<float>::quiet_NaN());
+          mk::PwconvArgs a{x.data(), use_panels ? panels.data() : packed.data(),
+                           with_residual ? res.data() : nullptr, y.data(), m,
+                           mk::GemmParams{k, n, static_cast<mk::Activation>(act), use_panels}};
+          mk::pwconv_bn_act(a, isa);
+          const double err = mktest::rel_error(y, ref);
+          CHECK_MSG(err <= 1e-5, "isa=%s panels=%d act=%d m=%lld n=%lld k=%lld residual=%d: rel err %g",
+                    mk::isa_name(isa), int(use_panels), act, (long long)m, (long long)n, (long long)k,
+                    int(with_residual), err);
+        }
       }
       ++cases;
     }

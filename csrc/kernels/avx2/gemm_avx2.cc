@@ -43,8 +43,9 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
   const int64_t K = p.k, N = p.n;
   const __m256i m0 = tail_mask_avx2(nr >= 8 ? 8 : nr);
   const __m256i m1 = tail_mask_avx2(nr >= 16 ? 8 : (nr > 8 ? nr - 8 : 0));
-  const float* b = packed + n0;
-  const __m256 bias0 = load<Full>(b + K * N, m0), bias1 = load<Full>(b + K * N + 8, m1);
+  const float* b = gemm_b_column(p, packed, n0);
+  const int64_t ldb = gemm_ldb(p);
+  const __m256 bias0 = load<Full>(b + K * ldb, m0), bias1 = load<Full>(b + K * ldb + 8, m1);
   __m256 c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1;
   __m256 c30 = bias0, c31 = bias1, c40 = bias0, c41 = bias1, c50 = bias0, c51 = bias1;
   const float* x0 = x;
@@ -54,7 +55,7 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
   const float* x4 = x + (MR > 4 ? 4 * K : 0);
   const float* x5 = x + (MR > 5 ? 5 * K : 0);
   for (int64_t kk = 0; kk < K; ++kk) {
-    const float* bk = b + kk * N;
+    const float* bk = b + kk * ldb;
     const __m256 b0 = load<Full>(bk, m0), b1 = load<Full>(bk + 8, m1);
     __m256 a = _mm256_broadcast_ss(x0 + kk);
     c00 = _mm256_fmadd_ps(a, b0, c00);

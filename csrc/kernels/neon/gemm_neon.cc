@@ -28,10 +28,11 @@ template <int MR, int NR>
 void tile(const GemmParams& p, int64_t n0, const float* x, const float* packed, const float* residual, float* y) {
   static_assert(NR == 4 || NR == 8, "NR is 4 or 8");
   const int64_t K = p.k, N = p.n;
-  const float* b = packed + n0;
+  const float* b = gemm_b_column(p, packed, n0);
+  const int64_t ldb = gemm_ldb(p);
   float32x4_t acc[MR][2];
-  const float32x4_t bias0 = vld1q_f32(b + K * N);
-  const float32x4_t bias1 = NR == 8 ? vld1q_f32(b + K * N + 4) : vdupq_n_f32(0.0f);
+  const float32x4_t bias0 = vld1q_f32(b + K * ldb);
+  const float32x4_t bias1 = NR == 8 ? vld1q_f32(b + K * ldb + 4) : vdupq_n_f32(0.0f);
   for (int i = 0; i < MR; ++i) {
     acc[i][0] = bias0;
     acc[i][1] = bias1;
@@ -40,13 +41,13 @@ void tile(const GemmParams& p, int64_t n0, const float* x, const float* packed, 
   for (; kk + 4 <= K; kk += 4) {
     float32x4_t a[MR];
     for (int i = 0; i < MR; ++i) a[i] = vld1q_f32(x + i * K + kk);
-    step4<MR, NR, 0>(acc, a, b + kk * N);
-    step4<MR, NR, 1>(acc, a, b + (kk + 1) * N);
-    step4<MR, NR, 2>(acc, a, b + (kk + 2) * N);
-    step4<MR, NR, 3>(acc, a, b + (kk + 3) * N);
+    step4<MR, NR, 0>(acc, a, b + kk * ldb);
+    step4<MR, NR, 1>(acc, a, b + (kk + 1) * ldb);
+    step4<MR, NR, 2>(acc, a, b + (kk + 2) * ldb);
+    step4<MR, NR, 3>(acc, a, b + (kk + 3) * ldb);
   }
   for (; kk < K; ++kk) {  // K % 4 tail: broadcast loads
-    const float* bk = b + kk * N;
+    const float* bk = b + kk * ldb;
     const float32x4_t b0 = vld1q_f32(bk);
     const float32x4_t b1 = NR == 8 ? vld1q_f32(bk + 4) : b0;
     for (int i = 0; i < MR; ++i) {

@@ -5,15 +5,27 @@ namespace mk {
 
 void gemm_tile_scalar(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const float* x,
                       const float* packed, const float* residual, float* y) {
-  const float* bias = packed + p.k * p.n;
+  const int64_t ldb = gemm_ldb(p);
   for (int64_t i = 0; i < mr; ++i) {
     const float* xi = x + i * p.k;
     for (int64_t j = n0; j < n0 + nr; ++j) {
-      float acc = bias[j];
-      for (int64_t kk = 0; kk < p.k; ++kk) acc += xi[kk] * packed[kk * p.n + j];
+      const float* bj = gemm_b_column(p, packed, j);
+      float acc = bj[p.k * ldb];
+      for (int64_t kk = 0; kk < p.k; ++kk) acc += xi[kk] * bj[kk * ldb];
       float v = apply_activation(acc, p.act);
       if (residual) v += residual[i * p.n + j];
       y[i * p.n + j] = v;
+    }
+  }
+}
+
+void pack_gemm_panels(const float* packed, int64_t k, int64_t n, float* panels) {
+  const int64_t count = (n + kGemmPanel - 1) / kGemmPanel;
+  for (int64_t q = 0; q < count; ++q) {
+    float* dst = panels + q * (k + 1) * kGemmPanel;
+    const int64_t j0 = q * kGemmPanel, width = n - j0 < kGemmPanel ? n - j0 : kGemmPanel;
+    for (int64_t r = 0; r <= k; ++r) {
+      for (int64_t c = 0; c < kGemmPanel; ++c) dst[r * kGemmPanel + c] = c < width ? packed[r * n + j0 + c] : 0.0f;
     }
   }
 }
