@@ -12,7 +12,12 @@ Checks every Triton op against the float64 reference, then times, in one run:
   the zoo models) at --batch: the fused Triton kernel (after `autotune` over the configs that
   compile and pass a float64 check) vs the per-op Triton composition (expand, depthwise,
   project as three kernels) vs cuDNN (the torch block in eager, channels-last); time and % of
-  the block's fused-traffic floor.
+  the block's fused-traffic floor. Then every distinct block WITH squeeze-excite of
+  v3-large: the two SE modes of triton/se.py -- "reload" (pass 1 = fused expand + depthwise +
+  pooled sums writing the depthwise output D, FCs, gated project GEMM reading D) and
+  "recompute" (pass 1 writes only the sums; pass 2 = the fused kernel again with the gate),
+  each after se.autotune -- vs the per-op Triton composition vs cuDNN, with each mode's
+  predicted activation traffic (reload: + 2|D| (+ x again with a residual); recompute: + x).
 - latency: batch 1, MobileNet v2 / v3-large: ours under compile_for_inference (CUDA graph
   replay) vs ours eager vs torch.compile (mode "reduce-overhead" = default + CUDA graphs, or
   "max-autotune" with --max-autotune, which also uses CUDA graphs) vs torch eager.
@@ -161,13 +166,50 @@ def tune_fused(x, fargs, ref, tol) -> dict:
     return {"best": best, "timings_ms": [[ms, cfg] for ms, cfg in timings], "rejected": rejected}
 
 
+def _se():
+    import importlib
+    return importlib.import_module("mobilekernels.triton.se")
+
+
+def se_args(block: InvertedResidual) -> tuple:
+    """inverted_residual_se's arguments after x for an SE block."""
+    args = block._layer().args
+    if args[7] is None:
+        raise ValueError("se_args: not a squeeze-excite block")
+    return tuple(args)
+
+
+def tune_se(x, sargs, ref, tol) -> dict:
+    """Every CONFIGS entry is run in both SE modes and checked against `ref`; se.autotune
+    then tunes each fused launch over the configs that pass in both, times the two modes and
+    installs the faster for the dispatcher (se_mode="auto")."""
+    irk, se = _irk(), _se()
+    passed, rejected = [], []
+    for cfg in irk.CONFIGS:
+        try:
+            errs = {m: rel_err(se.inverted_residual_se(x, *sargs, se_mode=m, **cfg)[:ref.shape[0]], ref)
+                    for m in se.SE_MODES}
+        except Exception as e:  # compile or resource error of one config
+            rejected.append({**cfg, "error": _short_error(e)})
+            continue
+        if all(err <= tol for err in errs.values()):
+            passed.append(cfg)
+        else:
+            rejected.append({**cfg, "rel_err": errs})
+    if not passed:
+        return {"best_mode": None, "rejected": rejected}
+    best, times, tuning = se.autotune(x, *sargs, configs=passed, warmup=10, rep=40, return_mode="median")
+    return {"best_mode": best, "mode_ms": times, "rejected": rejected,
+            "launches": {k: {"best": b, "timings_ms": [[ms, c] for ms, c in tm]} for k, (b, tm) in tuning.items()}}
+
+
 def tune_model(model, x, tol) -> dict:
-    """autotune (tune_fused) the fused kernel for every SE-free block of `model` at the
-    shapes it sees for input x, skipping shapes already tuned in this process."""
-    irk = _irk()
+    """autotune the fused kernel for every block of `model` at the shapes it sees for input
+    x (tune_fused without SE, tune_se with), skipping shapes already tuned in this process."""
+    irk, se = _irk(), _se()
     seen, hooks = [], []
     for m in model.modules():
-        if isinstance(m, InvertedResidual) and m.current_plan().se is None:
+        if isinstance(m, InvertedResidual):
             hooks.append(m.register_forward_pre_hook(lambda mod, inp: seen.append((mod, inp[0]))))
     try:
         with torch.no_grad():
@@ -177,6 +219,14 @@ def tune_model(model, x, tol) -> dict:
             h.remove()
     out = {}
     for block, xin in seen:
+        if block.current_plan().se is not None:
+            sargs = se_args(block)
+            expand, _, dw, k, s, pad, _, _, _, _, _, project, res = sargs
+            if se._se_key(xin, expand, dw, k, s, pad, project, res) in se._SE_MODE:
+                continue
+            rec = tune_se(xin, sargs, float64_reference(block, xin, min(2, xin.shape[0])), tol)
+            out[f"{tuple(xin.shape)}_k{k}s{s}_{dw.shape[1]}to{project.shape[1]}_se"] = rec
+            continue
         fargs = fused_args(block)
         expand, _, dw, k, s, pad, _, project, res = fargs
         if irk._shape_key(xin, expand, dw, k, s, pad, project, res) in irk._TUNED:
@@ -227,6 +277,72 @@ def bench_blocks(blocks, batch, dtype, device, t, ceil, tol):
             row["fused_speedup_vs_cudnn"] = row["cudnn_us"] / row["fused_us"]
         if "fused_us" in row and "per_op_us" in row:
             row["fused_speedup_vs_per_op"] = row["per_op_us"] / row["fused_us"]
+        rows.append(row)
+    return rows
+
+
+def se_block_cost(shape, batch: int, esize: int) -> dict:
+    """Predicted activation bytes and FLOPs of each SE mode (weights excluded): reload reads x
+    (again in pass 2 with a residual), writes + reads D and writes y; recompute reads x twice
+    and writes y. FLOPs of the unfused layers (expand per input pixel, k*k per D element,
+    project); recompute runs the expand + depthwise twice (the fused kernel's own halo
+    overhead comes on top, in both modes)."""
+    ho, wo = shape.out_hw
+    x = batch * shape.cin * shape.height * shape.width * esize
+    y = batch * shape.cout * ho * wo * esize
+    d = batch * shape.hidden * ho * wo * esize
+    expand = 2 * batch * shape.height * shape.width * shape.cin * shape.hidden if shape.expand_act != "none" else 0
+    dwf = 2 * batch * ho * wo * shape.hidden * shape.kernel ** 2
+    proj = 2 * batch * ho * wo * shape.hidden * shape.cout
+    return {"x_bytes": x, "y_bytes": y, "d_bytes": d,
+            "reload_bytes": x * (2 if shape.residual else 1) + 2 * d + y, "recompute_bytes": 2 * x + y,
+            "reload_gflop": (expand + dwf + proj) / 1e9, "recompute_gflop": (2 * expand + 2 * dwf + proj) / 1e9}
+
+
+def bench_se_blocks(blocks, batch, dtype, device, t, ceil, tol):
+    """SE blocks: reload vs recompute (se.py) vs per-op Triton vs cuDNN eager per block shape;
+    % of the fused-traffic floor (x + y + all weights once, at the copy bandwidth) and each
+    mode's predicted traffic."""
+    import mobilekernels.triton as mkt
+
+    se = _se()
+    esize = torch.empty((), dtype=dtype).element_size()
+    rows = []
+    for shape, module in blocks:
+        block = copy.deepcopy(module).to(device, dtype).eval()
+        x = torch.randn(batch, shape.cin, shape.height, shape.width, generator=torch.Generator().manual_seed(0))
+        x = x.to(device, dtype).contiguous(memory_format=torch.channels_last)
+        sargs = se_args(block)
+        weights = sum(w.numel() for w in sargs if isinstance(w, torch.Tensor)) * esize
+        floor_bytes = shape.activation_bytes(batch, esize) + weights
+        nref = min(2, batch)
+        ref = float64_reference(block, x, nref)
+        cost = se_block_cost(shape, batch, esize)
+        row = {"shape": shape.id, **asdict(shape), "floor_bytes": floor_bytes,
+               "floor_us": floor_bytes / ceil["copy_GBps"] / 1e3, **cost,
+               **{f"{m}_traffic_us": (cost[f"{m}_bytes"] + weights) / ceil["copy_GBps"] / 1e3
+                  for m in se.SE_MODES}}
+        if device == "cuda":
+            row["tuning"] = tune_se(x, sargs, ref, tol)
+        cudnn = unfused_copy(block)
+        fns = {"reload": lambda: se.inverted_residual_se(x, *sargs, se_mode="reload"),
+               "recompute": lambda: se.inverted_residual_se(x, *sargs, se_mode="recompute"),
+               "per_op": lambda: compose_inverted_residual(mkt, x, *sargs),
+               "cudnn": lambda: cudnn(x)}
+        for name, fn in fns.items():
+            try:
+                row[f"{name}_rel_err"] = rel_err(fn()[:nref], ref)
+                sec = t(fn)
+            except Exception as e:  # one failing variant must not lose the whole run
+                row[f"{name}_error"] = _short_error(e)
+                continue
+            row[f"{name}_us"] = sec * 1e6
+            row[f"{name}_pct_floor"] = 100 * floor_bytes / sec / 1e9 / ceil["copy_GBps"]
+        modes = [m for m in se.SE_MODES if f"{m}_us" in row]
+        if modes:
+            row["faster_mode"] = min(modes, key=lambda m: row[f"{m}_us"])
+            if "cudnn_us" in row:
+                row["best_speedup_vs_cudnn"] = row["cudnn_us"] / row[f"{row['faster_mode']}_us"]
         rows.append(row)
     return rows
 
@@ -377,6 +493,17 @@ def print_report(record, args):
         pcts = [r["fused_pct_floor"] for r in record["blocks"] if "fused_pct_floor" in r]
         if pcts:
             print(f"fused: % of floor min {min(pcts):.0f}% median {statistics.median(pcts):.0f}%")
+    if record.get("se_blocks"):
+        print(f"\nSE blocks, batch {record['blocks_batch']}: us (% of the block's fused-traffic floor); "
+              f"predicted-traffic us of reload / recompute")
+        print(f"{'block':<44} {'floor us':>8} {'reload':>14} {'recompute':>14} {'per-op Triton':>14} "
+              f"{'cuDNN eager':>14} {'pred rl/rc':>11} {'faster':>9} {'vs cuDNN':>8}")
+        for r in record["se_blocks"]:
+            sp = r.get("best_speedup_vs_cudnn")
+            pred = f"{r['reload_traffic_us']:.0f}/{r['recompute_traffic_us']:.0f}"
+            print(f"{r['shape']:<44} {r['floor_us']:8.1f} {_fmt_us(r, 'reload'):>14} {_fmt_us(r, 'recompute'):>14} "
+                  f"{_fmt_us(r, 'per_op'):>14} {_fmt_us(r, 'cudnn'):>14} {pred:>11} {r.get('faster_mode', '-'):>9} "
+                  f"{(f'{sp:.2f}x' if sp else '-'):>8}")
     if "latency" in record:
         rows = record["latency"]
         mode = rows[0]["compile_mode"] if rows else ""
@@ -412,6 +539,10 @@ def numerics_failures(record, tol) -> list:
         for v in ("fused", "per_op"):
             if not r.get(f"{v}_rel_err", float("nan")) <= tol:
                 bad.append(f"{r['shape']}:{v}")
+    for r in record.get("se_blocks", []):
+        for v in ("reload", "recompute", "per_op"):
+            if not r.get(f"{v}_rel_err", float("nan")) <= tol:
+                bad.append(f"{r['shape']}:{v}")
     for sec in ("latency", "throughput"):
         for r in record.get(sec, []):
             for v in ("ours_graph", "ours_eager"):
@@ -444,14 +575,16 @@ def main(argv=None) -> int:
     batch = 1 if args.smoke else args.batch
     size = 32 if args.smoke else args.size
     dw, pw = DEPTHWISE, POINTWISE
-    blocks = []
+    blocks, se_blocks = [], []
     if "blocks" in sections:
         blocks = inverted_residual_blocks(MODEL_NAMES[:1], 32) if args.smoke else inverted_residual_blocks(MODEL_NAMES)
+        se_blocks = inverted_residual_blocks(MODEL_NAMES[1:], 32 if args.smoke else 224, se=True)
     if args.smoke:  # tiny maps so the interpreter finishes in seconds
         from dataclasses import replace
         dw = [replace(s, height=4, width=4) for s in DEPTHWISE[:2]]
         pw = [replace(s, height=2, width=2) for s in POINTWISE[:2]]
         blocks = [(replace(s, height=4, width=4), m) for s, m in blocks[:2]]  # expansion 1 and 6
+        se_blocks = [(replace(s, height=4, width=4), m) for s, m in se_blocks[:2]]  # 5x5 s2; 5x5 s1 + residual
         args.latency_iters = 2
     if args.smoke:  # a script check, not a measurement: stay off the other cores
         torch.set_num_threads(1)
@@ -483,6 +616,7 @@ def main(argv=None) -> int:
         record["blocks_batch"] = 2 if args.smoke else args.batch
         with torch.no_grad():
             record["blocks"] = bench_blocks(blocks, record["blocks_batch"], dtype, device, t, ceil, tol)
+            record["se_blocks"] = bench_se_blocks(se_blocks, record["blocks_batch"], dtype, device, t, ceil, tol)
         done("blocks")
     if "latency" in sections:
         record["latency"] = bench_latency(MODEL_NAMES, size, dtype, device, args, ceil, tol)

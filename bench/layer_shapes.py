@@ -64,7 +64,8 @@ POINTWISE = [s for s in conv_shapes() if s.kernel == 1 and s.height > 1]
 
 @dataclass(frozen=True)
 class BlockShape:
-    """An inverted-residual block without SE, as the fused kernel sees it (batch 1)."""
+    """An inverted-residual block as the fused kernels see it (batch 1); squeeze = the SE's
+    squeeze channels, 0 for a block without SE."""
     cin: int
     hidden: int
     cout: int
@@ -75,6 +76,7 @@ class BlockShape:
     residual: bool
     height: int
     width: int
+    squeeze: int = 0
 
     @property
     def out_hw(self) -> tuple[int, int]:
@@ -85,8 +87,9 @@ class BlockShape:
     @property
     def id(self) -> str:
         res = "+res" if self.residual else ""
+        se = f"_se{self.squeeze}" if self.squeeze else ""
         return (f"ir{self.kernel}x{self.kernel}s{self.stride}_{self.cin}-{self.hidden}-{self.cout}{res}_"
-                f"{self.height}x{self.width}_{self.dw_act}")
+                f"{self.height}x{self.width}_{self.dw_act}{se}")
 
     def activation_bytes(self, batch: int, element_size: int) -> int:
         """Input read once + output written once: the block's fused-traffic floor (without weights)."""
@@ -94,11 +97,11 @@ class BlockShape:
         return batch * (self.cin * self.height * self.width + self.cout * ho * wo) * element_size
 
 
-def inverted_residual_blocks(names=("mobilenet_v2", "mobilenet_v3_large"), size=224):
-    """[(BlockShape, module)]: the distinct inverted-residual blocks WITHOUT squeeze-excite of
-    the zoo models (first occurrence of each geometry), read from the modules themselves
-    (InvertedResidual.current_plan()) and a forward pass at `size` for the spatial sizes.
-    The modules come from freshly built models (eval mode, float32, CPU)."""
+def inverted_residual_blocks(names=("mobilenet_v2", "mobilenet_v3_large"), size=224, se=False):
+    """[(BlockShape, module)]: the distinct inverted-residual blocks WITHOUT squeeze-excite
+    (se=True: only those WITH it) of the zoo models (first occurrence of each geometry), read
+    from the modules themselves (InvertedResidual.current_plan()) and a forward pass at `size`
+    for the spatial sizes. The modules come from freshly built models (eval mode, float32, CPU)."""
     from mobilekernels.nn import InvertedResidual
 
     seen = {}
@@ -114,10 +117,10 @@ def inverted_residual_blocks(names=("mobilenet_v2", "mobilenet_v3_large"), size=
                 kernel=p.dw.conv.kernel_size[0], stride=p.dw.conv.stride[0],
                 expand_act=p.expand.activation.name.lower() if p.expand is not None else "none",
                 dw_act=p.dw.activation.name.lower(), residual=m.use_res_connect,
-                height=x.shape[2], width=x.shape[3]), m))
+                height=x.shape[2], width=x.shape[3], squeeze=0 if p.se is None else p.se.fc1.out_channels), m))
 
         for m in model.features:
-            if isinstance(m, InvertedResidual) and m.current_plan().se is None:
+            if isinstance(m, InvertedResidual) and (m.current_plan().se is not None) == se:
                 hooks.append(m.register_forward_pre_hook(hook))
         with torch.no_grad(), unfused():
             model(torch.zeros(1, 3, size, size))

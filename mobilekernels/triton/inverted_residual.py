@@ -1,6 +1,7 @@
 """The whole inverted-residual block (expand 1x1 -> depthwise kxk -> project 1x1 [+ x]) in ONE
-Triton kernel, without squeeze-excite: the expanded tensor (t times wider than the block's
-input and output) lives only on chip, never in global memory.
+Triton kernel, without squeeze-excite (and, in two more modes, the two passes of the block
+with it: see below and se.py): the expanded tensor (t times wider than the block's input and
+output) lives only on chip, never in global memory.
 
 Tiling. One program = one image n x one output tile of OTH x OTW pixels x one block of
 COUT_BLOCK output channels (usually all of them). The tile's pixels are flattened into P lanes
@@ -35,6 +36,18 @@ outer loop), with float32 accumulation throughout:
    storage dtype first -- what the unfused path stores -- so fp16/bf16 use tensor cores),
    accumulated over hidden blocks; the epilogue adds the project bias and the residual (x at
    the output pixel) and stores the output tile once.
+
+Squeeze-excite blocks (se.py) use the same kernel in two more modes (`kind`, constexpr flags):
+- SE pass 1 (`fused_expand_dw_pool`, PROJECT=False): steps 1-2, then instead of step 3 each
+  program sums its tile's depthwise outputs per channel (post-activation, rounded to the
+  storage dtype) and `tl.atomic_add`s them into a zeroed float32 [N, hidden] buffer (the
+  convention of dwconv.py's fused pool), and with STORE_DW also writes the depthwise tile
+  (hidden channels at the block's output resolution) -- the expanded tensor still never
+  leaves the chip.
+- SE pass 2 of se_mode="recompute" (`fused_inverted_residual(..., gate=)`, GATED=True):
+  steps 1-3 again with the gate [N, hidden] multiplied into the depthwise result (rounded to
+  the storage dtype, as the unfused path stores D and D * gate) before the project dot.
+Steps 1-2 are one @triton.jit helper (`_depthwise_tile`) shared by every mode.
 
 Every block dimension is padded to >= 16 (tl.dot's minimum) and masked, so channel counts and
 image sizes need not be powers of two or multiples of the tile. float32 runs `tl.dot` with
@@ -97,12 +110,47 @@ def _expand_rows(x_ptr, we_ptr, pix, ok, x_res, hc, h_ok, CIN, HID,
 
 
 @triton.jit
+def _depthwise_tile(x_ptr, we_ptr, wd_ptr, n, H, W, CIN, HID, stride, pad_t, pad_l, OTH, HALO_W,
+                    py, px, oy, ox, p_ok, src_pix, src_ok, x_res, hc, h_ok,
+                    K: tl.constexpr, HAS_EXPAND: tl.constexpr, ACT_E: tl.constexpr, ACT_D: tl.constexpr,
+                    FP32: tl.constexpr, GATHER: tl.constexpr, X_RESIDENT: tl.constexpr, P: tl.constexpr,
+                    Q: tl.constexpr, CIN_BLOCK: tl.constexpr, HID_BLOCK: tl.constexpr):
+    """Steps 1-2 of the module doc for one hidden block: act_d(depthwise(act_e(expand(x)))) at
+    the tile's P output pixels x the HID_BLOCK hidden channels `hc`, float32 [P, HID_BLOCK]
+    (lanes outside the tile / image hold garbage: the callers mask them)."""
+    if GATHER:
+        e = _expand_rows(x_ptr, we_ptr, src_pix, src_ok, x_res, hc, h_ok, CIN, HID,
+                         HAS_EXPAND, X_RESIDENT, ACT_E, FP32, Q, CIN_BLOCK, HID_BLOCK)
+        e_flat = tl.reshape(e, (Q * HID_BLOCK,))
+    dw_bias = tl.load(wd_ptr + K * K * HID + hc, mask=h_ok, other=0.0).to(tl.float32)
+    acc = tl.zeros((P, HID_BLOCK), dtype=tl.float32) + dw_bias[None, :]
+    for ky in tl.static_range(K):
+        for kx in tl.static_range(K):
+            w_tap = tl.load(wd_ptr + (ky * K + kx) * HID + hc, mask=h_ok, other=0.0).to(tl.float32)
+            if GATHER:  # 1-D gather from the flattened [Q * HB] tile (see the module doc)
+                idx = (py * stride + ky) * HALO_W + px * stride + kx
+                idx = tl.where(py < OTH, idx, 0) * HID_BLOCK
+                flat = tl.reshape(idx[:, None] + tl.arange(0, HID_BLOCK)[None, :], (P * HID_BLOCK,))
+                v = tl.reshape(tl.gather(e_flat, flat, 0), (P, HID_BLOCK))
+            else:
+                ty = oy * stride - pad_t + ky
+                tx = ox * stride - pad_l + kx
+                t_ok = p_ok & (ty >= 0) & (ty < H) & (tx >= 0) & (tx < W)
+                t_pix = ((n * H + ty) * W + tx).to(tl.int64)
+                v = _expand_rows(x_ptr, we_ptr, t_pix, t_ok, x_res, hc, h_ok, CIN, HID,
+                                 HAS_EXPAND, False, ACT_E, FP32, P, CIN_BLOCK, HID_BLOCK)
+            acc += v * w_tap[None, :]
+    return apply_activation(acc, ACT_D)
+
+
+@triton.jit
 def _inverted_residual_kernel(
-        x_ptr, we_ptr, wd_ptr, wp_ptr, y_ptr,
+        x_ptr, we_ptr, wd_ptr, wp_ptr, y_ptr, g_ptr, d_ptr, pool_ptr,
         H, W, CIN, HID, COUT, Ho, Wo, stride, pad_t, pad_l,
         OTH, OTW, HALO_H, HALO_W, tiles_x, tiles_per_image,
         K: tl.constexpr, HAS_EXPAND: tl.constexpr, ACT_E: tl.constexpr, ACT_D: tl.constexpr,
         HAS_RES: tl.constexpr, FP32: tl.constexpr, GATHER: tl.constexpr, X_RESIDENT: tl.constexpr,
+        PROJECT: tl.constexpr, GATED: tl.constexpr, STORE_DW: tl.constexpr,
         P: tl.constexpr, Q: tl.constexpr, CIN_BLOCK: tl.constexpr, HID_BLOCK: tl.constexpr,
         COUT_BLOCK: tl.constexpr):
     pid = tl.program_id(0)
@@ -118,6 +166,7 @@ def _inverted_residual_kernel(
     oy = oy0 + py
     ox = ox0 + px
     p_ok = (py < OTH) & (oy < Ho) & (ox < Wo)
+    out_pix = ((n * Ho + oy) * Wo + ox).to(tl.int64)
 
     if GATHER:
         # halo lanes: Q >= HALO_H * HALO_W input pixels, row-major
@@ -135,6 +184,8 @@ def _inverted_residual_kernel(
         else:
             x_res = tl.zeros((Q, CIN_BLOCK), dtype=x_ptr.dtype.element_ty)  # unused
     else:
+        src_ok = p_ok  # unused
+        src_pix = out_pix  # unused
         x_res = tl.zeros((P, CIN_BLOCK), dtype=x_ptr.dtype.element_ty)  # unused
 
     co = tl.program_id(1) * COUT_BLOCK + tl.arange(0, COUT_BLOCK)
@@ -143,42 +194,34 @@ def _inverted_residual_kernel(
     for h0 in range(0, HID, HID_BLOCK):
         hc = h0 + tl.arange(0, HID_BLOCK)
         h_ok = hc < HID
-        if GATHER:
-            e = _expand_rows(x_ptr, we_ptr, src_pix, src_ok, x_res, hc, h_ok, CIN, HID,
-                             HAS_EXPAND, X_RESIDENT, ACT_E, FP32, Q, CIN_BLOCK, HID_BLOCK)
-            e_flat = tl.reshape(e, (Q * HID_BLOCK,))
-        dw_bias = tl.load(wd_ptr + K * K * HID + hc, mask=h_ok, other=0.0).to(tl.float32)
-        acc = tl.zeros((P, HID_BLOCK), dtype=tl.float32) + dw_bias[None, :]
-        for ky in tl.static_range(K):
-            for kx in tl.static_range(K):
-                w_tap = tl.load(wd_ptr + (ky * K + kx) * HID + hc, mask=h_ok, other=0.0).to(tl.float32)
-                if GATHER:  # 1-D gather from the flattened [Q * HB] tile (see the module doc)
-                    idx = (py * stride + ky) * HALO_W + px * stride + kx
-                    idx = tl.where(py < OTH, idx, 0) * HID_BLOCK
-                    flat = tl.reshape(idx[:, None] + tl.arange(0, HID_BLOCK)[None, :], (P * HID_BLOCK,))
-                    v = tl.reshape(tl.gather(e_flat, flat, 0), (P, HID_BLOCK))
-                else:
-                    ty = oy * stride - pad_t + ky
-                    tx = ox * stride - pad_l + kx
-                    t_ok = p_ok & (ty >= 0) & (ty < H) & (tx >= 0) & (tx < W)
-                    t_pix = ((n * H + ty) * W + tx).to(tl.int64)
-                    v = _expand_rows(x_ptr, we_ptr, t_pix, t_ok, x_res, hc, h_ok, CIN, HID,
-                                     HAS_EXPAND, False, ACT_E, FP32, P, CIN_BLOCK, HID_BLOCK)
-                acc += v * w_tap[None, :]
-        acc = apply_activation(acc, ACT_D)
-        wp = tl.load(wp_ptr + hc[:, None] * COUT + co[None, :], mask=h_ok[:, None] & co_ok[None, :], other=0.0)
-        if FP32:
-            out = tl.dot(acc, wp, out, input_precision="ieee")
-        else:
-            out = tl.dot(acc.to(wp_ptr.dtype.element_ty), wp, out)
+        dwv = _depthwise_tile(x_ptr, we_ptr, wd_ptr, n, H, W, CIN, HID, stride, pad_t, pad_l, OTH, HALO_W,
+                              py, px, oy, ox, p_ok, src_pix, src_ok, x_res, hc, h_ok,
+                              K, HAS_EXPAND, ACT_E, ACT_D, FP32, GATHER, X_RESIDENT, P, Q, CIN_BLOCK, HID_BLOCK)
+        if PROJECT:
+            if GATED:  # SE pass 2: the gate on the depthwise output, rounded as the unfused path stores it
+                g = tl.load(g_ptr + n * HID + hc, mask=h_ok, other=0.0).to(tl.float32)
+                dwv = dwv.to(x_ptr.dtype.element_ty).to(tl.float32) * g[None, :]
+            wp = tl.load(wp_ptr + hc[:, None] * COUT + co[None, :], mask=h_ok[:, None] & co_ok[None, :], other=0.0)
+            if FP32:
+                out = tl.dot(dwv, wp, out, input_precision="ieee")
+            else:
+                out = tl.dot(dwv.to(wp_ptr.dtype.element_ty), wp, out)
+        else:  # SE pass 1: [store the depthwise tile,] add its channel sums into pool [N, HID] (fp32)
+            ok = p_ok[:, None] & h_ok[None, :]
+            stored = dwv.to(x_ptr.dtype.element_ty)
+            if STORE_DW:
+                tl.store(d_ptr + out_pix[:, None] * HID + hc[None, :], stored, mask=ok)
+            # the values as stored (rounded to the storage dtype): what a separate pool would read
+            psum = tl.sum(tl.where(ok, stored.to(tl.float32), 0.0), axis=0)
+            tl.atomic_add(pool_ptr + n * HID + hc, psum, mask=h_ok, sem="relaxed")
 
-    bias = tl.load(wp_ptr + HID * COUT + co, mask=co_ok, other=0.0).to(tl.float32)
-    out += bias[None, :]
-    out_pix = ((n * Ho + oy) * Wo + ox).to(tl.int64)
-    ok = p_ok[:, None] & co_ok[None, :]
-    if HAS_RES:  # residual => stride 1, Cin == Cout, Ho == H, Wo == W
-        out += tl.load(x_ptr + out_pix[:, None] * CIN + co[None, :], mask=ok, other=0.0).to(tl.float32)
-    tl.store(y_ptr + out_pix[:, None] * COUT + co[None, :], out.to(y_ptr.dtype.element_ty), mask=ok)
+    if PROJECT:
+        bias = tl.load(wp_ptr + HID * COUT + co, mask=co_ok, other=0.0).to(tl.float32)
+        out += bias[None, :]
+        ok = p_ok[:, None] & co_ok[None, :]
+        if HAS_RES:  # residual => stride 1, Cin == Cout, Ho == H, Wo == W
+            out += tl.load(x_ptr + out_pix[:, None] * CIN + co[None, :], mask=ok, other=0.0).to(tl.float32)
+        tl.store(y_ptr + out_pix[:, None] * COUT + co[None, :], out.to(y_ptr.dtype.element_ty), mask=ok)
 
 
 def _pow2(v: int, floor: int = 16) -> int:
@@ -244,27 +287,31 @@ CONFIGS = [
 _TUNED: dict = {}
 
 
-def _shape_key(x, expand, dw, kernel_size, stride, padding, project, residual):
-    return (tuple(x.shape), x.dtype, None if expand is None else expand.shape[1], dw.shape[1], kernel_size,
-            stride, tuple(padding), project.shape[1], bool(residual))
+# Kernel modes (`kind`, also part of the autotune cache key): "block" = the block without SE;
+# "gated" = SE pass 2 of se_mode="recompute" (gate on the depthwise output before the project);
+# "pool" / "pool_store" = SE pass 1 (channel sums only / sums + the depthwise output written).
+KINDS = ("block", "gated", "pool", "pool_store")
 
 
-def fused_inverted_residual(x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation,
-                            project, residual, *, halo=None, max_lanes=None, hid_block=None, cin_block=None,
-                            acc_budget=16384, num_warps=None, tile=None):
-    """The block without SE in one kernel. x [N, Cin, H, W] (any strides; channels-last is
-    free); expand [Cin + 1, hidden] or None (expansion 1); dw [k*k + 1, hidden]; project
-    [hidden + 1, Cout]; padding (top, left, bottom, right); residual: bool (adds x; needs
-    stride 1 and Cin == Cout). Arguments are assumed validated (ops/checks.py). Returns a
-    channels-last [N, Cout, Ho, Wo] tensor in x's dtype. Knobs left None come from
-    `autotune`'s result for this shape if any, else from DEFAULTS (INTERPRETER_DEFAULTS for
-    CPU tensors). `tile=(OTH, OTW)` overrides pick_tile (tests of tile edges)."""
+def _shape_key(x, expand, dw, kernel_size, stride, padding, project, residual, kind="block"):
+    key = (tuple(x.shape), x.dtype, None if expand is None else expand.shape[1], dw.shape[1], kernel_size,
+           stride, tuple(padding), 0 if project is None else project.shape[1], bool(residual))
+    return key if kind == "block" else key + (kind,)
+
+
+def _launch(x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation, project, residual,
+            kind, gate=None, *, halo=None, max_lanes=None, hid_block=None, cin_block=None, acc_budget=16384,
+            num_warps=None, tile=None):
+    """One launch of _inverted_residual_kernel in mode `kind` (KINDS). Returns y for the
+    projecting kinds, (d or None, sums) for the pooling ones."""
     n, cin, h, w = x.shape
     hid = dw.shape[1]
-    cout = project.shape[1]
+    project_kind = kind in ("block", "gated")
+    cout = project.shape[1] if project_kind else 1  # pass 1: no output channels (the tile model ignores them)
     ho, wo = out_hw(x, kernel_size, stride, padding)
     has_expand = expand is not None
-    tuned = _TUNED.get(_shape_key(x, expand, dw, kernel_size, stride, padding, project, residual), {})
+    tuned = _TUNED.get(_shape_key(x, expand, dw, kernel_size, stride, padding, project if project_kind else None,
+                                  residual and project_kind, kind), {})
     halo = halo or tuned.get("halo", "recompute")
     if halo not in DEFAULTS:
         raise ValueError(f"fused_inverted_residual: halo must be one of {tuple(DEFAULTS)}, got {halo!r}")
@@ -284,35 +331,98 @@ def fused_inverted_residual(x, expand, expand_activation, dw, kernel_size, strid
     num_warps = num_warps or base["num_warps"]
 
     x = x.contiguous(memory_format=torch.channels_last)
-    y = torch.empty((n, cout, ho, wo), dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
-    if POISON_OUTPUTS:
-        y.fill_(float("nan"))
+    y = d = sums = None
+    if project_kind:
+        y = torch.empty((n, cout, ho, wo), dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
+        if POISON_OUTPUTS:
+            y.fill_(float("nan"))
+        project = project.to(x.dtype).contiguous()
+    else:
+        sums = torch.zeros((n, hid), dtype=torch.float32, device=x.device)
+        if kind == "pool_store":
+            d = torch.empty((n, hid, ho, wo), dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
+            if POISON_OUTPUTS:
+                d.fill_(float("nan"))
+        cout_block = 16
+    gated = kind == "gated"
+    if gated:
+        gate = gate.contiguous()
     tiles_x = triton.cdiv(wo, otw)
     tiles_per_image = triton.cdiv(ho, oth) * tiles_x
-    project = project.to(x.dtype).contiguous()
-    we = expand.to(x.dtype).contiguous() if has_expand else project  # any valid pointer when None
-    grid = (n * tiles_per_image, triton.cdiv(cout, cout_block))
+    dwp = dw.to(x.dtype).contiguous()
+    we = expand.to(x.dtype).contiguous() if has_expand else dwp  # any valid pointer when None
+    unused = x  # any valid pointer for the buffers a mode does not touch
+    grid = (n * tiles_per_image, triton.cdiv(cout, cout_block) if project_kind else 1)
     _inverted_residual_kernel[grid](
-        x, we, dw.to(x.dtype).contiguous(), project, y,
+        x, we, dwp, project if project_kind else unused, y if project_kind else unused,
+        gate if gated else unused, d if d is not None else unused, sums if sums is not None else unused,
         h, w, cin, hid, cout, ho, wo, stride, padding[0], padding[1],
         oth, otw, (oth - 1) * stride + kernel_size, (otw - 1) * stride + kernel_size, tiles_x, tiles_per_image,
         K=kernel_size, HAS_EXPAND=has_expand, ACT_E=int(expand_activation), ACT_D=int(dw_activation),
-        HAS_RES=bool(residual), FP32=x.dtype == torch.float32, GATHER=gather,
+        HAS_RES=bool(residual) and project_kind, FP32=x.dtype == torch.float32, GATHER=gather,
         X_RESIDENT=gather and has_expand and cin <= cin_block,
+        PROJECT=project_kind, GATED=gated, STORE_DW=kind == "pool_store",
         P=p, Q=q, CIN_BLOCK=cin_block, HID_BLOCK=hid_block, COUT_BLOCK=cout_block, num_warps=num_warps)
-    return y
+    return y if project_kind else (d, sums)
+
+
+def fused_inverted_residual(x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation,
+                            project, residual, *, gate=None, halo=None, max_lanes=None, hid_block=None,
+                            cin_block=None, acc_budget=16384, num_warps=None, tile=None):
+    """The block without SE in one kernel. x [N, Cin, H, W] (any strides; channels-last is
+    free); expand [Cin + 1, hidden] or None (expansion 1); dw [k*k + 1, hidden]; project
+    [hidden + 1, Cout]; padding (top, left, bottom, right); residual: bool (adds x; needs
+    stride 1 and Cin == Cout). Arguments are assumed validated (ops/checks.py). Returns a
+    channels-last [N, Cout, Ho, Wo] tensor in x's dtype. Knobs left None come from
+    `autotune`'s result for this shape if any, else from DEFAULTS (INTERPRETER_DEFAULTS for
+    CPU tensors). `tile=(OTH, OTW)` overrides pick_tile (tests of tile edges).
+
+    gate [N, hidden] (x's dtype): SE pass 2 of se.py's se_mode="recompute" -- the depthwise
+    output, rounded to x's dtype, is multiplied by gate[n] (and rounded again) before the
+    project dot, as the unfused dw -> SE scale -> project path stores and reads it."""
+    return _launch(x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation, project,
+                   residual, "block" if gate is None else "gated", gate, halo=halo, max_lanes=max_lanes,
+                   hid_block=hid_block, cin_block=cin_block, acc_budget=acc_budget, num_warps=num_warps, tile=tile)
+
+
+def fused_expand_dw_pool(x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation, *,
+                         store=True, **knobs):
+    """SE pass 1 in one kernel: expand + depthwise (steps 1-2 of the module doc, the expanded
+    tensor stays on chip) and, per hidden block, the tile's channel sums of the depthwise
+    output (post-activation, rounded to x's dtype) atomically added into a zeroed float32
+    [N, hidden] buffer (divide by Ho*Wo for the mean; float atomics: the last bits vary from
+    run to run on a GPU). store=True also writes the depthwise output D (channels-last
+    [N, hidden, Ho, Wo], x's dtype). Returns (D or None, sums). Knobs as in
+    fused_inverted_residual (acc_budget is moot: no project)."""
+    return _launch(x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation, None, False,
+                   "pool_store" if store else "pool", **knobs)
+
+
+def _tune(key, fn, configs, **bench):
+    timings = []
+    for cfg in configs or CONFIGS:
+        timings.append((triton.testing.do_bench(lambda: fn(cfg), **bench), cfg))
+    best = min(timings, key=lambda t: t[0])[1]
+    _TUNED[key] = dict(best)
+    return best, timings
 
 
 def autotune(x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation, project, residual,
-             configs=None, **bench):
+             configs=None, *, gate=None, **bench):
     """Time every config in `configs` (default CONFIGS) on this layer with
     triton.testing.do_bench (GPU), remember the fastest for the layer's shape and return
-    (best, [(ms, config), ...]). Later fused_inverted_residual calls on that shape use it."""
+    (best, [(ms, config), ...]). Later fused_inverted_residual calls on that shape use it.
+    With `gate` the gated (SE pass 2) kernel is tuned, under its own cache entry."""
     args = (x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation, project, residual)
-    timings = []
-    for cfg in configs or CONFIGS:
-        ms = triton.testing.do_bench(lambda: fused_inverted_residual(*args, **cfg), **bench)
-        timings.append((ms, cfg))
-    best = min(timings, key=lambda t: t[0])[1]
-    _TUNED[_shape_key(x, expand, dw, kernel_size, stride, padding, project, residual)] = dict(best)
-    return best, timings
+    key = _shape_key(x, expand, dw, kernel_size, stride, padding, project, residual,
+                     "block" if gate is None else "gated")
+    return _tune(key, lambda cfg: fused_inverted_residual(*args, gate=gate, **cfg), configs, **bench)
+
+
+def autotune_pool(x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation, *, store=True,
+                  configs=None, **bench):
+    """autotune for SE pass 1 (fused_expand_dw_pool with this `store`), cached per shape and
+    store flag."""
+    args = (x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation)
+    key = _shape_key(x, expand, dw, kernel_size, stride, padding, None, False, "pool_store" if store else "pool")
+    return _tune(key, lambda cfg: fused_expand_dw_pool(*args, store=store, **cfg), configs, **bench)
