@@ -28,11 +28,6 @@ class Layer:
         if self.op not in LAYER_OPS:
             raise ValueError(f"Layer: op must be one of {LAYER_OPS}, got {self.op!r}")
 
-    def identity(self) -> tuple:
-        """Equal for two layers with the same op, the same tensor objects and the same
-        scalars (tensors compared by identity, never by value)."""
-        return (self.op,) + tuple(id(a) if isinstance(a, torch.Tensor) else
-                                  (tuple(a) if isinstance(a, list) else a) for a in self.args)
 
 
 class Network:
