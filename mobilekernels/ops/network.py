@@ -29,7 +29,6 @@ class Layer:
             raise ValueError(f"Layer: op must be one of {LAYER_OPS}, got {self.op!r}")
 
 
-
 class Network:
     """Runs `layers` in order on x. Holds the layers' tensors: they must stay unchanged
     while the network is used (modules rebuild their Network when they repack)."""
