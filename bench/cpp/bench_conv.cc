@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ops/conv.h"
+#include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
 
 int main(int argc, char** argv) {
@@ -20,7 +21,7 @@ int main(int argc, char** argv) {
   mk::ThreadPool::instance().set_num_threads(argc > 7 ? std::atoi(argv[7]) : 1);
   const int pad = (k - 1) / 2;
   const int64_t ho = (H + 2 * pad - k) / s + 1;
-  std::vector<float> x(H * H * cin, 0.5f), packed((k * k * cin + 1) * cout, 0.01f), y(ho * ho * cout);
+  mk::FloatBuffer x(H * H * cin, 0.5f), packed((k * k * cin + 1) * cout, 0.01f), y(ho * ho * cout);
   mk::ConvArgs a{x.data(), packed.data(), y.data(), 1, H, H, cin, cout, ho, ho, k, s, pad, pad, pad, pad,
                  mk::Activation::kRelu6};
   for (int r = 0; r < 5; ++r) mk::conv_bn_act(a, isa);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ops/dwconv.h"
+#include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
 
 int main(int argc, char** argv) {
@@ -19,7 +20,7 @@ int main(int argc, char** argv) {
   mk::ThreadPool::instance().set_num_threads(argc > 6 ? std::atoi(argv[6]) : 1);
   const int pad = (K - 1) / 2;
   const int Ho = (H + 2 * pad - K) / S + 1;
-  std::vector<float> x(size_t(H) * H * C, 0.5f), packed(size_t(K * K + 1) * C, 0.1f), y(size_t(Ho) * Ho * C);
+  mk::FloatBuffer x(size_t(H) * H * C, 0.5f), packed(size_t(K * K + 1) * C, 0.1f), y(size_t(Ho) * Ho * C);
   mk::DwconvArgs a{x.data(), packed.data(), y.data(), 1,
                    mk::DwconvParams{H, H, C, Ho, Ho, K, K, S, S, pad, pad, 1, 1, mk::Activation::kRelu6}};
   const mk::Isa isa = mk::parse_isa(isa_name);

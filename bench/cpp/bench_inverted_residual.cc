@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ops/inverted_residual.h"
+#include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
 
 int main(int argc, char** argv) {
@@ -24,9 +25,9 @@ int main(int argc, char** argv) {
   const mk::Isa isa = mk::parse_isa(argc > 10 ? argv[10] : "auto");
   const int pad = (k - 1) / 2;
   const int64_t ho = (H + 2 * pad - k) / s + 1, wo = (W + 2 * pad - k) / s + 1, sq = hid / 4;
-  std::vector<float> x(H * W * cin, 0.5f), ex((cin + 1) * hid, 0.01f), dw((k * k + 1) * hid, 0.1f);
-  std::vector<float> f1((hid + 1) * sq, 0.01f), f2((sq + 1) * hid, 0.01f), pr((hid + 1) * cout, 0.01f);
-  std::vector<float> y(ho * wo * cout);
+  mk::FloatBuffer x(H * W * cin, 0.5f), ex((cin + 1) * hid, 0.01f), dw((k * k + 1) * hid, 0.1f);
+  mk::FloatBuffer f1((hid + 1) * sq, 0.01f), f2((sq + 1) * hid, 0.01f), pr((hid + 1) * cout, 0.01f);
+  mk::FloatBuffer y(ho * wo * cout);
   const bool residual = s == 1 && cin == cout;
   mk::InvertedResidualArgs a{x.data(), hid == cin ? nullptr : ex.data(), dw.data(), se ? f1.data() : nullptr,
                              se ? f2.data() : nullptr, pr.data(), y.data(), 1, H, W, cin, hid, se ? sq : 0, cout,

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ops/pwconv.h"
+#include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
 
 int main(int argc, char** argv) {
@@ -18,8 +19,8 @@ int main(int argc, char** argv) {
   const std::string isa_name = argc > 4 ? argv[4] : "auto";
   mk::ThreadPool::instance().set_num_threads(argc > 5 ? std::atoi(argv[5]) : 1);
   const bool panels = argc > 6 && std::atoi(argv[6]) != 0;
-  std::vector<float> x(M * K, 0.5f), packed((K + 1) * N, 0.01f), y(M * N);
-  std::vector<float> paneled(mk::gemm_panels_size(K, N));
+  mk::FloatBuffer x(M * K, 0.5f), packed((K + 1) * N, 0.01f), y(M * N);
+  mk::FloatBuffer paneled(mk::gemm_panels_size(K, N));
   mk::pack_gemm_panels(packed.data(), K, N, paneled.data());
   mk::PwconvArgs a{x.data(), panels ? paneled.data() : packed.data(), nullptr, y.data(), M,
                    mk::GemmParams{K, N, mk::Activation::kRelu6, panels}};

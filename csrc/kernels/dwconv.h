@@ -31,6 +31,10 @@ void dwconv_row_scalar(const DwconvParams& p, const float* x, const float* packe
 void dwconv_row_avx2(const DwconvParams& p, const float* x, const float* packed, float* y_row,
                      int64_t oy);
 #endif
+#if defined(MK_HAVE_AVX512)
+void dwconv_row_avx512(const DwconvParams& p, const float* x, const float* packed, float* y_row,
+                       int64_t oy);
+#endif
 #if defined(MK_HAVE_NEON)
 void dwconv_row_neon(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy);
 #endif

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 
+#include "../runtime/cpu_features.h"
 #include "activation.h"
 
 namespace mk {
@@ -18,6 +19,10 @@ struct GemmParams {
   // tile streams 64 bytes per k step from one page instead of one row of N floats apart
   // (at N >= 512 that stride is a page per k step: no prefetch, a TLB miss each).
   bool panels = false;
+  // Reduction range of this call, for drivers that block K (AVX-512 tile only; other tiles
+  // need the whole range): k_lo > 0 starts from the raw partial sums already in Y instead
+  // of the bias; k_hi < k stores raw partial sums (no activation, no residual).
+  int64_t k_lo = 0, k_hi = -1;  // k_hi < 0: k
 };
 
 constexpr int64_t kGemmPanel = 16;
@@ -34,7 +39,13 @@ inline int64_t gemm_panels_size(int64_t k, int64_t n) {
 }
 void pack_gemm_panels(const float* packed, int64_t k, int64_t n, float* panels);
 
-// Computes rows [0, mr) (mr <= 6 for AVX2) and columns [n0, n0 + nr) of one tile.
+// The tile kernel's shape for an ISA: 6 rows for every ISA; one 16-column panel, or two
+// for AVX-512. A tile's first column is a multiple of its width.
+constexpr int64_t kGemmTileRows = 6;
+inline int64_t gemm_tile_cols(Isa isa) { return isa == Isa::kAvx512 ? 2 * kGemmPanel : kGemmPanel; }
+
+// Computes rows [0, mr) (mr <= kGemmTileRows) and columns [n0, n0 + nr) (nr <= gemm_tile_cols)
+// of one tile.
 // x: the tile's first row of X; y, residual: the tile's first row of Y / R (R may be null).
 using GemmTileKernel = void (*)(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const float* x,
                                 const float* packed, const float* residual, float* y);
@@ -45,6 +56,11 @@ void gemm_tile_scalar(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, c
 // 6 rows x 16 columns of accumulators (12 ymm registers), masked column tails.
 void gemm_tile_avx2(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const float* x,
                     const float* packed, const float* residual, float* y);
+#endif
+#if defined(MK_HAVE_AVX512)
+// 6 rows x 32 columns (12 zmm accumulators), masked column tails.
+void gemm_tile_avx512(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const float* x,
+                      const float* packed, const float* residual, float* y);
 #endif
 #if defined(MK_HAVE_NEON)
 // 6 rows x 8 columns (12 q registers); 4-column and scalar column tails.

@@ -9,6 +9,7 @@
 #include "dwconv.h"
 #include "pwconv.h"
 #include "../runtime/thread_pool.h"
+#include "../runtime/scratch.h"
 
 namespace mk {
 
@@ -80,8 +81,8 @@ void conv_bn_act(const ConvArgs& a, Isa isa) {
   const int64_t band = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, a.out_width * patch));
   const int64_t bands = (a.out_height + band - 1) / band;
   ThreadPool::instance().parallel_for(a.batch * bands, [&](int64_t begin, int64_t end) {
-    thread_local std::vector<float> cols;
-    if (static_cast<int64_t>(cols.size()) < band * a.out_width * patch) cols.resize(band * a.out_width * patch);
+    thread_local FloatBuffer cols;
+    scratch(cols, band * a.out_width * patch);
     for (int64_t job = begin; job < end; ++job) {
       const int64_t n = job / bands, oy0 = (job % bands) * band;
       const int64_t rows = std::min(band, a.out_height - oy0);

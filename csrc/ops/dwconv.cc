@@ -10,6 +10,9 @@ namespace mk {
 
 DwconvRowKernel dwconv_row_kernel(Isa isa) {
   switch (isa) {
+#if defined(MK_HAVE_AVX512)
+    case Isa::kAvx512: return dwconv_row_avx512;
+#endif
 #if defined(MK_HAVE_AVX2)
     case Isa::kAvx2: return dwconv_row_avx2;
 #endif

@@ -11,15 +11,11 @@
 #include "pwconv.h"
 #include "squeeze_excite.h"
 #include "../runtime/thread_pool.h"
+#include "../runtime/scratch.h"
 
 namespace mk {
 
 namespace {
-
-float* scratch(std::vector<float>& buf, int64_t n) {
-  if (static_cast<int64_t>(buf.size()) < n) buf.resize(n);
-  return buf.data();
-}
 
 DwconvParams dw_params(const InvertedResidualArgs& a) {
   return DwconvParams{a.height, a.width, a.hidden, a.out_height, a.out_width, a.kernel, a.kernel,
@@ -46,7 +42,7 @@ int64_t band_rows(const InvertedResidualArgs& a) {
 // otherwise write the depthwise rows to dw_out ([batch][out_h][out_w][hidden]) for SE.
 void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_begin, int64_t oy_end, int64_t band,
                float* dw_out) {
-  thread_local std::vector<float> window_buf, band_buf;  // per worker thread, reused
+  thread_local FloatBuffer window_buf, band_buf;  // per worker thread, reused
   const DwconvRowKernel dw_row = dwconv_row_kernel(isa);
   const int64_t row_in = a.width * a.in_channels, row_hidden = a.width * a.hidden;
   const int64_t out_row = a.out_width * a.hidden;
@@ -105,7 +101,7 @@ int64_t halo_rows(const InvertedResidualArgs& a, int64_t splits) {
 }
 
 void per_op(const InvertedResidualArgs& a, Isa isa) {
-  thread_local std::vector<float> expanded_buf, dw_buf;
+  thread_local FloatBuffer expanded_buf, dw_buf;
   const int64_t in_pixels = a.batch * a.height * a.width;
   const int64_t out_pixels = a.batch * a.out_height * a.out_width;
   const float* expanded = a.x;
@@ -183,7 +179,7 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
   // SE: pass 1 writes the depthwise output and each job's channel sums; the excitation
   // runs on the pooled vector; pass 2 scales each job's rows (still in its cache) and
   // projects them. Two passes over jobs instead of pool / FC / scale / project passes.
-  thread_local std::vector<float> dw_buf, sums_buf, se_buf;
+  thread_local FloatBuffer dw_buf, sums_buf, se_buf;
   const int64_t out_pixels = a.out_height * a.out_width;
   float* dw_out = scratch(dw_buf, a.batch * out_pixels * a.hidden);
   float* sums = scratch(sums_buf, jobs * a.hidden);

@@ -8,6 +8,7 @@
 #include "dwconv.h"
 #include "inverted_residual.h"
 #include "pwconv.h"
+#include "../runtime/scratch.h"
 
 namespace mk {
 
@@ -63,11 +64,6 @@ void run_layer(const NetworkLayer& l, const float* x, int64_t batch, const Exten
       return;
     }
   }
-}
-
-float* scratch(std::vector<float>& buf, int64_t n) {
-  if (static_cast<int64_t>(buf.size()) < n) buf.resize(n);
-  return buf.data();
 }
 
 }  // namespace
@@ -146,7 +142,7 @@ void Network::run(const float* x, int64_t batch, int64_t height, int64_t width, 
   out_extent(height, width);  // every layer's size is valid before anything runs
   // Per calling thread: concurrent runs (several Python threads) never share buffers.
   // Layer i writes buffer i % 2 and reads the other, so growing one never moves the input.
-  thread_local std::vector<float> buffers[2];
+  thread_local FloatBuffer buffers[2];
   Extent in{height, width, in_channels()};
   const float* cur = x;
   for (size_t i = 0; i < layers_.size(); ++i) {

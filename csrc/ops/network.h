@@ -11,6 +11,7 @@
 
 #include "../kernels/activation.h"
 #include "../runtime/cpu_features.h"
+#include "../runtime/scratch.h"
 
 namespace mk {
 
@@ -57,7 +58,7 @@ class Network {
   std::vector<NetworkLayer> layers_;
   // Pointwise weights (1x1 layers, block expand/project) repacked into 16-column panels
   // once, at add(): the GEMM tiles then stream contiguous panels (bench/NOTES.md).
-  std::vector<std::vector<float>> owned_;
+  std::vector<FloatBuffer> owned_;
 };
 
 }  // namespace mk

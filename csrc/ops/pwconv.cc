@@ -11,10 +11,10 @@ namespace mk {
 
 namespace {
 
-constexpr int64_t kTileRows = 6;
-constexpr int64_t kTileCols = 16;
-
 GemmTileKernel pick_kernel(Isa isa) {
+#if defined(MK_HAVE_AVX512)
+  if (isa == Isa::kAvx512) return gemm_tile_avx512;
+#endif
 #if defined(MK_HAVE_AVX2)
   if (isa == Isa::kAvx2) return gemm_tile_avx2;
 #endif
@@ -37,27 +37,38 @@ void pwconv_check(const PwconvArgs& a) {
 void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
   pwconv_check(a);
   const GemmTileKernel kernel = pick_kernel(isa);
+  const int64_t kTileRows = kGemmTileRows, kTileCols = gemm_tile_cols(isa);
   const GemmParams p = a.p;
   // Row block: ~256 KiB of X, a multiple of the tile height.
   const int64_t block = std::max<int64_t>(kTileRows, (65536 / p.k) / kTileRows * kTileRows);
   const int64_t blocks = (a.m + block - 1) / block;
+  // AVX-512 reads two B panels per tile (128 bytes per k): past K ~ 192 they no longer stay
+  // in L1 across the row tiles of a block, so K is split into chunks of <= 192 (24 KiB of B)
+  // and each chunk passes over every row tile (partial sums stay in Y, in L1/L2).
+  const int64_t k_chunks = isa == Isa::kAvx512 ? (p.k + 191) / 192 : 1;
+  const int64_t k_chunk = (p.k + k_chunks - 1) / k_chunks;
   // Small m (7x7 maps): split columns too, so batch 1 still uses every thread.
-  const int64_t panels = (p.n + kTileCols - 1) / kTileCols;
-  const int64_t col_groups = blocks >= ThreadPool::instance().num_threads() * 2 ? 1 : std::min<int64_t>(panels, 4);
-  const int64_t panels_per_group = (panels + col_groups - 1) / col_groups;
+  const int64_t col_tiles = (p.n + kTileCols - 1) / kTileCols;
+  const int64_t col_groups = blocks >= ThreadPool::instance().num_threads() * 2 ? 1 : std::min<int64_t>(col_tiles, 4);
+  const int64_t tiles_per_group = (col_tiles + col_groups - 1) / col_groups;
   ThreadPool::instance().parallel_for(blocks * col_groups, [&](int64_t begin, int64_t end) {
     for (int64_t job = begin; job < end; ++job) {
       const int64_t m0 = (job / col_groups) * block;
       const int64_t m1 = std::min(a.m, m0 + block);
-      const int64_t p0 = (job % col_groups) * panels_per_group;
-      const int64_t p1 = std::min(panels, p0 + panels_per_group);
-      for (int64_t panel = p0; panel < p1; ++panel) {
-        const int64_t n0 = panel * kTileCols;
+      const int64_t t0 = (job % col_groups) * tiles_per_group;
+      const int64_t t1 = std::min(col_tiles, t0 + tiles_per_group);
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t n0 = t * kTileCols;
         const int64_t nr = std::min(kTileCols, p.n - n0);
-        for (int64_t i = m0; i < m1; i += kTileRows) {
-          const int64_t mr = std::min(kTileRows, m1 - i);
-          kernel(p, mr, n0, nr, a.x + i * p.k, a.packed, a.residual ? a.residual + i * p.n : nullptr,
-                 a.y + i * p.n);
+        GemmParams pc = p;
+        for (int64_t c = 0; c < k_chunks; ++c) {
+          pc.k_lo = c * k_chunk;
+          pc.k_hi = std::min(p.k, pc.k_lo + k_chunk);
+          for (int64_t i = m0; i < m1; i += kTileRows) {
+            const int64_t mr = std::min(kTileRows, m1 - i);
+            kernel(pc, mr, n0, nr, a.x + i * p.k, a.packed, a.residual ? a.residual + i * p.n : nullptr,
+                   a.y + i * p.n);
+          }
         }
       }
     }

@@ -9,12 +9,14 @@
 #include "../kernels/pool.h"
 #include "../runtime/thread_pool.h"
 #include "pwconv.h"
+#include "../runtime/scratch.h"
 
 namespace mk {
 
 ChannelSumKernel channel_sum_kernel(Isa isa) {
 #if defined(MK_HAVE_AVX2)
-  if (isa == Isa::kAvx2) return channel_sum_avx2;
+  // Memory-bound: the AVX2 kernels serve AVX-512 CPUs too.
+  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) return channel_sum_avx2;
 #endif
 #if defined(MK_HAVE_NEON)
   if (isa == Isa::kNeon) return channel_sum_neon;
@@ -25,7 +27,8 @@ ChannelSumKernel channel_sum_kernel(Isa isa) {
 
 ChannelScaleKernel channel_scale_kernel(Isa isa) {
 #if defined(MK_HAVE_AVX2)
-  if (isa == Isa::kAvx2) return channel_scale_avx2;
+  // Memory-bound: the AVX2 kernels serve AVX-512 CPUs too.
+  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) return channel_scale_avx2;
 #endif
 #if defined(MK_HAVE_NEON)
   if (isa == Isa::kNeon) return channel_scale_neon;
@@ -38,11 +41,6 @@ namespace {
 
 // Channel blocks let batch 1 use every thread; 64 floats = 4 cache lines per pixel.
 constexpr int64_t kChannelBlock = 64;
-
-float* scratch(std::vector<float>& buf, int64_t n) {
-  if (static_cast<int64_t>(buf.size()) < n) buf.resize(n);
-  return buf.data();
-}
 
 }  // namespace
 
@@ -79,7 +77,7 @@ void squeeze_excite(const SqueezeExciteArgs& a, Isa isa) {
     require(code >= 0 && code < kNumActivations, "squeeze_excite: unknown activation code " + std::to_string(code));
   }
   // Per calling thread, reused: no allocation per call.
-  thread_local std::vector<float> pooled_buf, hidden_buf, gate_buf;
+  thread_local FloatBuffer pooled_buf, hidden_buf, gate_buf;
   float* pooled = scratch(pooled_buf, a.batch * a.channels);
   float* gate = scratch(gate_buf, a.batch * a.channels);
   global_avgpool(a.x, a.batch, a.pixels, a.channels, pooled, isa);

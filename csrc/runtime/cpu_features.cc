@@ -1,5 +1,6 @@
 #include "cpu_features.h"
 
+#include <cstdlib>
 #include <stdexcept>
 
 namespace mk {
@@ -7,6 +8,16 @@ namespace mk {
 bool cpu_has_avx2_fma() {
 #if defined(MK_HAVE_AVX2) && (defined(__x86_64__) || defined(__i386__))
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_avx512() {
+#if defined(MK_HAVE_AVX512) && (defined(__x86_64__) || defined(__i386__))
+  // libgcc's __builtin_cpu_supports reports avx512f only when the OS saves zmm state (XCR0).
+  static const bool ok = cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f");
   return ok;
 #else
   return false;
@@ -21,16 +32,31 @@ bool cpu_has_neon() {
 #endif
 }
 
-Isa best_isa() {
+namespace {
+
+Isa detected_isa() {
+  if (cpu_has_avx512()) return Isa::kAvx512;
   if (cpu_has_avx2_fma()) return Isa::kAvx2;
   if (cpu_has_neon()) return Isa::kNeon;
   return Isa::kScalar;
+}
+
+}  // namespace
+
+Isa best_isa() {
+  static const Isa isa = [] {
+    const char* env = std::getenv("MOBILEKERNELS_ISA");
+    if (env == nullptr || *env == '\0' || std::string(env) == "auto") return detected_isa();
+    return parse_isa(env);  // throws for an unknown or unavailable name
+  }();
+  return isa;
 }
 
 const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::kScalar: return "scalar";
     case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
     case Isa::kNeon: return "neon";
   }
   return "unknown";
@@ -38,6 +64,10 @@ const char* isa_name(Isa isa) {
 
 Isa parse_isa(const std::string& name) {
   if (name == "auto") return best_isa();
+  if (name == "avx512") {
+    if (!cpu_has_avx512()) throw std::invalid_argument("isa 'avx512' is not available on this CPU/build");
+    return Isa::kAvx512;
+  }
   if (name == "scalar") return Isa::kScalar;
   if (name == "avx2") {
     if (!cpu_has_avx2_fma()) throw std::invalid_argument("isa 'avx2' is not available on this CPU/build");
@@ -47,7 +77,7 @@ Isa parse_isa(const std::string& name) {
     if (!cpu_has_neon()) throw std::invalid_argument("isa 'neon' is not available on this CPU/build");
     return Isa::kNeon;
   }
-  throw std::invalid_argument("isa must be 'auto', 'scalar', 'avx2' or 'neon', got '" + name + "'");
+  throw std::invalid_argument("isa must be 'auto', 'scalar', 'avx2', 'avx512' or 'neon', got '" + name + "'");
 }
 
 }  // namespace mk

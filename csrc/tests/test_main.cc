@@ -3,9 +3,12 @@
 
 #include "../runtime/cpu_features.h"
 #include "harness.h"
+#include "reference.h"
 
 int main() {
-  std::printf("ISAs under test: scalar and %s\n", mk::isa_name(mk::best_isa()));
+  std::printf("ISAs under test:");
+  for (mk::Isa isa : mktest::isas()) std::printf(" %s", mk::isa_name(isa));
+  std::printf("\n");
   int passed = 0, failed = 0;
   for (const auto& c : mktest::registry()) {
     mktest::failures_in_case() = 0;

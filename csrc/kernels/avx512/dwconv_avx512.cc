@@ -1,0 +1,193 @@
+// AVX-512F depthwise row kernel: the AVX2 kernel's structure (dwconv_avx2.cc) on
+// 16-channel blocks.
+//
+// Interior pixels (every tap inside the image) take a branch-free path: stride 1 runs
+// 8 output pixels x 16 channels with a sliding input window in registers; other strides
+// run groups of 4 output pixels (4 independent FMA chains). The channel tail (C % 16) is
+// the same code with a lane mask: masked loads and stores touch no memory outside the
+// tensor (a torch tensor has no spare bytes). Edge pixels (left/right padding) take the
+// generic valid-taps path; padded rows are skipped by narrowing the ky range once per row.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "../dwconv.h"
+#include "activation_avx512.h"
+
+namespace mk {
+
+namespace {
+
+constexpr int kPixels = 4;
+
+template <bool Masked>
+inline __m512 load16(const float* p, __mmask16 mask) {
+  if constexpr (Masked) return _mm512_maskz_loadu_ps(mask, p);
+  return _mm512_loadu_ps(p);
+}
+
+template <bool Masked>
+inline void store16(float* p, __m512 v, __mmask16 mask) {
+  if constexpr (Masked) {
+    _mm512_mask_storeu_ps(p, mask, v);
+  } else {
+    _mm512_storeu_ps(p, v);
+  }
+}
+
+// Output pixels [ox, ox + P) of one row (P = 4 or 1), channels [c, c + 16).
+template <int K, int P, bool Masked>
+inline void interior_pixels(const DwconvParams& p, const float* x, const float* packed, float* y_row,
+                            int64_t c, __mmask16 mask, int ky_lo, int ky_hi, int64_t iy0, int64_t ox) {
+  static_assert(P == 4 || P == 1, "P is 4 or 1");
+  const int64_t C = p.channels;
+  const __m512 bias = load16<Masked>(packed + static_cast<int64_t>(K) * K * C + c, mask);
+  const int64_t step = static_cast<int64_t>(p.stride_w) * C;  // next output pixel's input
+  const int64_t tap_step = static_cast<int64_t>(p.dilation_w) * C;
+  __m512 acc0 = bias, acc1 = bias, acc2 = bias, acc3 = bias;
+  for (int ky = ky_lo; ky <= ky_hi; ++ky) {
+    const int64_t iy = iy0 + static_cast<int64_t>(ky) * p.dilation_h;
+    const float* xr = x + (iy * p.width + ox * p.stride_w - p.pad_left) * C + c;
+    const float* wr = packed + static_cast<int64_t>(ky) * K * C + c;
+    for (int kx = 0; kx < K; ++kx) {
+      const __m512 wv = load16<Masked>(wr + kx * C, mask);
+      const float* xp = xr + kx * tap_step;
+      acc0 = _mm512_fmadd_ps(load16<Masked>(xp, mask), wv, acc0);
+      if constexpr (P == 4) {
+        acc1 = _mm512_fmadd_ps(load16<Masked>(xp + step, mask), wv, acc1);
+        acc2 = _mm512_fmadd_ps(load16<Masked>(xp + 2 * step, mask), wv, acc2);
+        acc3 = _mm512_fmadd_ps(load16<Masked>(xp + 3 * step, mask), wv, acc3);
+      }
+    }
+  }
+  float* y = y_row + ox * C + c;
+  store16<Masked>(y, activation_avx512(acc0, p.act), mask);
+  if constexpr (P == 4) {
+    store16<Masked>(y + C, activation_avx512(acc1, p.act), mask);
+    store16<Masked>(y + 2 * C, activation_avx512(acc2, p.act), mask);
+    store16<Masked>(y + 3 * C, activation_avx512(acc3, p.act), mask);
+  }
+}
+
+// 8 output pixels x 16 channels, stride 1, dilation 1: each input pixel of a kernel row
+// is loaded once and feeds every output pixel whose window covers it (7 + K input and K
+// weight loads per 8*K FMAs; 8 independent chains).
+template <int K, bool Masked>
+inline void interior_pixels_sliding(const DwconvParams& p, const float* x, const float* packed, float* y_row,
+                                    int64_t c, __mmask16 mask, int ky_lo, int ky_hi, int64_t iy0, int64_t ox) {
+  constexpr int P = 8;
+  constexpr int kInputs = P - 1 + K;
+  const int64_t C = p.channels;
+  const __m512 bias = load16<Masked>(packed + static_cast<int64_t>(K) * K * C + c, mask);
+  __m512 acc[P];
+#pragma GCC unroll 8
+  for (int j = 0; j < P; ++j) acc[j] = bias;
+  for (int ky = ky_lo; ky <= ky_hi; ++ky) {
+    const float* xr = x + ((iy0 + ky) * p.width + ox - p.pad_left) * C + c;
+    const float* wr = packed + static_cast<int64_t>(ky) * K * C + c;
+    __m512 w[K];
+#pragma GCC unroll 5
+    for (int kx = 0; kx < K; ++kx) w[kx] = load16<Masked>(wr + kx * C, mask);
+#pragma GCC unroll 16
+    for (int i = 0; i < kInputs; ++i) {
+      const __m512 xv = load16<Masked>(xr + i * C, mask);
+#pragma GCC unroll 8
+      for (int j = 0; j < P; ++j) {
+        const int kx = i - j;
+        if (kx >= 0 && kx < K) acc[j] = _mm512_fmadd_ps(xv, w[kx], acc[j]);
+      }
+    }
+  }
+  float* y = y_row + ox * C + c;
+#pragma GCC unroll 8
+  for (int j = 0; j < P; ++j) store16<Masked>(y + j * C, activation_avx512(acc[j], p.act), mask);
+}
+
+// Any pixel, any kernel size: loops over the taps that land inside the image.
+void generic_pixel(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy,
+                   int64_t ox, int64_t c_main, __mmask16 tail) {
+  const int64_t C = p.channels;
+  const float* bias = packed + static_cast<int64_t>(p.kernel_h) * p.kernel_w * C;
+  DwconvTaps taps;
+  dwconv_valid_taps(p, oy, ox, taps);
+  float* y = y_row + ox * C;
+  for (int64_t c = 0; c < C; c += 16) {
+    const __mmask16 m = c < c_main ? static_cast<__mmask16>(0xFFFF) : tail;
+    __m512 acc = _mm512_maskz_loadu_ps(m, bias + c);
+    for (int t = 0; t < taps.count; ++t) {
+      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + taps.offset[t] + c),
+                            _mm512_maskz_loadu_ps(m, packed + taps.tap[t] * C + c), acc);
+    }
+    _mm512_mask_storeu_ps(y + c, m, activation_avx512(acc, p.act));
+  }
+}
+
+// Pixel groups outer, channel blocks inner: one group's input window stays in L1 while all
+// its channel blocks pass over it.
+template <int K>
+void interior_row(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t c_main,
+                  __mmask16 tail, int ky_lo, int ky_hi, int64_t iy0, int64_t ox_begin, int64_t ox_end) {
+  const __mmask16 all = 0xFFFF;
+  const bool has_tail = c_main < p.channels;
+  int64_t ox = ox_begin;
+  if (p.dilation_w == 1 && p.dilation_h == 1 && p.stride_w == 1 && p.stride_h == 1 && ox_end - ox_begin >= 8) {
+    // 8-pixel groups; the last group is shifted left to end at ox_end (it recomputes a
+    // few pixels, writing the same values), so no 4- or 1-pixel remainder runs.
+    for (;;) {
+      for (int64_t c = 0; c < c_main; c += 16) {
+        interior_pixels_sliding<K, false>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
+      }
+      if (has_tail) interior_pixels_sliding<K, true>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
+      if (ox + 8 == ox_end) return;
+      ox = std::min(ox + 8, ox_end - 8);
+    }
+  }
+  for (; ox + kPixels <= ox_end; ox += kPixels) {
+    for (int64_t c = 0; c < c_main; c += 16) {
+      interior_pixels<K, kPixels, false>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
+    }
+    if (has_tail) interior_pixels<K, kPixels, true>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
+  }
+  for (; ox < ox_end; ++ox) {
+    for (int64_t c = 0; c < c_main; c += 16) {
+      interior_pixels<K, 1, false>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
+    }
+    if (has_tail) interior_pixels<K, 1, true>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
+  }
+}
+
+}  // namespace
+
+void dwconv_row_avx512(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy) {
+  const int64_t C = p.channels;
+  const int64_t c_main = C & ~int64_t{15};
+  const __mmask16 tail = tail_mask_avx512(C - c_main);
+
+  // Columns whose every tap is inside the image: ox*s - pad_left >= 0 and
+  // ox*s - pad_left + (k-1)*d <= W - 1.
+  const int64_t span_w = static_cast<int64_t>(p.dilation_w) * (p.kernel_w - 1);
+  int64_t ox_begin = (static_cast<int64_t>(p.pad_left) + p.stride_w - 1) / p.stride_w;
+  const int64_t last = p.width - 1 - span_w + p.pad_left;
+  int64_t ox_end = last >= 0 ? last / p.stride_w + 1 : 0;
+  ox_end = std::min(ox_end, p.out_width);
+  ox_begin = std::min(ox_begin, p.out_width);
+  const bool fast = p.kernel_h == p.kernel_w && (p.kernel_w == 3 || p.kernel_w == 5);
+  if (!fast || ox_end <= ox_begin) {
+    ox_begin = ox_end = p.out_width;  // everything through the generic path
+  }
+  for (int64_t ox = 0; ox < ox_begin; ++ox) generic_pixel(p, x, packed, y_row, oy, ox, c_main, tail);
+  if (ox_begin < ox_end) {
+    const int64_t iy0 = oy * p.stride_h - p.pad_top;
+    int ky_lo = 0, ky_hi = p.kernel_h - 1;
+    while (ky_lo <= ky_hi && iy0 + static_cast<int64_t>(ky_lo) * p.dilation_h < 0) ++ky_lo;
+    while (ky_hi >= ky_lo && iy0 + static_cast<int64_t>(ky_hi) * p.dilation_h >= p.height) --ky_hi;
+    if (p.kernel_w == 3) {
+      interior_row<3>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
+    } else {
+      interior_row<5>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
+    }
+  }
+  for (int64_t ox = ox_end; ox < p.out_width; ++ox) generic_pixel(p, x, packed, y_row, oy, ox, c_main, tail);
+}
+
+}  // namespace mk
