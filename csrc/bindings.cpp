@@ -317,6 +317,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("cpu_features", [] {
     py::dict d;
     d["avx2_fma"] = mk::cpu_has_avx2_fma();
+    d["avx512"] = mk::cpu_has_avx512();
     d["neon"] = mk::cpu_has_neon();
     d["best_isa"] = mk::isa_name(mk::best_isa());
     return d;

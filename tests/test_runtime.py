@@ -24,8 +24,20 @@ def test_extension_is_built_here():
     # CI installs with a compiler: the extension must be there (the fallback is tested below).
     assert _ext.available(), _ext.load_error
     feats = _ext._C.cpu_features()
-    assert feats["best_isa"] in ("scalar", "avx2", "neon")
+    assert feats["best_isa"] in ("scalar", "avx2", "avx512", "neon")
+    assert feats["best_isa"] == ("avx512" if feats["avx512"] else "avx2" if feats["avx2_fma"] else
+                                 "neon" if feats["neon"] else "scalar")
     assert _ext._C.__version__ == mobilekernels.__version__
+
+
+@pytest.mark.skipif(not (_ext.available() and _ext._C.cpu_features()["avx2_fma"]), reason="x86-64 with AVX2 only")
+def test_isa_environment_variable_caps_the_kernels():
+    code = ("from mobilekernels import _ext\n"
+            "print(_ext._C.cpu_features()['best_isa'])\n")
+    assert _python(code, MOBILEKERNELS_ISA="avx2").stdout.split() == ["avx2"]
+    assert _python(code, MOBILEKERNELS_ISA="scalar").stdout.split() == ["scalar"]
+    bad = _python(code, MOBILEKERNELS_ISA="sse9")
+    assert bad.returncode != 0 and "isa must be" in bad.stderr
 
 
 def test_without_extension_package_works_with_one_warning():

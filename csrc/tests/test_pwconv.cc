@@ -1,5 +1,5 @@
 // GEMM tiles vs a double-precision reference, every ISA, tails in m (rows % 6) and n
-// (columns % 16 and % 8), every activation, with and without the residual.
+// (columns % 32, % 16 and % 8), K chunks, every activation, with and without the residual.
 #include <cmath>
 #include <limits>
 #include <random>
@@ -10,49 +10,67 @@
 #include "harness.h"
 #include "reference.h"
 
+namespace {
+
+// One random case checked on every ISA, both B layouts.
+void check_case(std::mt19937& rng, int64_t m, int64_t n, int64_t k, int act, bool with_residual) {
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  std::vector<float> x(m * k), packed((k + 1) * n), res(with_residual ? m * n : 0);
+  for (float& v : x) v = val(rng) * 2;
+  for (float& v : packed) v = val(rng) * 3 / std::sqrt(float(k));
+  for (float& v : res) v = val(rng);
+  std::vector<double> ref(m * n);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = packed[k * n + j];
+      for (int64_t kk = 0; kk < k; ++kk) acc += double(x[i * k + kk]) * packed[kk * n + j];
+      ref[i * n + j] = mktest::ref_activation(acc, static_cast<mk::Activation>(act)) +
+                       (with_residual ? res[i * n + j] : 0.0);
+    }
+  // The same weights in the 16-column panel layout (zero-padded tail panel).
+  std::vector<float> panels(mk::gemm_panels_size(k, n), std::numeric_limits<float>::quiet_NaN());
+  mk::pack_gemm_panels(packed.data(), k, n, panels.data());
+  for (mk::Isa isa : mktest::isas()) {
+    for (bool use_panels : {false, true}) {
+      std::vector<float> y(m * n, std::numeric_limits<float>::quiet_NaN());
+      mk::PwconvArgs a{x.data(), use_panels ? panels.data() : packed.data(), with_residual ? res.data() : nullptr,
+                       y.data(), m, mk::GemmParams{k, n, static_cast<mk::Activation>(act), use_panels}};
+      mk::pwconv_bn_act(a, isa);
+      const double err = mktest::rel_error(y, ref);
+      CHECK_MSG(err <= 1e-5, "isa=%s panels=%d act=%d m=%lld n=%lld k=%lld residual=%d: rel err %g",
+                mk::isa_name(isa), int(use_panels), act, (long long)m, (long long)n, (long long)k,
+                int(with_residual), err);
+    }
+  }
+}
+
+}  // namespace
+
 TEST_CASE("pwconv: every ISA matches the float64 reference on random cases") {
   std::mt19937 rng(99);
-  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
   const int64_t ms[] = {1, 5, 6, 7, 13, 49, 100};
-  const int64_t ns[] = {1, 7, 8, 9, 16, 17, 24, 40};
+  const int64_t ns[] = {1, 7, 8, 9, 16, 17, 24, 31, 32, 33, 40, 48};
   const int64_t ks[] = {1, 3, 8, 16, 33, 96};
   int cases = 0;
   for (int act = 0; act < mk::kNumActivations; ++act) {
     for (int rep = 0; rep < 8; ++rep) {
-      const int64_t m = ms[rng() % 7], n = ns[rng() % 8], k = ks[rng() % 6];
-      const bool with_residual = rep % 2 == 1;
-      std::vector<float> x(m * k), packed((k + 1) * n), res(with_residual ? m * n : 0);
-      for (float& v : x) v = val(rng) * 2;
-      for (float& v : packed) v = val(rng) * 3 / std::sqrt(float(k));
-      for (float& v : res) v = val(rng);
-      std::vector<double> ref(m * n);
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j) {
-          double acc = packed[k * n + j];
-          for (int64_t kk = 0; kk < k; ++kk) acc += double(x[i * k + kk]) * packed[kk * n + j];
-          ref[i * n + j] = mktest::ref_activation(acc, static_cast<mk::Activation>(act)) +
-                           (with_residual ? res[i * n + j] : 0.0);
-        }
-      // The same weights in the 16-column panel layout (zero-padded tail panel).
-      std::vector<float> panels(mk::gemm_panels_size(k, n), std::numeric_limits<float>::quiet_NaN());
-      mk::pack_gemm_panels(packed.data(), k, n, panels.data());
-      for (mk::Isa isa : mktest::isas()) {
-        for (bool use_panels : {false, true}) {
-          std::vector<float> y(m * n, std::numeric_limits<float>::quiet_NaN());
-          mk::PwconvArgs a{x.data(), use_panels ? panels.data() : packed.data(),
-                           with_residual ? res.data() : nullptr, y.data(), m,
-                           mk::GemmParams{k, n, static_cast<mk::Activation>(act), use_panels}};
-          mk::pwconv_bn_act(a, isa);
-          const double err = mktest::rel_error(y, ref);
-          CHECK_MSG(err <= 1e-5, "isa=%s panels=%d act=%d m=%lld n=%lld k=%lld residual=%d: rel err %g",
-                    mk::isa_name(isa), int(use_panels), act, (long long)m, (long long)n, (long long)k,
-                    int(with_residual), err);
-        }
-      }
+      check_case(rng, ms[rng() % 7], ns[rng() % 12], ks[rng() % 6], act, rep % 2 == 1);
       ++cases;
     }
   }
   CHECK(cases == mk::kNumActivations * 8);
+}
+
+// K past one AVX-512 K chunk (256): partial sums go through Y and the epilogue (activation,
+// residual) runs once, after the last chunk; 32-column tiles with one- and two-panel tails.
+TEST_CASE("pwconv: K chunks and 32-column tiles match the reference") {
+  std::mt19937 rng(7);
+  for (int64_t k : {255, 256, 257, 520}) {
+    for (int64_t n : {16, 32, 47}) {
+      check_case(rng, 13, n, k, static_cast<int>(mk::Activation::kHardswish), true);
+      check_case(rng, 7, n, k, static_cast<int>(mk::Activation::kRelu6), false);
+    }
+  }
 }
 
 TEST_CASE("pwconv: rejects bad sizes and activations") {
