@@ -42,8 +42,10 @@ def main() -> None:
         ref = fns[isas[0]]()
         for isa in isas[1:]:
             torch.testing.assert_close(fns[isa](), ref, rtol=1e-3, atol=1e-3)
-        res = measure_interleaved(fns, a.iters, warmup=5, rounds=6)
-        cpu.run_network.__defaults__ = ("auto",)
+        try:
+            res = measure_interleaved(fns, a.iters, warmup=5, rounds=6)
+        finally:
+            cpu.run_network.__defaults__ = ("auto",)
         base = res[isas[0]]["median_ms"]
         cols = "  ".join(f"{k} {v['median_ms']:.2f} ms ({base / v['median_ms']:.2f}x)" for k, v in res.items())
         print(f"{name:20s} t={a.threads}  {cols}", flush=True)

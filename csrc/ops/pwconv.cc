@@ -44,8 +44,8 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
   const int64_t blocks = (a.m + block - 1) / block;
   // AVX-512 reads two B panels per tile (128 bytes per k): past K ~ 256 they no longer stay
   // in L1 across the row tiles of a block, so K is split into chunks of <= 256 (32 KiB of B)
-  // and each chunk passes over every row tile (partial sums stay in Y, in L1/L2). Measured
-  // chunk sizes 128-256 and none within noise of each other on Ice Lake (48 KiB L1) once
+  // and each chunk passes over every row tile (partial sums stay in Y, in L1/L2). On Ice Lake
+  // (48 KiB L1) chunks of 128-256 and no chunking measured within noise of each other once
   // buffers were 64-byte aligned; the chunks are for CPUs with a 32 KiB L1.
   const int64_t k_chunks = isa == Isa::kAvx512 ? (p.k + 255) / 256 : 1;
   const int64_t k_chunk = (p.k + k_chunks - 1) / k_chunks;
