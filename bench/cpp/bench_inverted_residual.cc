@@ -33,9 +33,11 @@ int main(int argc, char** argv) {
                              se ? f2.data() : nullptr, pr.data(), y.data(), 1, H, W, cin, hid, se ? sq : 0, cout,
                              ho, wo, k, s, pad, pad, pad, pad, mk::Activation::kRelu6, mk::Activation::kRelu6,
                              mk::Activation::kRelu, mk::Activation::kHardsigmoid, residual};
+  // MK_BANDS_ONLY=1: time row bands alone (for perf profiles of the fused driver).
+  const bool bands_only = std::getenv("MK_BANDS_ONLY") != nullptr;
   std::vector<double> t[2];
   for (int r = 0; r < 60; ++r) {
-    for (int v = 0; v < 2; ++v) {
+    for (int v = 0; v < (bands_only ? 1 : 2); ++v) {
       a.per_op = v == 1;
       const auto t0 = std::chrono::steady_clock::now();
       mk::inverted_residual(a, isa);
@@ -43,6 +45,7 @@ int main(int argc, char** argv) {
     }
   }
   for (auto& v : t) std::sort(v.begin(), v.end());
+  if (bands_only) t[1] = t[0];
   const double bands = t[0][t[0].size() / 2], per_op = t[1][t[1].size() / 2];
   const double macs = double(H * W * cin * (hid == cin ? 0 : hid)) + double(ho * wo * hid) * (k * k + cout);
   std::printf("ir %lldx%lld %lld-%lld-%lld k%d s%d se%d %s: row bands %.1f us (%.1f GFLOP/s), per-op %.1f us, "

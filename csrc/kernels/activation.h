@@ -2,6 +2,7 @@
 // (mobilekernels/activation.py holds the same numbers).
 #pragma once
 #include <cmath>
+#include <type_traits>
 
 namespace mk {
 
@@ -36,6 +37,24 @@ inline float apply_activation(float v, Activation act) {
     case Activation::kSigmoid: return 1.0f / (1.0f + std::exp(-v));
   }
   return v;
+}
+
+// Calls f(std::integral_constant<Activation, act>{}): kernels instantiate their epilogue per
+// activation, so the switch runs once per call instead of once per stored vector (a runtime
+// switch per vector kept GEMM epilogues out of line, spilling the accumulators around each).
+template <typename F>
+inline decltype(auto) with_activation(Activation act, F&& f) {
+  using A = Activation;
+  switch (act) {
+    case A::kRelu: return f(std::integral_constant<A, A::kRelu>{});
+    case A::kRelu6: return f(std::integral_constant<A, A::kRelu6>{});
+    case A::kHardswish: return f(std::integral_constant<A, A::kHardswish>{});
+    case A::kHardsigmoid: return f(std::integral_constant<A, A::kHardsigmoid>{});
+    case A::kSilu: return f(std::integral_constant<A, A::kSilu>{});
+    case A::kSigmoid: return f(std::integral_constant<A, A::kSigmoid>{});
+    case A::kIdentity: break;
+  }
+  return f(std::integral_constant<A, A::kIdentity>{});
 }
 
 }  // namespace mk

@@ -10,7 +10,7 @@ namespace mk {
 // propagates as in torch.
 inline __m256 clamp_avx2(__m256 v, __m256 lo, __m256 hi) { return _mm256_min_ps(hi, _mm256_max_ps(lo, v)); }
 
-inline __m256 activation_avx2(__m256 v, Activation act) {
+__attribute__((always_inline)) inline __m256 activation_avx2(__m256 v, Activation act) {
   const __m256 zero = _mm256_setzero_ps();
   const __m256 six = _mm256_set1_ps(6.0f);
   const __m256 three = _mm256_set1_ps(3.0f);

@@ -37,7 +37,7 @@ inline void store8(float* p, __m256 v, __m256i mask) {
 
 // Output pixels [ox, ox + P) of one row (P = 4 or 1), channels [c, c + 8) (masked when
 // a tail). P independent FMA chains; the weights come from L1 (k*k vectors per block).
-template <int K, int P, bool Masked>
+template <int K, int P, bool Masked, Activation A>
 inline void interior_pixels(const DwconvParams& p, const float* x, const float* packed, float* y_row,
                             int64_t c, __m256i mask, int ky_lo, int ky_hi, int64_t iy0, int64_t ox) {
   static_assert(P == 4 || P == 1, "P is 4 or 1");
@@ -62,11 +62,11 @@ inline void interior_pixels(const DwconvParams& p, const float* x, const float* 
     }
   }
   float* y = y_row + ox * C + c;
-  store8<Masked>(y, activation_avx2(acc0, p.act), mask);
+  store8<Masked>(y, activation_avx2(acc0, A), mask);
   if constexpr (P == 4) {
-    store8<Masked>(y + C, activation_avx2(acc1, p.act), mask);
-    store8<Masked>(y + 2 * C, activation_avx2(acc2, p.act), mask);
-    store8<Masked>(y + 3 * C, activation_avx2(acc3, p.act), mask);
+    store8<Masked>(y + C, activation_avx2(acc1, A), mask);
+    store8<Masked>(y + 2 * C, activation_avx2(acc2, A), mask);
+    store8<Masked>(y + 3 * C, activation_avx2(acc3, A), mask);
   }
 }
 
@@ -75,7 +75,7 @@ inline void interior_pixels(const DwconvParams& p, const float* x, const float* 
 // registers), so a row costs (7*S + K) input + K weight loads for 8*K FMAs instead of
 // 8*K + K loads, and the 8 accumulators are 8 independent FMA chains. v3's 4-pixel step
 // was load-bound (5 loads per 4 FMAs at 2 loads/cycle).
-template <int K, int S>
+template <int K, int S, Activation A>
 inline void interior_pixels_sliding(const DwconvParams& p, const float* x, const float* packed, float* y_row,
                                     int64_t c, int ky_lo, int ky_hi, int64_t iy0, int64_t ox) {
   constexpr int P = 8;
@@ -103,7 +103,7 @@ inline void interior_pixels_sliding(const DwconvParams& p, const float* x, const
   }
   float* y = y_row + ox * C + c;
 #pragma GCC unroll 8
-  for (int j = 0; j < P; ++j) _mm256_storeu_ps(y + j * C, activation_avx2(acc[j], p.act));
+  for (int j = 0; j < P; ++j) _mm256_storeu_ps(y + j * C, activation_avx2(acc[j], A));
 }
 
 // Any pixel, any kernel size: loops over the taps that land inside the image.
@@ -136,7 +136,7 @@ void generic_pixel(const DwconvParams& p, const float* x, const float* packed, f
 // (group + halo) pixels x C) stays in L1 while all its channel blocks pass over it; with
 // channel blocks outer, the k whole input rows (96 KiB at C = 144, W = 56) had to come
 // from L2 once per block.
-template <int K>
+template <int K, Activation A>
 void interior_row(const DwconvParams& p, const float* x, const float* packed, float* y_row,
                   int64_t c_main, __m256i tail, int ky_lo, int ky_hi, int64_t iy0, int64_t ox_begin,
                   int64_t ox_end) {
@@ -147,10 +147,10 @@ void interior_row(const DwconvParams& p, const float* x, const float* packed, fl
     // 8-pixel groups; the last group is shifted left to end at ox_end (it recomputes a
     // few pixels, writing the same values), so no 4- or 1-pixel remainder runs.
     for (;;) {
-      for (int64_t c = 0; c < c_main; c += 8) interior_pixels_sliding<K, 1>(p, x, packed, y_row, c, ky_lo, ky_hi, iy0, ox);
+      for (int64_t c = 0; c < c_main; c += 8) interior_pixels_sliding<K, 1, A>(p, x, packed, y_row, c, ky_lo, ky_hi, iy0, ox);
       if (has_tail) {
-        interior_pixels<K, kPixels, true>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
-        interior_pixels<K, kPixels, true>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox + kPixels);
+        interior_pixels<K, kPixels, true, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
+        interior_pixels<K, kPixels, true, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox + kPixels);
       }
       if (ox + 8 == ox_end) return;
       ox = std::min(ox + 8, ox_end - 8);
@@ -158,15 +158,15 @@ void interior_row(const DwconvParams& p, const float* x, const float* packed, fl
   }
   for (; ox + kPixels <= ox_end; ox += kPixels) {
     for (int64_t c = 0; c < c_main; c += 8) {
-      interior_pixels<K, kPixels, false>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
+      interior_pixels<K, kPixels, false, A>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
     }
-    if (has_tail) interior_pixels<K, kPixels, true>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
+    if (has_tail) interior_pixels<K, kPixels, true, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
   }
   for (; ox < ox_end; ++ox) {
     for (int64_t c = 0; c < c_main; c += 8) {
-      interior_pixels<K, 1, false>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
+      interior_pixels<K, 1, false, A>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
     }
-    if (has_tail) interior_pixels<K, 1, true>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
+    if (has_tail) interior_pixels<K, 1, true, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
   }
 }
 
@@ -197,11 +197,14 @@ void dwconv_row_avx2(const DwconvParams& p, const float* x, const float* packed,
     int ky_lo = 0, ky_hi = p.kernel_h - 1;
     while (ky_lo <= ky_hi && iy0 + static_cast<int64_t>(ky_lo) * p.dilation_h < 0) ++ky_lo;
     while (ky_hi >= ky_lo && iy0 + static_cast<int64_t>(ky_hi) * p.dilation_h >= p.height) --ky_hi;
-    if (p.kernel_w == 3) {
-      interior_row<3>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
-    } else {
-      interior_row<5>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
-    }
+    with_activation(p.act, [&](auto act) {
+      constexpr Activation A = decltype(act)::value;
+      if (p.kernel_w == 3) {
+        interior_row<3, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
+      } else {
+        interior_row<5, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
+      }
+    });
   }
   for (int64_t ox = ox_end; ox < p.out_width; ++ox) {
     generic_pixel(p, x, packed, y_row, oy, ox, c_main, tail);

@@ -17,11 +17,11 @@ inline __m256 load(const float* p, __m256i mask) {
   return _mm256_maskload_ps(p, mask);
 }
 
-template <bool Full>
-inline void store_row(const GemmParams& p, __m256 v0, __m256 v1, const float* r, float* y, __m256i m0,
-                      __m256i m1) {
-  v0 = activation_avx2(v0, p.act);
-  v1 = activation_avx2(v1, p.act);
+template <bool Full, Activation A>
+__attribute__((always_inline)) inline void store_row(__m256 v0, __m256 v1, const float* r, float* y, __m256i m0,
+                                                     __m256i m1) {
+  v0 = activation_avx2(v0, A);
+  v1 = activation_avx2(v1, A);
   if (r) {
     v0 = _mm256_add_ps(v0, load<Full>(r, m0));
     v1 = _mm256_add_ps(v1, load<Full>(r + 8, m1));
@@ -37,7 +37,7 @@ inline void store_row(const GemmParams& p, __m256 v0, __m256 v1, const float* r,
 
 // Accumulators are named variables, not an array: an array made GCC keep a memory copy
 // of all 12 and store them every k step (store-bound at ~40% of peak).
-template <int MR, bool Full>
+template <int MR, bool Full, Activation A>
 void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const float* packed,
           const float* residual, float* y) {
   const int64_t K = p.k, N = p.n;
@@ -88,21 +88,21 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
   }
   const auto r = [&](int i) { return residual ? residual + i * N + n0 : nullptr; };
   y += n0;
-  store_row<Full>(p, c00, c01, r(0), y, m0, m1);
-  if constexpr (MR > 1) store_row<Full>(p, c10, c11, r(1), y + N, m0, m1);
-  if constexpr (MR > 2) store_row<Full>(p, c20, c21, r(2), y + 2 * N, m0, m1);
-  if constexpr (MR > 3) store_row<Full>(p, c30, c31, r(3), y + 3 * N, m0, m1);
-  if constexpr (MR > 4) store_row<Full>(p, c40, c41, r(4), y + 4 * N, m0, m1);
-  if constexpr (MR > 5) store_row<Full>(p, c50, c51, r(5), y + 5 * N, m0, m1);
+  store_row<Full, A>(c00, c01, r(0), y, m0, m1);
+  if constexpr (MR > 1) store_row<Full, A>(c10, c11, r(1), y + N, m0, m1);
+  if constexpr (MR > 2) store_row<Full, A>(c20, c21, r(2), y + 2 * N, m0, m1);
+  if constexpr (MR > 3) store_row<Full, A>(c30, c31, r(3), y + 3 * N, m0, m1);
+  if constexpr (MR > 4) store_row<Full, A>(c40, c41, r(4), y + 4 * N, m0, m1);
+  if constexpr (MR > 5) store_row<Full, A>(c50, c51, r(5), y + 5 * N, m0, m1);
 }
 
-template <int MR>
+template <int MR, Activation A>
 void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const float* packed,
           const float* residual, float* y) {
   if (nr == 16) {
-    tile<MR, true>(p, n0, nr, x, packed, residual, y);
+    tile<MR, true, A>(p, n0, nr, x, packed, residual, y);
   } else {
-    tile<MR, false>(p, n0, nr, x, packed, residual, y);
+    tile<MR, false, A>(p, n0, nr, x, packed, residual, y);
   }
 }
 
@@ -110,14 +110,17 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
 
 void gemm_tile_avx2(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const float* x,
                     const float* packed, const float* residual, float* y) {
-  switch (mr) {
-    case 6: return tile<6>(p, n0, nr, x, packed, residual, y);
-    case 5: return tile<5>(p, n0, nr, x, packed, residual, y);
-    case 4: return tile<4>(p, n0, nr, x, packed, residual, y);
-    case 3: return tile<3>(p, n0, nr, x, packed, residual, y);
-    case 2: return tile<2>(p, n0, nr, x, packed, residual, y);
-    default: return tile<1>(p, n0, nr, x, packed, residual, y);
-  }
+  with_activation(p.act, [&](auto act) {
+    constexpr Activation A = decltype(act)::value;
+    switch (mr) {
+      case 6: return tile<6, A>(p, n0, nr, x, packed, residual, y);
+      case 5: return tile<5, A>(p, n0, nr, x, packed, residual, y);
+      case 4: return tile<4, A>(p, n0, nr, x, packed, residual, y);
+      case 3: return tile<3, A>(p, n0, nr, x, packed, residual, y);
+      case 2: return tile<2, A>(p, n0, nr, x, packed, residual, y);
+      default: return tile<1, A>(p, n0, nr, x, packed, residual, y);
+    }
+  });
 }
 
 }  // namespace mk

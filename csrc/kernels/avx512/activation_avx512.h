@@ -10,7 +10,7 @@ namespace mk {
 // propagates as in torch.
 inline __m512 clamp_avx512(__m512 v, __m512 lo, __m512 hi) { return _mm512_min_ps(hi, _mm512_max_ps(lo, v)); }
 
-inline __m512 activation_avx512(__m512 v, Activation act) {
+__attribute__((always_inline)) inline __m512 activation_avx512(__m512 v, Activation act) {
   const __m512 zero = _mm512_setzero_ps();
   const __m512 six = _mm512_set1_ps(6.0f);
   const __m512 three = _mm512_set1_ps(3.0f);

@@ -3,7 +3,8 @@
 //
 // Interior pixels (every tap inside the image) take a branch-free path: stride 1 runs
 // 8 output pixels x 16 channels with a sliding input window in registers; other strides
-// run groups of 4 output pixels (4 independent FMA chains). The channel tail (C % 16) is
+// run groups of 4 output pixels (4 independent FMA chains; the sliding window at stride 2
+// measured no faster inside the fused blocks, bench/NOTES.md). The channel tail (C % 16) is
 // the same code with a lane mask: masked loads and stores touch no memory outside the
 // tensor (a torch tensor has no spare bytes). Edge pixels (left/right padding) take the
 // generic valid-taps path; padded rows are skipped by narrowing the ky range once per row.
@@ -36,7 +37,7 @@ inline void store16(float* p, __m512 v, __mmask16 mask) {
 }
 
 // Output pixels [ox, ox + P) of one row (P = 4 or 1), channels [c, c + 16).
-template <int K, int P, bool Masked>
+template <int K, int P, bool Masked, Activation A>
 inline void interior_pixels(const DwconvParams& p, const float* x, const float* packed, float* y_row,
                             int64_t c, __mmask16 mask, int ky_lo, int ky_hi, int64_t iy0, int64_t ox) {
   static_assert(P == 4 || P == 1, "P is 4 or 1");
@@ -61,29 +62,29 @@ inline void interior_pixels(const DwconvParams& p, const float* x, const float* 
     }
   }
   float* y = y_row + ox * C + c;
-  store16<Masked>(y, activation_avx512(acc0, p.act), mask);
+  store16<Masked>(y, activation_avx512(acc0, A), mask);
   if constexpr (P == 4) {
-    store16<Masked>(y + C, activation_avx512(acc1, p.act), mask);
-    store16<Masked>(y + 2 * C, activation_avx512(acc2, p.act), mask);
-    store16<Masked>(y + 3 * C, activation_avx512(acc3, p.act), mask);
+    store16<Masked>(y + C, activation_avx512(acc1, A), mask);
+    store16<Masked>(y + 2 * C, activation_avx512(acc2, A), mask);
+    store16<Masked>(y + 3 * C, activation_avx512(acc3, A), mask);
   }
 }
 
-// 8 output pixels x 16 channels, stride 1, dilation 1: each input pixel of a kernel row
-// is loaded once and feeds every output pixel whose window covers it (7 + K input and K
+// 8 output pixels x 16 channels, stride S, dilation 1: each input pixel of a kernel row
+// is loaded once and feeds every output pixel whose window covers it (7*S + K input and K
 // weight loads per 8*K FMAs; 8 independent chains).
-template <int K, bool Masked>
+template <int K, int S, bool Masked, Activation A>
 inline void interior_pixels_sliding(const DwconvParams& p, const float* x, const float* packed, float* y_row,
                                     int64_t c, __mmask16 mask, int ky_lo, int ky_hi, int64_t iy0, int64_t ox) {
   constexpr int P = 8;
-  constexpr int kInputs = P - 1 + K;
+  constexpr int kInputs = (P - 1) * S + K;
   const int64_t C = p.channels;
   const __m512 bias = load16<Masked>(packed + static_cast<int64_t>(K) * K * C + c, mask);
   __m512 acc[P];
 #pragma GCC unroll 8
   for (int j = 0; j < P; ++j) acc[j] = bias;
   for (int ky = ky_lo; ky <= ky_hi; ++ky) {
-    const float* xr = x + ((iy0 + ky) * p.width + ox - p.pad_left) * C + c;
+    const float* xr = x + ((iy0 + ky) * p.width + ox * S - p.pad_left) * C + c;
     const float* wr = packed + static_cast<int64_t>(ky) * K * C + c;
     __m512 w[K];
 #pragma GCC unroll 5
@@ -93,14 +94,14 @@ inline void interior_pixels_sliding(const DwconvParams& p, const float* x, const
       const __m512 xv = load16<Masked>(xr + i * C, mask);
 #pragma GCC unroll 8
       for (int j = 0; j < P; ++j) {
-        const int kx = i - j;
+        const int kx = i - j * S;
         if (kx >= 0 && kx < K) acc[j] = _mm512_fmadd_ps(xv, w[kx], acc[j]);
       }
     }
   }
   float* y = y_row + ox * C + c;
 #pragma GCC unroll 8
-  for (int j = 0; j < P; ++j) store16<Masked>(y + j * C, activation_avx512(acc[j], p.act), mask);
+  for (int j = 0; j < P; ++j) store16<Masked>(y + j * C, activation_avx512(acc[j], A), mask);
 }
 
 // Any pixel, any kernel size: loops over the taps that land inside the image.
@@ -124,7 +125,7 @@ void generic_pixel(const DwconvParams& p, const float* x, const float* packed, f
 
 // Pixel groups outer, channel blocks inner: one group's input window stays in L1 while all
 // its channel blocks pass over it.
-template <int K>
+template <int K, Activation A>
 void interior_row(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t c_main,
                   __mmask16 tail, int ky_lo, int ky_hi, int64_t iy0, int64_t ox_begin, int64_t ox_end) {
   const __mmask16 all = 0xFFFF;
@@ -135,24 +136,24 @@ void interior_row(const DwconvParams& p, const float* x, const float* packed, fl
     // few pixels, writing the same values), so no 4- or 1-pixel remainder runs.
     for (;;) {
       for (int64_t c = 0; c < c_main; c += 16) {
-        interior_pixels_sliding<K, false>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
+        interior_pixels_sliding<K, 1, false, A>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
       }
-      if (has_tail) interior_pixels_sliding<K, true>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
+      if (has_tail) interior_pixels_sliding<K, 1, true, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
       if (ox + 8 == ox_end) return;
       ox = std::min(ox + 8, ox_end - 8);
     }
   }
   for (; ox + kPixels <= ox_end; ox += kPixels) {
     for (int64_t c = 0; c < c_main; c += 16) {
-      interior_pixels<K, kPixels, false>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
+      interior_pixels<K, kPixels, false, A>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
     }
-    if (has_tail) interior_pixels<K, kPixels, true>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
+    if (has_tail) interior_pixels<K, kPixels, true, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
   }
   for (; ox < ox_end; ++ox) {
     for (int64_t c = 0; c < c_main; c += 16) {
-      interior_pixels<K, 1, false>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
+      interior_pixels<K, 1, false, A>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
     }
-    if (has_tail) interior_pixels<K, 1, true>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
+    if (has_tail) interior_pixels<K, 1, true, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
   }
 }
 
@@ -181,11 +182,14 @@ void dwconv_row_avx512(const DwconvParams& p, const float* x, const float* packe
     int ky_lo = 0, ky_hi = p.kernel_h - 1;
     while (ky_lo <= ky_hi && iy0 + static_cast<int64_t>(ky_lo) * p.dilation_h < 0) ++ky_lo;
     while (ky_hi >= ky_lo && iy0 + static_cast<int64_t>(ky_hi) * p.dilation_h >= p.height) --ky_hi;
-    if (p.kernel_w == 3) {
-      interior_row<3>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
-    } else {
-      interior_row<5>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
-    }
+    with_activation(p.act, [&](auto act) {
+      constexpr Activation A = decltype(act)::value;
+      if (p.kernel_w == 3) {
+        interior_row<3, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
+      } else {
+        interior_row<5, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
+      }
+    });
   }
   for (int64_t ox = ox_end; ox < p.out_width; ++ox) generic_pixel(p, x, packed, y_row, oy, ox, c_main, tail);
 }

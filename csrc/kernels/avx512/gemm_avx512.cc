@@ -16,9 +16,11 @@ namespace {
 
 inline __m512 load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 
-inline void store(const GemmParams& p, bool last, __m512 v, const float* r, float* y, __mmask16 m) {
+// A is the activation of the last K chunk (kIdentity for the others: raw partial sums).
+template <Activation A>
+__attribute__((always_inline)) inline void store(bool last, __m512 v, const float* r, float* y, __mmask16 m) {
   if (last) {
-    v = activation_avx512(v, p.act);
+    v = activation_avx512(v, A);
     if (r) v = _mm512_add_ps(v, load(r, m));
   }
   _mm512_mask_storeu_ps(y, m, v);
@@ -28,7 +30,7 @@ inline void store(const GemmParams& p, bool last, __m512 v, const float* r, floa
 
 // NV = 2: columns [n0, n0 + nr) with 16 < nr <= 32; NV = 1: nr <= 16. Accumulators are
 // named variables, not an array (an array made GCC keep them in memory; see the AVX2 tile).
-template <int MR, int NV>
+template <int MR, int NV, Activation A>
 void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const float* packed,
           const float* residual, float* y) {
   const int64_t K = p.k, N = p.n;
@@ -72,8 +74,8 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
   const float* r = residual ? residual + n0 : nullptr;
 #define MK_STORE(i)                                                                              \
   if constexpr (MR > i) {                                                                        \
-    store(p, last, c##i##0, r ? r + i * N : nullptr, y + i * N, m0);                             \
-    if constexpr (NV > 1) store(p, last, c##i##1, r ? r + i * N + 16 : nullptr, y + i * N + 16, m1); \
+    store<A>(last, c##i##0, r ? r + i * N : nullptr, y + i * N, m0);                             \
+    if constexpr (NV > 1) store<A>(last, c##i##1, r ? r + i * N + 16 : nullptr, y + i * N + 16, m1); \
   }
   MK_ROWS(MK_STORE)
 #undef MK_STORE
@@ -81,13 +83,13 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
 
 #undef MK_ROWS
 
-template <int MR>
+template <int MR, Activation A>
 void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const float* packed,
           const float* residual, float* y) {
   if (nr > 16) {
-    tile<MR, 2>(p, n0, nr, x, packed, residual, y);
+    tile<MR, 2, A>(p, n0, nr, x, packed, residual, y);
   } else {
-    tile<MR, 1>(p, n0, nr, x, packed, residual, y);
+    tile<MR, 1, A>(p, n0, nr, x, packed, residual, y);
   }
 }
 
@@ -95,14 +97,18 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
 
 void gemm_tile_avx512(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const float* x,
                       const float* packed, const float* residual, float* y) {
-  switch (mr) {
-    case 6: return tile<6>(p, n0, nr, x, packed, residual, y);
-    case 5: return tile<5>(p, n0, nr, x, packed, residual, y);
-    case 4: return tile<4>(p, n0, nr, x, packed, residual, y);
-    case 3: return tile<3>(p, n0, nr, x, packed, residual, y);
-    case 2: return tile<2>(p, n0, nr, x, packed, residual, y);
-    default: return tile<1>(p, n0, nr, x, packed, residual, y);
-  }
+  const bool last = p.k_hi < 0 || p.k_hi == p.k;
+  with_activation(last ? p.act : Activation::kIdentity, [&](auto act) {
+    constexpr Activation A = decltype(act)::value;
+    switch (mr) {
+      case 6: return tile<6, A>(p, n0, nr, x, packed, residual, y);
+      case 5: return tile<5, A>(p, n0, nr, x, packed, residual, y);
+      case 4: return tile<4, A>(p, n0, nr, x, packed, residual, y);
+      case 3: return tile<3, A>(p, n0, nr, x, packed, residual, y);
+      case 2: return tile<2, A>(p, n0, nr, x, packed, residual, y);
+      default: return tile<1, A>(p, n0, nr, x, packed, residual, y);
+    }
+  });
 }
 
 }  // namespace mk
