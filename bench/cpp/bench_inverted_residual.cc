@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   }
   for (auto& v : t) std::sort(v.begin(), v.end());
   if (bands_only) t[1] = t[0];
+  if (bands_only) t[1] = t[0];
   const double bands = t[0][t[0].size() / 2], per_op = t[1][t[1].size() / 2];
   const double macs = double(H * W * cin * (hid == cin ? 0 : hid)) + double(ho * wo * hid) * (k * k + cout);
   std::printf("ir %lldx%lld %lld-%lld-%lld k%d s%d se%d %s: row bands %.1f us (%.1f GFLOP/s), per-op %.1f us, "

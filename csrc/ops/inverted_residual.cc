@@ -29,12 +29,17 @@ void project(const InvertedResidualArgs& a, const float* d, int64_t first_pixel,
                 isa);
 }
 
-// Output rows per band: enough pixels (~64) for full GEMM tiles in the projection, while
-// the band's expanded window ((band - 1) * stride + kernel rows) stays within ~256 KiB.
+// Output rows per band: ~384 output pixels, while the band's expanded window
+// ((band - 1) * stride + kernel rows) stays within half the L2 and 384 KiB. At stride 1
+// the window keeps kernel - 1 rows from the last band (moved to its top), so short bands
+// move as many bytes as they expand: 64-pixel bands measured 2-6% slower on the 56x56 and
+// 28x28 blocks, the same on 14x14 and 7x7 (bench/NOTES.md).
 int64_t band_rows(const InvertedResidualArgs& a) {
-  int64_t band = std::max<int64_t>(1, (64 + a.out_width - 1) / a.out_width);
+  static const int64_t window_bytes = std::min<int64_t>(384 << 10, l2_cache_bytes() / 2);
+  const int64_t pixels = a.band_pixels > 0 ? a.band_pixels : 384;
+  int64_t band = std::max<int64_t>(1, (pixels + a.out_width - 1) / a.out_width);
   const int64_t row_bytes = a.width * a.hidden * static_cast<int64_t>(sizeof(float));
-  while (band > 1 && ((band - 1) * a.stride + a.kernel) * row_bytes > (256 << 10)) --band;
+  while (band > 1 && ((band - 1) * a.stride + a.kernel) * row_bytes > window_bytes) --band;
   return std::min(band, a.out_height);
 }
 

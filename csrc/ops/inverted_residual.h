@@ -36,6 +36,7 @@ struct InvertedResidualArgs {
   bool residual;
   bool per_op = false;
   bool panels = false;  // expand and project in the 16-column panel layout (pack_gemm_panels)
+  int64_t band_pixels = 0;  // output pixels per row band; 0: the default (~384). Tests force short bands.
 };
 
 void inverted_residual(const InvertedResidualArgs& a, Isa isa);

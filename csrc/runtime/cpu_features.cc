@@ -1,5 +1,7 @@
 #include "cpu_features.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <stdexcept>
 
@@ -42,6 +44,17 @@ Isa detected_isa() {
 }
 
 }  // namespace
+
+int64_t l2_cache_bytes() {
+  static const int64_t bytes = [] {
+    long v = -1;
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    return v > 0 ? static_cast<int64_t>(v) : int64_t{512} << 10;
+  }();
+  return bytes;
+}
 
 Isa best_isa() {
   static const Isa isa = [] {

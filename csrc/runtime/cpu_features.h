@@ -1,5 +1,6 @@
 // Run-time CPU feature detection: which microkernel ISA this machine can execute.
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace mk {
@@ -13,6 +14,8 @@ bool cpu_has_neon();
 // The best ISA compiled in and supported by this CPU, unless MOBILEKERNELS_ISA names
 // another available one (e.g. avx2 on a CPU whose AVX-512 clocks down); read once.
 Isa best_isa();
+// Per-core L2 size in bytes (sysconf; 512 KiB where the OS does not say).
+int64_t l2_cache_bytes();
 const char* isa_name(Isa isa);
 // "auto" -> best_isa(); otherwise the named ISA, which must be compiled in and supported.
 // Throws std::invalid_argument for an unknown or unavailable name.
