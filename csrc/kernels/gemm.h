@@ -4,6 +4,7 @@
 // the B matrix, row K the bias. X, Y and the optional residual R are NHWC pixels x
 // channels, row-major with leading dimensions K and N.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "../runtime/cpu_features.h"
@@ -23,9 +24,31 @@ struct GemmParams {
   // need the whole range): k_lo > 0 starts from the raw partial sums already in Y instead
   // of the bias; k_hi < k stores raw partial sums (no activation, no residual).
   int64_t k_lo = 0, k_hi = -1;  // k_hi < 0: k
+  // A's layout. Row i of X starts at x + i * lda (lda 0: k, dense rows). A row's k values
+  // are contiguous `seg` at a time, consecutive runs seg_stride floats apart (seg 0: one
+  // run). A k x k conv reads its patches straight from an NHWC image this way: seg = k * cin
+  // (one kernel row of taps), seg_stride = the image row, lda = stride * cin.
+  int64_t lda = 0, seg = 0, seg_stride = 0;
 };
 
 constexpr int64_t kGemmPanel = 16;
+
+inline int64_t gemm_lda(const GemmParams& p) { return p.lda > 0 ? p.lda : p.k; }
+
+// Calls f(k_begin, k_end, shift) for each run of A's columns [k_lo, k_hi) that is contiguous
+// in X: column kk of row i is at x + i * lda + kk + shift.
+template <typename F>
+inline void gemm_for_each_run(const GemmParams& p, int64_t k_lo, int64_t k_hi, F&& f) {
+  if (p.seg <= 0) {
+    f(k_lo, k_hi, int64_t{0});
+    return;
+  }
+  for (int64_t s0 = k_lo; s0 < k_hi;) {
+    const int64_t q = s0 / p.seg, s1 = std::min(k_hi, (q + 1) * p.seg);
+    f(s0, s1, q * (p.seg_stride - p.seg));
+    s0 = s1;
+  }
+}
 
 // Row 0 of B's column j, and the distance between B's rows.
 inline const float* gemm_b_column(const GemmParams& p, const float* packed, int64_t j) {

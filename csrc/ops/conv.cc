@@ -27,14 +27,14 @@ inline void copy_run(const float* src, float* dst, int64_t n) {
   }
 }
 
-// One output row's patches: [out_width][kernel*kernel*in_channels], zeros for padding.
-// A kernel row of taps is k*cin contiguous floats in NHWC: pixels whose taps are all
-// inside the image copy k runs of k*cin floats; only edge pixels go tap by tap.
+// Patches of output pixels [ox0, ox1) of row oy: [ox1 - ox0][kernel*kernel*in_channels],
+// zeros for padding. A kernel row of taps is k*cin contiguous floats in NHWC: pixels whose
+// taps are all inside the image copy k runs of k*cin floats; only edge pixels go tap by tap.
 template <int64_t Run>
-void im2col_row_impl(const ConvArgs& a, const float* image, int64_t oy, float* cols) {
+void im2col_impl(const ConvArgs& a, const float* image, int64_t oy, int64_t ox0, int64_t ox1, float* cols) {
   const int64_t cin = a.in_channels, k = a.kernel, run = k * cin;
-  for (int64_t ox = 0; ox < a.out_width; ++ox) {
-    float* dst = cols + ox * k * run;
+  for (int64_t ox = ox0; ox < ox1; ++ox) {
+    float* dst = cols + (ox - ox0) * k * run;
     const int64_t ix0 = ox * a.stride - a.pad_left;
     const bool inside_x = ix0 >= 0 && ix0 + k <= a.width;
     for (int64_t ky = 0; ky < k; ++ky) {
@@ -59,11 +59,19 @@ void im2col_row_impl(const ConvArgs& a, const float* image, int64_t oy, float* c
   }
 }
 
-void im2col_row(const ConvArgs& a, const float* image, int64_t oy, float* cols) {
+void im2col(const ConvArgs& a, const float* image, int64_t oy, int64_t ox0, int64_t ox1, float* cols) {
   const int64_t run = static_cast<int64_t>(a.kernel) * a.in_channels;
-  if (run == 9) return im2col_row_impl<9>(a, image, oy, cols);    // 3x3, 3 channels (stems)
-  if (run == 15) return im2col_row_impl<15>(a, image, oy, cols);  // 5x5, 3 channels
-  im2col_row_impl<0>(a, image, oy, cols);
+  if (run == 9) return im2col_impl<9>(a, image, oy, ox0, ox1, cols);    // 3x3, 3 channels (stems)
+  if (run == 15) return im2col_impl<15>(a, image, oy, ox0, ox1, cols);  // 5x5, 3 channels
+  im2col_impl<0>(a, image, oy, ox0, ox1, cols);
+}
+
+// Output columns [begin, end) whose taps are all inside the image (begin == end: none).
+void interior_columns(const ConvArgs& a, int64_t& begin, int64_t& end) {
+  begin = std::min<int64_t>(a.out_width, (a.pad_left + a.stride - 1) / a.stride);
+  const int64_t last = a.width - a.kernel + a.pad_left;  // largest ox * stride with all taps inside
+  end = last >= 0 ? std::min<int64_t>(a.out_width, last / a.stride + 1) : 0;
+  if (end < begin) end = begin;
 }
 
 }  // namespace
@@ -76,22 +84,43 @@ void conv_bn_act(const ConvArgs& a, Isa isa) {
               a.out_width == conv_out_size(a.width, a.kernel, a.stride, a.pad_left, a.pad_right, 1, "width"),
           "conv_bn_act: output size does not match kernel, stride and padding");
   const int64_t patch = static_cast<int64_t>(a.kernel) * a.kernel * a.in_channels;
-  // Bands of output rows, one job each: the band's im2col (~64 KiB) stays in the worker's
-  // L2 and its GEMM runs inline on the same thread (nested parallel_for is inline).
-  const int64_t band = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, a.out_width * patch));
+  const int64_t cin = a.in_channels, cout = a.out_channels;
+  int64_t ox_begin, ox_end;
+  interior_columns(a, ox_begin, ox_end);
+  // Interior pixels of rows whose kernel rows are all inside the image read their patches
+  // straight from the image (the GEMM's A in runs of k*cin floats, one per kernel row: no
+  // im2col, which was ~30% of the stem's time). Edge pixels and padded rows go through an
+  // im2col of just those pixels into per-thread scratch.
+  const GemmParams direct{patch, cout, a.act, false, 0, -1, static_cast<int64_t>(a.stride) * cin,
+                          static_cast<int64_t>(a.kernel) * cin, a.width * cin};
+  const GemmParams dense{patch, cout, a.act};
+  // Bands of output rows, one job each (nested parallel_for runs inline on the worker).
+  const int64_t band = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, a.out_width));
   const int64_t bands = (a.out_height + band - 1) / band;
   ThreadPool::instance().parallel_for(a.batch * bands, [&](int64_t begin, int64_t end) {
     thread_local FloatBuffer cols;
-    scratch(cols, band * a.out_width * patch);
+    scratch(cols, a.out_width * patch);
     for (int64_t job = begin; job < end; ++job) {
       const int64_t n = job / bands, oy0 = (job % bands) * band;
-      const int64_t rows = std::min(band, a.out_height - oy0);
-      const float* image = a.x + n * a.height * a.width * a.in_channels;
-      for (int64_t r = 0; r < rows; ++r) im2col_row(a, image, oy0 + r, cols.data() + r * a.out_width * patch);
-      float* y = a.y + ((n * a.out_height + oy0) * a.out_width) * a.out_channels;
-      pwconv_bn_act(PwconvArgs{cols.data(), a.packed, nullptr, y, rows * a.out_width,
-                               GemmParams{patch, a.out_channels, a.act}},
-                    isa);
+      const int64_t oy1 = std::min(a.out_height, oy0 + band);
+      const float* image = a.x + n * a.height * a.width * cin;
+      for (int64_t oy = oy0; oy < oy1; ++oy) {
+        float* y = a.y + ((n * a.out_height + oy) * a.out_width) * cout;
+        const int64_t iy0 = oy * a.stride - a.pad_top;
+        const bool rows_inside = iy0 >= 0 && iy0 + a.kernel <= a.height;
+        const int64_t d0 = rows_inside ? ox_begin : a.out_width, d1 = rows_inside ? ox_end : a.out_width;
+        const auto via_cols = [&](int64_t ox0, int64_t ox1) {
+          if (ox0 >= ox1) return;
+          im2col(a, image, oy, ox0, ox1, cols.data());
+          pwconv_bn_act(PwconvArgs{cols.data(), a.packed, nullptr, y + ox0 * cout, ox1 - ox0, dense}, isa);
+        };
+        via_cols(0, d0);
+        if (d0 < d1) {
+          const float* x = image + (iy0 * a.width + d0 * a.stride - a.pad_left) * cin;
+          pwconv_bn_act(PwconvArgs{x, a.packed, nullptr, y + d0 * cout, d1 - d0, direct}, isa);
+        }
+        via_cols(std::max(d0, d1), a.out_width);
+      }
     }
   });
 }

@@ -32,6 +32,7 @@ void pwconv_check(const PwconvArgs& a) {
   require(a.m >= 1 && a.p.k >= 1 && a.p.n >= 1, "pwconv_bn_act: m, k and n must be >= 1");
   const int act = static_cast<int>(a.p.act);
   require(act >= 0 && act < kNumActivations, "pwconv_bn_act: unknown activation code " + std::to_string(act));
+  require(a.p.lda >= 0 && a.p.seg >= 0 && a.p.seg_stride >= 0, "pwconv_bn_act: negative A layout");
 }
 
 void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
@@ -68,7 +69,7 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
           pc.k_hi = std::min(p.k, pc.k_lo + k_chunk);
           for (int64_t i = m0; i < m1; i += kTileRows) {
             const int64_t mr = std::min(kTileRows, m1 - i);
-            kernel(pc, mr, n0, nr, a.x + i * p.k, a.packed, a.residual ? a.residual + i * p.n : nullptr,
+            kernel(pc, mr, n0, nr, a.x + i * gemm_lda(p), a.packed, a.residual ? a.residual + i * p.n : nullptr,
                    a.y + i * p.n);
           }
         }

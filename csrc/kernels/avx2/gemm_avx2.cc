@@ -44,48 +44,50 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
   const __m256i m0 = tail_mask_avx2(nr >= 8 ? 8 : nr);
   const __m256i m1 = tail_mask_avx2(nr >= 16 ? 8 : (nr > 8 ? nr - 8 : 0));
   const float* b = gemm_b_column(p, packed, n0);
-  const int64_t ldb = gemm_ldb(p);
+  const int64_t ldb = gemm_ldb(p), lda = gemm_lda(p);
   const __m256 bias0 = load<Full>(b + K * ldb, m0), bias1 = load<Full>(b + K * ldb + 8, m1);
   __m256 c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1;
   __m256 c30 = bias0, c31 = bias1, c40 = bias0, c41 = bias1, c50 = bias0, c51 = bias1;
-  const float* x0 = x;
-  const float* x1 = x + (MR > 1 ? K : 0);
-  const float* x2 = x + (MR > 2 ? 2 * K : 0);
-  const float* x3 = x + (MR > 3 ? 3 * K : 0);
-  const float* x4 = x + (MR > 4 ? 4 * K : 0);
-  const float* x5 = x + (MR > 5 ? 5 * K : 0);
-  for (int64_t kk = 0; kk < K; ++kk) {
-    const float* bk = b + kk * ldb;
-    const __m256 b0 = load<Full>(bk, m0), b1 = load<Full>(bk + 8, m1);
-    __m256 a = _mm256_broadcast_ss(x0 + kk);
-    c00 = _mm256_fmadd_ps(a, b0, c00);
-    c01 = _mm256_fmadd_ps(a, b1, c01);
-    if constexpr (MR > 1) {
-      a = _mm256_broadcast_ss(x1 + kk);
-      c10 = _mm256_fmadd_ps(a, b0, c10);
-      c11 = _mm256_fmadd_ps(a, b1, c11);
+  gemm_for_each_run(p, 0, K, [&](int64_t k0, int64_t k1, int64_t shift) {
+    const float* x0 = x + shift;
+    const float* x1 = x + (MR > 1 ? lda : 0) + shift;
+    const float* x2 = x + (MR > 2 ? 2 * lda : 0) + shift;
+    const float* x3 = x + (MR > 3 ? 3 * lda : 0) + shift;
+    const float* x4 = x + (MR > 4 ? 4 * lda : 0) + shift;
+    const float* x5 = x + (MR > 5 ? 5 * lda : 0) + shift;
+    for (int64_t kk = k0; kk < k1; ++kk) {
+      const float* bk = b + kk * ldb;
+      const __m256 b0 = load<Full>(bk, m0), b1 = load<Full>(bk + 8, m1);
+      __m256 a = _mm256_broadcast_ss(x0 + kk);
+      c00 = _mm256_fmadd_ps(a, b0, c00);
+      c01 = _mm256_fmadd_ps(a, b1, c01);
+      if constexpr (MR > 1) {
+        a = _mm256_broadcast_ss(x1 + kk);
+        c10 = _mm256_fmadd_ps(a, b0, c10);
+        c11 = _mm256_fmadd_ps(a, b1, c11);
+      }
+      if constexpr (MR > 2) {
+        a = _mm256_broadcast_ss(x2 + kk);
+        c20 = _mm256_fmadd_ps(a, b0, c20);
+        c21 = _mm256_fmadd_ps(a, b1, c21);
+      }
+      if constexpr (MR > 3) {
+        a = _mm256_broadcast_ss(x3 + kk);
+        c30 = _mm256_fmadd_ps(a, b0, c30);
+        c31 = _mm256_fmadd_ps(a, b1, c31);
+      }
+      if constexpr (MR > 4) {
+        a = _mm256_broadcast_ss(x4 + kk);
+        c40 = _mm256_fmadd_ps(a, b0, c40);
+        c41 = _mm256_fmadd_ps(a, b1, c41);
+      }
+      if constexpr (MR > 5) {
+        a = _mm256_broadcast_ss(x5 + kk);
+        c50 = _mm256_fmadd_ps(a, b0, c50);
+        c51 = _mm256_fmadd_ps(a, b1, c51);
+      }
     }
-    if constexpr (MR > 2) {
-      a = _mm256_broadcast_ss(x2 + kk);
-      c20 = _mm256_fmadd_ps(a, b0, c20);
-      c21 = _mm256_fmadd_ps(a, b1, c21);
-    }
-    if constexpr (MR > 3) {
-      a = _mm256_broadcast_ss(x3 + kk);
-      c30 = _mm256_fmadd_ps(a, b0, c30);
-      c31 = _mm256_fmadd_ps(a, b1, c31);
-    }
-    if constexpr (MR > 4) {
-      a = _mm256_broadcast_ss(x4 + kk);
-      c40 = _mm256_fmadd_ps(a, b0, c40);
-      c41 = _mm256_fmadd_ps(a, b1, c41);
-    }
-    if constexpr (MR > 5) {
-      a = _mm256_broadcast_ss(x5 + kk);
-      c50 = _mm256_fmadd_ps(a, b0, c50);
-      c51 = _mm256_fmadd_ps(a, b1, c51);
-    }
-  }
+  });
   const auto r = [&](int i) { return residual ? residual + i * N + n0 : nullptr; };
   y += n0;
   store_row<Full, A>(c00, c01, r(0), y, m0, m1);

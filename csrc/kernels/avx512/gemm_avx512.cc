@@ -37,14 +37,14 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
   const __mmask16 m0 = tail_mask_avx512(nr), m1 = tail_mask_avx512(nr > 16 ? nr - 16 : 0);
   const float* b0 = gemm_b_column(p, packed, n0);
   const float* b1 = NV > 1 ? gemm_b_column(p, packed, n0 + 16) : b0;
-  const int64_t ldb = gemm_ldb(p);
+  const int64_t ldb = gemm_ldb(p), lda = gemm_lda(p);
   const int64_t k_lo = p.k_lo, k_hi = p.k_hi < 0 ? K : p.k_hi;
   const bool first = k_lo == 0, last = k_hi == K;
   y += n0;
   const __m512 bias0 = load(b0 + K * ldb, m0), bias1 = NV > 1 ? load(b1 + K * ldb, m1) : bias0;
 #define MK_DECL(i)                                                           \
   __m512 c##i##0 = bias0, c##i##1 = bias1;                                   \
-  const float* x##i = x + (MR > i ? i * K : 0);                              \
+  const float* x##i = x + (MR > i ? i * lda : 0);                            \
   if (MR > i && !first) {                                                    \
     c##i##0 = load(y + i * N, m0);                                           \
     if constexpr (NV > 1) c##i##1 = load(y + i * N + 16, m1);                \
@@ -53,23 +53,28 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
 #undef MK_DECL
 #define MK_FMA(i)                                        \
   if constexpr (MR > i) {                                \
-    const __m512 a = _mm512_set1_ps(x##i[kk]);           \
+    const __m512 a = _mm512_set1_ps(s##i[kk]);           \
     c##i##0 = _mm512_fmadd_ps(a, bv0, c##i##0);          \
     if constexpr (NV > 1) c##i##1 = _mm512_fmadd_ps(a, bv1, c##i##1); \
   }
-  if (nr == 16 * NV) {
-    for (int64_t kk = k_lo; kk < k_hi; ++kk) {
-      const __m512 bv0 = _mm512_loadu_ps(b0 + kk * ldb);
-      const __m512 bv1 = NV > 1 ? _mm512_loadu_ps(b1 + kk * ldb) : bv0;
-      MK_ROWS(MK_FMA)
+#define MK_SHIFT(i) [[maybe_unused]] const float* s##i = x##i + shift;
+  gemm_for_each_run(p, k_lo, k_hi, [&](int64_t k0, int64_t k1, int64_t shift) {
+    MK_ROWS(MK_SHIFT)
+    if (nr == 16 * NV) {
+      for (int64_t kk = k0; kk < k1; ++kk) {
+        const __m512 bv0 = _mm512_loadu_ps(b0 + kk * ldb);
+        const __m512 bv1 = NV > 1 ? _mm512_loadu_ps(b1 + kk * ldb) : bv0;
+        MK_ROWS(MK_FMA)
+      }
+    } else {
+      for (int64_t kk = k0; kk < k1; ++kk) {
+        const __m512 bv0 = load(b0 + kk * ldb, m0);
+        const __m512 bv1 = NV > 1 ? load(b1 + kk * ldb, m1) : bv0;
+        MK_ROWS(MK_FMA)
+      }
     }
-  } else {
-    for (int64_t kk = k_lo; kk < k_hi; ++kk) {
-      const __m512 bv0 = load(b0 + kk * ldb, m0);
-      const __m512 bv1 = NV > 1 ? load(b1 + kk * ldb, m1) : bv0;
-      MK_ROWS(MK_FMA)
-    }
-  }
+  });
+#undef MK_SHIFT
 #undef MK_FMA
   const float* r = residual ? residual + n0 : nullptr;
 #define MK_STORE(i)                                                                              \

@@ -37,25 +37,29 @@ void tile(const GemmParams& p, int64_t n0, const float* x, const float* packed, 
     acc[i][0] = bias0;
     acc[i][1] = bias1;
   }
-  int64_t kk = 0;
-  for (; kk + 4 <= K; kk += 4) {
-    float32x4_t a[MR];
-    for (int i = 0; i < MR; ++i) a[i] = vld1q_f32(x + i * K + kk);
-    step4<MR, NR, 0>(acc, a, b + kk * ldb);
-    step4<MR, NR, 1>(acc, a, b + (kk + 1) * ldb);
-    step4<MR, NR, 2>(acc, a, b + (kk + 2) * ldb);
-    step4<MR, NR, 3>(acc, a, b + (kk + 3) * ldb);
-  }
-  for (; kk < K; ++kk) {  // K % 4 tail: broadcast loads
-    const float* bk = b + kk * ldb;
-    const float32x4_t b0 = vld1q_f32(bk);
-    const float32x4_t b1 = NR == 8 ? vld1q_f32(bk + 4) : b0;
-    for (int i = 0; i < MR; ++i) {
-      const float32x4_t a = vld1q_dup_f32(x + i * K + kk);
-      acc[i][0] = vfmaq_f32(acc[i][0], a, b0);
-      if (NR == 8) acc[i][1] = vfmaq_f32(acc[i][1], a, b1);
+  const int64_t lda = gemm_lda(p);
+  gemm_for_each_run(p, 0, K, [&](int64_t k0, int64_t k1, int64_t shift) {
+    const float* xs = x + shift;
+    int64_t kk = k0;
+    for (; kk + 4 <= k1; kk += 4) {
+      float32x4_t a[MR];
+      for (int i = 0; i < MR; ++i) a[i] = vld1q_f32(xs + i * lda + kk);
+      step4<MR, NR, 0>(acc, a, b + kk * ldb);
+      step4<MR, NR, 1>(acc, a, b + (kk + 1) * ldb);
+      step4<MR, NR, 2>(acc, a, b + (kk + 2) * ldb);
+      step4<MR, NR, 3>(acc, a, b + (kk + 3) * ldb);
     }
-  }
+    for (; kk < k1; ++kk) {  // run length % 4 tail: broadcast loads
+      const float* bk = b + kk * ldb;
+      const float32x4_t b0 = vld1q_f32(bk);
+      const float32x4_t b1 = NR == 8 ? vld1q_f32(bk + 4) : b0;
+      for (int i = 0; i < MR; ++i) {
+        const float32x4_t a = vld1q_dup_f32(xs + i * lda + kk);
+        acc[i][0] = vfmaq_f32(acc[i][0], a, b0);
+        if (NR == 8) acc[i][1] = vfmaq_f32(acc[i][1], a, b1);
+      }
+    }
+  });
   for (int i = 0; i < MR; ++i) {
     float* yi = y + i * N + n0;
     float32x4_t v0 = activation_neon(acc[i][0], p.act);

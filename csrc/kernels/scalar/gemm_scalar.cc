@@ -7,11 +7,13 @@ void gemm_tile_scalar(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, c
                       const float* packed, const float* residual, float* y) {
   const int64_t ldb = gemm_ldb(p);
   for (int64_t i = 0; i < mr; ++i) {
-    const float* xi = x + i * p.k;
+    const float* xi = x + i * gemm_lda(p);
     for (int64_t j = n0; j < n0 + nr; ++j) {
       const float* bj = gemm_b_column(p, packed, j);
       float acc = bj[p.k * ldb];
-      for (int64_t kk = 0; kk < p.k; ++kk) acc += xi[kk] * bj[kk * ldb];
+      gemm_for_each_run(p, 0, p.k, [&](int64_t k0, int64_t k1, int64_t shift) {
+        for (int64_t kk = k0; kk < k1; ++kk) acc += xi[kk + shift] * bj[kk * ldb];
+      });
       float v = apply_activation(acc, p.act);
       if (residual) v += residual[i * p.n + j];
       y[i * p.n + j] = v;
