@@ -106,7 +106,9 @@ inline void interior_pixels_sliding(const DwconvParams& p, const float* x, const
   for (int j = 0; j < P; ++j) _mm256_storeu_ps(y + j * C, activation_avx2(acc[j], A));
 }
 
-// Any pixel, any kernel size: loops over the taps that land inside the image.
+// Any pixel, any kernel size: loops over the taps that land inside the image. Four channel
+// blocks at a time: four independent FMA chains (one chain per block is latency-bound).
+template <Activation A>
 void generic_pixel(const DwconvParams& p, const float* x, const float* packed, float* y_row,
                    int64_t oy, int64_t ox, int64_t c_main, __m256i tail) {
   const int64_t C = p.channels;
@@ -114,13 +116,30 @@ void generic_pixel(const DwconvParams& p, const float* x, const float* packed, f
   DwconvTaps taps;
   dwconv_valid_taps(p, oy, ox, taps);
   float* y = y_row + ox * C;
-  for (int64_t c = 0; c < c_main; c += 8) {
+  int64_t c = 0;
+  for (; c + 32 <= c_main; c += 32) {
+    __m256 acc0 = _mm256_loadu_ps(bias + c), acc1 = _mm256_loadu_ps(bias + c + 8);
+    __m256 acc2 = _mm256_loadu_ps(bias + c + 16), acc3 = _mm256_loadu_ps(bias + c + 24);
+    for (int t = 0; t < taps.count; ++t) {
+      const float* xt = x + taps.offset[t] + c;
+      const float* wt = packed + taps.tap[t] * C + c;
+      acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(xt), _mm256_loadu_ps(wt), acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(xt + 8), _mm256_loadu_ps(wt + 8), acc1);
+      acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(xt + 16), _mm256_loadu_ps(wt + 16), acc2);
+      acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(xt + 24), _mm256_loadu_ps(wt + 24), acc3);
+    }
+    _mm256_storeu_ps(y + c, activation_avx2(acc0, A));
+    _mm256_storeu_ps(y + c + 8, activation_avx2(acc1, A));
+    _mm256_storeu_ps(y + c + 16, activation_avx2(acc2, A));
+    _mm256_storeu_ps(y + c + 24, activation_avx2(acc3, A));
+  }
+  for (; c < c_main; c += 8) {
     __m256 acc = _mm256_loadu_ps(bias + c);
     for (int t = 0; t < taps.count; ++t) {
       acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + taps.offset[t] + c),
                             _mm256_loadu_ps(packed + taps.tap[t] * C + c), acc);
     }
-    _mm256_storeu_ps(y + c, activation_avx2(acc, p.act));
+    _mm256_storeu_ps(y + c, activation_avx2(acc, A));
   }
   if (c_main < C) {
     __m256 acc = _mm256_maskload_ps(bias + c_main, tail);
@@ -128,7 +147,7 @@ void generic_pixel(const DwconvParams& p, const float* x, const float* packed, f
       acc = _mm256_fmadd_ps(_mm256_maskload_ps(x + taps.offset[t] + c_main, tail),
                             _mm256_maskload_ps(packed + taps.tap[t] * C + c_main, tail), acc);
     }
-    _mm256_maskstore_ps(y + c_main, tail, activation_avx2(acc, p.act));
+    _mm256_maskstore_ps(y + c_main, tail, activation_avx2(acc, A));
   }
 }
 
@@ -190,25 +209,23 @@ void dwconv_row_avx2(const DwconvParams& p, const float* x, const float* packed,
   if (!fast || ox_end <= ox_begin) {
     ox_begin = ox_end = p.out_width;  // everything through the generic path
   }
-  for (int64_t ox = 0; ox < ox_begin; ++ox) generic_pixel(p, x, packed, y_row, oy, ox, c_main, tail);
-  if (ox_begin < ox_end) {
-    // Taps in padded rows are skipped for the whole row at once.
-    const int64_t iy0 = oy * p.stride_h - p.pad_top;
-    int ky_lo = 0, ky_hi = p.kernel_h - 1;
-    while (ky_lo <= ky_hi && iy0 + static_cast<int64_t>(ky_lo) * p.dilation_h < 0) ++ky_lo;
-    while (ky_hi >= ky_lo && iy0 + static_cast<int64_t>(ky_hi) * p.dilation_h >= p.height) --ky_hi;
-    with_activation(p.act, [&](auto act) {
-      constexpr Activation A = decltype(act)::value;
+  with_activation(p.act, [&](auto act) {
+    constexpr Activation A = decltype(act)::value;
+    for (int64_t ox = 0; ox < ox_begin; ++ox) generic_pixel<A>(p, x, packed, y_row, oy, ox, c_main, tail);
+    if (ox_begin < ox_end) {
+      // Taps in padded rows are skipped for the whole row at once.
+      const int64_t iy0 = oy * p.stride_h - p.pad_top;
+      int ky_lo = 0, ky_hi = p.kernel_h - 1;
+      while (ky_lo <= ky_hi && iy0 + static_cast<int64_t>(ky_lo) * p.dilation_h < 0) ++ky_lo;
+      while (ky_hi >= ky_lo && iy0 + static_cast<int64_t>(ky_hi) * p.dilation_h >= p.height) --ky_hi;
       if (p.kernel_w == 3) {
         interior_row<3, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
       } else {
         interior_row<5, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
       }
-    });
-  }
-  for (int64_t ox = ox_end; ox < p.out_width; ++ox) {
-    generic_pixel(p, x, packed, y_row, oy, ox, c_main, tail);
-  }
+    }
+    for (int64_t ox = ox_end; ox < p.out_width; ++ox) generic_pixel<A>(p, x, packed, y_row, oy, ox, c_main, tail);
+  });
 }
 
 }  // namespace mk
