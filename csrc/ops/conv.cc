@@ -91,9 +91,11 @@ void conv_bn_act(const ConvArgs& a, Isa isa) {
   // straight from the image (the GEMM's A in runs of k*cin floats, one per kernel row: no
   // im2col, which was ~30% of the stem's time). Edge pixels and padded rows go through an
   // im2col of just those pixels into per-thread scratch.
-  const GemmParams direct{patch, cout, a.act, false, 0, -1, static_cast<int64_t>(a.stride) * cin,
-                          static_cast<int64_t>(a.kernel) * cin, a.width * cin};
   const GemmParams dense{patch, cout, a.act};
+  GemmParams direct = dense;
+  direct.lda = static_cast<int64_t>(a.stride) * cin;  // next output pixel
+  direct.seg = static_cast<int64_t>(a.kernel) * cin;  // one kernel row of taps
+  direct.seg_stride = a.width * cin;                  // next kernel row: the image row below
   // Bands of output rows, one job each (nested parallel_for runs inline on the worker).
   const int64_t band = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, a.out_width));
   const int64_t bands = (a.out_height + band - 1) / band;

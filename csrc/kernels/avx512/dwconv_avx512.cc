@@ -70,21 +70,21 @@ inline void interior_pixels(const DwconvParams& p, const float* x, const float* 
   }
 }
 
-// 8 output pixels x 16 channels, stride S, dilation 1: each input pixel of a kernel row
-// is loaded once and feeds every output pixel whose window covers it (7*S + K input and K
+// 8 output pixels x 16 channels, stride 1, dilation 1: each input pixel of a kernel row
+// is loaded once and feeds every output pixel whose window covers it (7 + K input and K
 // weight loads per 8*K FMAs; 8 independent chains).
-template <int K, int S, bool Masked, Activation A>
+template <int K, bool Masked, Activation A>
 inline void interior_pixels_sliding(const DwconvParams& p, const float* x, const float* packed, float* y_row,
                                     int64_t c, __mmask16 mask, int ky_lo, int ky_hi, int64_t iy0, int64_t ox) {
   constexpr int P = 8;
-  constexpr int kInputs = (P - 1) * S + K;
+  constexpr int kInputs = P - 1 + K;
   const int64_t C = p.channels;
   const __m512 bias = load16<Masked>(packed + static_cast<int64_t>(K) * K * C + c, mask);
   __m512 acc[P];
 #pragma GCC unroll 8
   for (int j = 0; j < P; ++j) acc[j] = bias;
   for (int ky = ky_lo; ky <= ky_hi; ++ky) {
-    const float* xr = x + ((iy0 + ky) * p.width + ox * S - p.pad_left) * C + c;
+    const float* xr = x + ((iy0 + ky) * p.width + ox - p.pad_left) * C + c;
     const float* wr = packed + static_cast<int64_t>(ky) * K * C + c;
     __m512 w[K];
 #pragma GCC unroll 5
@@ -94,7 +94,7 @@ inline void interior_pixels_sliding(const DwconvParams& p, const float* x, const
       const __m512 xv = load16<Masked>(xr + i * C, mask);
 #pragma GCC unroll 8
       for (int j = 0; j < P; ++j) {
-        const int kx = i - j * S;
+        const int kx = i - j;
         if (kx >= 0 && kx < K) acc[j] = _mm512_fmadd_ps(xv, w[kx], acc[j]);
       }
     }
@@ -157,9 +157,9 @@ void interior_row(const DwconvParams& p, const float* x, const float* packed, fl
     // few pixels, writing the same values), so no 4- or 1-pixel remainder runs.
     for (;;) {
       for (int64_t c = 0; c < c_main; c += 16) {
-        interior_pixels_sliding<K, 1, false, A>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
+        interior_pixels_sliding<K, false, A>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox);
       }
-      if (has_tail) interior_pixels_sliding<K, 1, true, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
+      if (has_tail) interior_pixels_sliding<K, true, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox);
       if (ox + 8 == ox_end) return;
       ox = std::min(ox + 8, ox_end - 8);
     }
