@@ -83,7 +83,13 @@ def test_global_avgpool(n, c, h, w, seed, layout):
     x = make_input(n, c, h, w, seed=seed, layout=layout)
     y = ops.global_avgpool(x)
     assert y.shape == (n, c, 1, 1)
-    assert_close(y, x.double().mean(dim=(2, 3), keepdim=True))
+    assert not torch.isnan(y).any(), "an output element was not written"
+    # A mean's float32 rounding error scales with mean(|x|), not |mean(x)|: one channel whose
+    # values cancel (mean 1.8e-3, abs error 2e-8) failed a norm-relative 1e-5 in CI.
+    ref = x.double().mean(dim=(2, 3), keepdim=True)
+    scale = x.double().abs().mean(dim=(2, 3), keepdim=True).clamp_min(1e-30)
+    err = ((y.double() - ref).abs() / scale).max().item()
+    assert err <= 1e-5, f"error {err:.3g} of mean(|x|) > 1e-5"
 
 
 @settings(max_examples=30, deadline=None)
