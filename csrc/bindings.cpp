@@ -258,6 +258,13 @@ class NetworkHandle {
     net_.add(l);
   }
 
+  // Pools the previous layer's output (its channel count), so it cannot come first.
+  void add_global_avgpool() {
+    require(net_.size() > 0, "global_avgpool: cannot be a network's first layer");
+    const int64_t c = net_.out_channels();
+    net_.add(geometry(mk::NetworkLayer::Kind::kGlobalAvgPool, c, c, 1, 1, {0, 0, 0, 0}, 1, 0));
+  }
+
   int64_t size() const { return net_.size(); }
 
   py::tuple out_shape(int64_t batch, int64_t height, int64_t width) const {
@@ -265,7 +272,16 @@ class NetworkHandle {
     return py::make_tuple(batch, e.height, e.width, e.channels);
   }
 
-  void run(const FloatArray& x, FloatArray& y, const std::string& isa_name) const {
+  void run(const FloatArray& x, FloatArray& y, const std::string& isa_name) const { run_impl(x, y, isa_name, nullptr); }
+
+  std::vector<double> run_profiled(const FloatArray& x, FloatArray& y, const std::string& isa_name) const {
+    std::vector<double> seconds;
+    run_impl(x, y, isa_name, &seconds);
+    return seconds;
+  }
+
+ private:
+  void run_impl(const FloatArray& x, FloatArray& y, const std::string& isa_name, std::vector<double>* seconds) const {
     const mk::Isa isa = mk::parse_isa(isa_name);
     require(x.ndim() == 4, "x: expected a 4-d NHWC array");
     const int64_t n = x.shape(0), h = x.shape(1), w = x.shape(2);
@@ -279,10 +295,9 @@ class NetworkHandle {
     require(!overlaps(y, x), "y: must not overlap x");
     for (const FloatArray& a : kept_) require(!overlaps(y, a), "y: must not overlap the network's weights");
     py::gil_scoped_release release;
-    net_.run(x.data(), n, h, w, y.mutable_data(), isa);
+    net_.run(x.data(), n, h, w, y.mutable_data(), isa, seconds);
   }
 
- private:
   static mk::NetworkLayer geometry(mk::NetworkLayer::Kind kind, int64_t cin, int64_t cout, int kernel, int stride,
                                    std::array<int, 4> padding, int dilation, int activation) {
     mk::NetworkLayer l;
@@ -364,9 +379,13 @@ PYBIND11_MODULE(_C, m) {
            py::arg("padding"), py::arg("dw_activation"), py::arg("se_fc1").noconvert(),
            py::arg("se_fc2").noconvert(), py::arg("se_activation"), py::arg("se_gate"),
            py::arg("project").noconvert(), py::arg("residual"))
+      .def("add_global_avgpool", &NetworkHandle::add_global_avgpool,
+           "mean over the previous layer's map: [N, H, W, C] -> [N, 1, 1, C]")
       .def("__len__", &NetworkHandle::size)
       .def("out_shape", &NetworkHandle::out_shape, py::arg("batch"), py::arg("height"), py::arg("width"),
            "(batch, out_height, out_width, out_channels) for an NHWC input of this size")
       .def("run", &NetworkHandle::run, py::arg("x").noconvert(), py::arg("y").noconvert(),
-           py::arg("isa") = "auto", "x [N,H,W,C] -> y [out_shape(N, H, W)]");
+           py::arg("isa") = "auto", "x [N,H,W,C] -> y [out_shape(N, H, W)]")
+      .def("run_profiled", &NetworkHandle::run_profiled, py::arg("x").noconvert(), py::arg("y").noconvert(),
+           py::arg("isa") = "auto", "run(), returning each layer's wall time in seconds");
 }

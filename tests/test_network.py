@@ -19,7 +19,8 @@ A = Activation
 
 
 def _chain(seed=0):
-    """stem 3->16 s2, dw 5x5, pw 16->24, IR(expand, residual), IR(SE, s2), IR(no expand), pw."""
+    """stem 3->16 s2, dw 5x5, pw 16->24, IR(expand, residual), IR(SE, s2), IR(no expand), pw,
+    global average pool, pw head."""
     return [
         ops.Layer("conv_bn_act", (conv_packed(3, 16, 3, seed=seed), 3, 2, [1, 1, 1, 1], int(A.HARDSWISH))),
         ops.Layer("dwconv_bn_act", (dw_packed(16, 5, seed=seed + 1), 5, 1, [2, 2, 2, 2], 1, int(A.RELU))),
@@ -35,6 +36,8 @@ def _chain(seed=0):
         ops.Layer("inverted_residual", (None, 0, dw_packed(40, 3, seed=11), 3, 1, [1, 1, 1, 1], int(A.RELU),
                                         None, None, 0, 0, conv_packed(40, 40, seed=seed + 12), True)),
         ops.Layer("pwconv_bn_act", (conv_packed(40, 13, seed=seed + 13), int(A.SILU), None)),
+        ops.Layer("global_avgpool", ()),
+        ops.Layer("pwconv_bn_act", (conv_packed(13, 7, seed=seed + 14), int(A.HARDSWISH), None)),
     ]
 
 
@@ -50,7 +53,8 @@ def _reference(layers, x, absolute=False):
     return x
 
 
-_ACT_ARGS = {"conv_bn_act": {4}, "dwconv_bn_act": {5}, "pwconv_bn_act": {1}, "inverted_residual": {1, 6, 9}}
+_ACT_ARGS = {"conv_bn_act": {4}, "dwconv_bn_act": {5}, "pwconv_bn_act": {1}, "inverted_residual": {1, 6, 9},
+             "global_avgpool": set()}
 
 
 @pytest.mark.parametrize("n,h,w", [(1, 23, 17), (2, 9, 12), (1, 3, 3), (1, 1, 1)])
@@ -107,6 +111,8 @@ def test_network_rejects_bad_input():
     with pytest.raises(ValueError, match="residual"):
         ops.Network([ops.Layer("pwconv_bn_act", (conv_packed(3, 3, seed=1), 0, torch.zeros(1, 3, 8, 8)))])(
             make_input(1, 3, 8, 8, seed=1).float())
+    with pytest.raises(ValueError, match="first layer"):
+        ops.Network([ops.Layer("global_avgpool", ())])(make_input(1, 3, 8, 8, seed=1).float())
     with pytest.raises(ValueError, match="op must be"):
         ops.Layer("relu", ())
     with pytest.raises(ValueError, match="at least one"):
@@ -269,11 +275,30 @@ def test_classifier_head_is_one_network_with_the_activation_folded(monkeypatch):
     assert [type(s).__name__ for s in seq._plan.steps] == ["Network", "ReLU"]
 
 
-def test_zoo_model_runs_in_three_calls(monkeypatch):
+def test_zoo_model_runs_in_one_call(monkeypatch):
     calls = []
     real = cpu.run_network
     monkeypatch.setattr(cpu, "run_network", lambda net, t: calls.append(len(net)) or real(net, t))
     model = randomize_bn(models.mobilenet_v3_small(0.5)).eval()
+    x = torch.randn(1, 3, 64, 64).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
-        model(torch.randn(1, 3, 64, 64).contiguous(memory_format=torch.channels_last))
-    assert calls == [13, 2]  # features, then the classifier head (the pool is one op between)
+        one = model(x)
+        assert calls == [16]  # features (13 layers), the pool and the two-layer head
+        with unfused():
+            want = model(x)
+        torch.testing.assert_close(one, want, rtol=1e-5, atol=1e-5)
+        # A hook on a part splits the forward back into its parts; removing it rejoins them.
+        handle = model.classifier.register_forward_hook(lambda m, i, o: None)
+        calls.clear()
+        torch.testing.assert_close(model(x), one, rtol=0, atol=0)
+        assert calls == [13, 2]
+        handle.remove()
+        calls.clear()
+        model(x)
+        assert calls == [16]
+        # A hook deeper in the tree (on a block inside features) is seen too.
+        handle = model.features[3].register_forward_hook(lambda m, i, o: None)
+        calls.clear()
+        torch.testing.assert_close(model(x), one, rtol=0, atol=0)
+        assert 16 not in calls
+        handle.remove()

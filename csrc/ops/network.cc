@@ -1,5 +1,6 @@
 #include "network.h"
 
+#include <chrono>
 #include <string>
 
 #include "../kernels/gemm.h"
@@ -8,6 +9,7 @@
 #include "dwconv.h"
 #include "inverted_residual.h"
 #include "pwconv.h"
+#include "squeeze_excite.h"
 #include "../runtime/scratch.h"
 
 namespace mk {
@@ -18,6 +20,7 @@ using Kind = NetworkLayer::Kind;
 
 Extent layer_out(const NetworkLayer& l, const Extent& in) {
   if (l.kind == Kind::kPwconv) return {in.height, in.width, l.out_channels};
+  if (l.kind == Kind::kGlobalAvgPool) return {1, 1, l.out_channels};
   return {conv_out_size(in.height, l.kernel, l.stride, l.pad_top, l.pad_bottom, l.dilation, "height"),
           conv_out_size(in.width, l.kernel, l.stride, l.pad_left, l.pad_right, l.dilation, "width"),
           l.out_channels};
@@ -53,6 +56,9 @@ void run_layer(const NetworkLayer& l, const float* x, int64_t batch, const Exten
                                GemmParams{in.channels, out.channels, l.act, l.panels}},
                     isa);
       return;
+    case Kind::kGlobalAvgPool:
+      global_avgpool(x, batch, in.height * in.width, in.channels, y, isa);
+      return;
     case Kind::kInvertedResidual: {
       InvertedResidualArgs a{x, l.packed, l.dw, l.se_fc1, l.se_fc2, l.project, y, batch,
                              in.height, in.width, in.channels, l.hidden, l.se_channels,
@@ -86,6 +92,11 @@ void Network::add(const NetworkLayer& l) {
     case Kind::kPwconv:
       require(l.packed && l.kernel == 1 && l.stride == 1 && l.pad_top + l.pad_left + l.pad_bottom + l.pad_right == 0,
               name + ": pointwise needs weights, kernel 1, stride 1, no padding");
+      break;
+    case Kind::kGlobalAvgPool:
+      require(l.in_channels == l.out_channels && l.kernel == 1 && l.stride == 1 &&
+                  l.pad_top + l.pad_left + l.pad_bottom + l.pad_right == 0,
+              name + ": global average pool keeps the channels, kernel 1, stride 1, no padding");
       break;
     case Kind::kInvertedResidual:
       require(l.dw && l.project && (l.kernel == 3 || l.kernel == 5) && l.dilation == 1,
@@ -129,6 +140,11 @@ int64_t Network::in_channels() const {
   return layers_.front().in_channels;
 }
 
+int64_t Network::out_channels() const {
+  require(!layers_.empty(), "network: no layers");
+  return layers_.back().out_channels;
+}
+
 Extent Network::out_extent(int64_t height, int64_t width) const {
   Extent e{height, width, in_channels()};
   require(height >= 1 && width >= 1, "network: input height and width must be >= 1");
@@ -136,7 +152,8 @@ Extent Network::out_extent(int64_t height, int64_t width) const {
   return e;
 }
 
-void Network::run(const float* x, int64_t batch, int64_t height, int64_t width, float* y, Isa isa) const {
+void Network::run(const float* x, int64_t batch, int64_t height, int64_t width, float* y, Isa isa,
+                  std::vector<double>* layer_seconds) const {
   require(x && y, "network: null buffer");
   require(batch >= 1, "network: batch must be >= 1");
   out_extent(height, width);  // every layer's size is valid before anything runs
@@ -145,10 +162,15 @@ void Network::run(const float* x, int64_t batch, int64_t height, int64_t width, 
   thread_local FloatBuffer buffers[2];
   Extent in{height, width, in_channels()};
   const float* cur = x;
+  if (layer_seconds) layer_seconds->clear();
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Extent out = layer_out(layers_[i], in);
     float* dst = i + 1 == layers_.size() ? y : scratch(buffers[i % 2], batch * out.height * out.width * out.channels);
+    const auto t0 = std::chrono::steady_clock::now();
     run_layer(layers_[i], cur, batch, in, out, dst, isa);
+    if (layer_seconds) {
+      layer_seconds->push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
     cur = dst;
     in = out;
   }

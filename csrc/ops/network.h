@@ -1,5 +1,6 @@
 // A chain of layers run in one call: stem conv, depthwise, pointwise and inverted-residual
-// blocks, each the same driver the per-op entry points use. Intermediate activations
+// blocks and the global average pool (a 1x1 map: a classifier head after it is pointwise
+// layers), each the same driver the per-op entry points use. Intermediate activations
 // ping-pong between two per-thread buffers reused across calls, so a whole MobileNet
 // feature extractor costs one Python -> C++ crossing and no allocation after warm-up.
 // The network holds raw pointers to its depthwise/stem weights (their owner, the Python
@@ -16,7 +17,7 @@
 namespace mk {
 
 struct NetworkLayer {
-  enum class Kind { kConv, kDwconv, kPwconv, kInvertedResidual };
+  enum class Kind { kConv, kDwconv, kPwconv, kInvertedResidual, kGlobalAvgPool };
   Kind kind;
   int64_t in_channels = 0, out_channels = 0;
   int kernel = 1, stride = 1, dilation = 1;
@@ -47,10 +48,14 @@ class Network {
   void add(const NetworkLayer& layer);
   int64_t size() const { return static_cast<int64_t>(layers_.size()); }
   int64_t in_channels() const;
+  int64_t out_channels() const;  // the last layer's
   // Output extent for an input of height x width (throws when a layer's output would be empty).
   Extent out_extent(int64_t height, int64_t width) const;
   // x [batch][height][width][in_channels()] -> y [batch][out_extent(height, width)].
-  void run(const float* x, int64_t batch, int64_t height, int64_t width, float* y, Isa isa) const;
+  // layer_seconds (optional): filled with each layer's wall time, in order (the per-layer
+  // profile bench/layer_profile.py compares with ONNX Runtime's per-node profile).
+  void run(const float* x, int64_t batch, int64_t height, int64_t width, float* y, Isa isa,
+           std::vector<double>* layer_seconds = nullptr) const;
 
  private:
   const float* own_panels(const float* packed, int64_t k, int64_t n);

@@ -12,6 +12,7 @@
 #include "../ops/inverted_residual.h"
 #include "../ops/network.h"
 #include "../ops/pwconv.h"
+#include "../ops/squeeze_excite.h"
 #include "../runtime/thread_pool.h"
 #include "harness.h"
 
@@ -52,6 +53,8 @@ TEST_CASE("network: one call equals the drivers run one by one") {
   std::vector<float> w_ex2 = random_vec(rng, (c2 + 1) * hid, 0.3f), w_dw3 = random_vec(rng, 10 * hid, 0.3f);
   std::vector<float> f1 = random_vec(rng, (hid + 1) * sq, 0.5f), f2 = random_vec(rng, (sq + 1) * hid, 0.5f);
   std::vector<float> w_pr2 = random_vec(rng, (hid + 1) * c3, 0.2f);
+  const int64_t classes = 7;
+  std::vector<float> w_head = random_vec(rng, (c3 + 1) * classes, 0.3f);
 
   mk::Network net;
   net.add(layer(Kind::kConv, c0, c1, 3, 2, mk::Activation::kHardswish, w_stem.data()));
@@ -75,10 +78,12 @@ TEST_CASE("network: one call equals the drivers run one by one") {
   ir_se.project = w_pr2.data();
   ir_se.dw_act = mk::Activation::kHardswish;
   net.add(ir_se);
-  CHECK(net.size() == 5);
+  net.add(layer(Kind::kGlobalAvgPool, c3, c3, 1, 1, mk::Activation::kIdentity, nullptr));
+  net.add(layer(Kind::kPwconv, c3, classes, 1, 1, mk::Activation::kHardswish, w_head.data()));
+  CHECK(net.size() == 7);
   const mk::Extent out = net.out_extent(h, w);
   const int64_t h1 = (h - 1) / 2 + 1, w1 = (w - 1) / 2 + 1, h2 = (h1 - 1) / 2 + 1, w2 = (w1 - 1) / 2 + 1;
-  CHECK(out.height == h2 && out.width == w2 && out.channels == c3);
+  CHECK(out.height == 1 && out.width == 1 && out.channels == classes);
 
   auto& pool = mk::ThreadPool::instance();
   const int saved = pool.num_threads();
@@ -88,7 +93,7 @@ TEST_CASE("network: one call equals the drivers run one by one") {
       const mk::Isa isa = mk::best_isa();
       const std::vector<float> x = random_vec(rng, n * h * w * c0, 1.0f);
       std::vector<float> a(n * h1 * w1 * c1), b(n * h1 * w1 * c1), p(n * h1 * w1 * c2), r(n * h1 * w1 * c2);
-      std::vector<float> want(n * h2 * w2 * c3);
+      std::vector<float> f(n * h2 * w2 * c3), pooled(n * c3), want(n * classes);
       mk::conv_bn_act(mk::ConvArgs{x.data(), w_stem.data(), a.data(), n, h, w, c0, c1, h1, w1, 3, 2, 1, 1, 1, 1,
                                    mk::Activation::kHardswish},
                       isa);
@@ -108,11 +113,15 @@ TEST_CASE("network: one call equals the drivers run one by one") {
                                                      mk::Activation::kIdentity, mk::Activation::kIdentity, true},
                             isa);
       mk::inverted_residual(mk::InvertedResidualArgs{r.data(), w_ex2.data(), w_dw3.data(), f1.data(), f2.data(),
-                                                     w_pr2.data(), want.data(), n, h1, w1, c2, hid, sq, c3, h2, w2,
+                                                     w_pr2.data(), f.data(), n, h1, w1, c2, hid, sq, c3, h2, w2,
                                                      3, 2, 1, 1, 1, 1, mk::Activation::kHardswish,
                                                      mk::Activation::kHardswish, mk::Activation::kRelu,
                                                      mk::Activation::kHardsigmoid, false},
                             isa);
+      mk::global_avgpool(f.data(), n, h2 * w2, c3, pooled.data(), isa);
+      mk::pwconv_bn_act(mk::PwconvArgs{pooled.data(), w_head.data(), nullptr, want.data(), n,
+                                       mk::GemmParams{c3, classes, mk::Activation::kHardswish}},
+                        isa);
       std::vector<float> got(want.size(), std::numeric_limits<float>::quiet_NaN());
       net.run(x.data(), n, h, w, got.data(), isa);
       CHECK_MSG(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0,
@@ -147,5 +156,9 @@ TEST_CASE("network: rejects layers that do not chain and empty networks") {
             "conv without weights accepted");
   net.add(layer(Kind::kDwconv, 8, 8, 3, 2, mk::Activation::kRelu, wts.data()));
   CHECK_MSG(throws([&] { net.out_extent(0, 4); }), "empty input accepted");
+  CHECK_MSG(throws([&] { net.add(layer(Kind::kGlobalAvgPool, 8, 4, 1, 1, mk::Activation::kIdentity, nullptr)); }),
+            "pool changing the channel count accepted");
+  CHECK_MSG(throws([&] { net.add(layer(Kind::kGlobalAvgPool, 8, 8, 3, 1, mk::Activation::kIdentity, nullptr)); }),
+            "pool with a kernel accepted");
   CHECK(net.size() == 2);
 }

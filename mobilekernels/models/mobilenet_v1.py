@@ -7,14 +7,14 @@ import torch
 from torch import nn
 
 from ..nn import ConvBNAct, FusedLinear, FusedSequential, GlobalAvgPool
-from ._common import init_weights
+from ._common import PooledClassifier, init_weights
 
 # (output channels, stride of the depthwise conv) of the 13 separable layers, Table 1.
 V1_LAYERS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
              (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1)]
 
 
-class MobileNetV1(nn.Module):
+class MobileNetV1(PooledClassifier):
     def __init__(self, width_mult: float = 1.0, resolution: int = 224, num_classes: int = 1000,
                  dropout: float = 0.0):
         super().__init__()
@@ -37,10 +37,6 @@ class MobileNetV1(nn.Module):
         self.avgpool = GlobalAvgPool()
         self.classifier = FusedSequential(nn.Dropout(dropout), FusedLinear(cin, num_classes))
         init_weights(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool(self.features(x))
-        return self.classifier(torch.flatten(x, 1))
 
 
 def mobilenet_v1(width_mult: float = 1.0, resolution: int = 224, **kwargs) -> MobileNetV1:

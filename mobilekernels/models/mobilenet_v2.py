@@ -6,14 +6,14 @@ import torch
 from torch import nn
 
 from ..nn import ConvBNAct, FusedLinear, FusedSequential, GlobalAvgPool, InvertedResidual
-from ._common import init_weights, make_divisible
+from ._common import PooledClassifier, init_weights, make_divisible
 
 # t (expansion), c (channels), n (repeats), s (stride of the first repeat): Table 2.
 V2_SETTING = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2],
               [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]]
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(PooledClassifier):
     def __init__(self, width_mult: float = 1.0, num_classes: int = 1000, dropout: float = 0.2,
                  round_nearest: int = 8, resolution: int = 224):
         super().__init__()
@@ -36,10 +36,6 @@ class MobileNetV2(nn.Module):
         self.avgpool = GlobalAvgPool()
         self.classifier = FusedSequential(nn.Dropout(dropout), FusedLinear(self.last_channel, num_classes))
         init_weights(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool(self.features(x))
-        return self.classifier(torch.flatten(x, 1))
 
 
 def mobilenet_v2(width_mult: float = 1.0, **kwargs) -> MobileNetV2:

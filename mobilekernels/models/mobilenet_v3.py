@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..nn import ConvBNAct, FusedLinear, FusedSequential, GlobalAvgPool, InvertedResidual
-from ._common import init_weights, make_divisible
+from ._common import PooledClassifier, init_weights, make_divisible
 
 # input, kernel, expanded, output, SE, activation (RE = relu, HS = hardswish), stride
 V3_LARGE = [
@@ -32,7 +32,7 @@ V3_SMALL = [
 _BN = dict(bn_eps=0.001, bn_momentum=0.01)
 
 
-class MobileNetV3(nn.Module):
+class MobileNetV3(PooledClassifier):
     def __init__(self, setting, last_channel: int, width_mult: float = 1.0,
                  num_classes: int = 1000, dropout: float = 0.2, resolution: int = 224):
         super().__init__()
@@ -58,10 +58,6 @@ class MobileNetV3(nn.Module):
             FusedLinear(6 * last_in, last), nn.Hardswish(inplace=True), nn.Dropout(dropout, inplace=True),
             FusedLinear(last, num_classes))
         init_weights(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool(self.features(x))
-        return self.classifier(torch.flatten(x, 1))
 
 
 def mobilenet_v3_large(width_mult: float = 1.0, **kwargs) -> MobileNetV3:

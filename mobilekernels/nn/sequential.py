@@ -11,7 +11,7 @@ Anything else (training, torch.compile, autograd, hooks, other children) runs ch
 child, exactly like nn.Sequential.
 
 The plan (segments and their Networks) is rebuilt when the module tree changes (any
-descendant replaced, a child's mode or hooks changed) or any parameter/buffer in it
+descendant replaced, its mode or hooks changed) or any parameter/buffer in it
 changes (storage or _version, as for the fused modules' packed weights); checking that
 costs ~0.1 ms per call for a whole MobileNet, against ~0.5 ms for asking every layer.
 """
@@ -62,11 +62,13 @@ def _fold_activation(layers: list, child: nn.Module) -> bool:
     return True
 
 
-def _tree_ids(module: nn.Module, out: list) -> list:
+def _tree_state(module: nn.Module, out: list) -> list:
+    """Every descendant's identity, mode and hooks (a plan is stale when any changes)."""
     for m in module._modules.values():
         out.append(id(m))
+        out.append(m.training + 2 * _hooked(m))
         if m._modules:
-            _tree_ids(m, out)
+            _tree_state(m, out)
     return out
 
 
@@ -86,6 +88,38 @@ class _Plan:
     sources: list     # every tensor the segments' layers were derived from
     versions: tuple   # their data_ptrs and _versions when the plan was built
     steps: list       # Network objects and child modules, in order
+
+
+def _build_plan(children, structure: list) -> _Plan:
+    steps, segment, sources = [], [], []
+    for child in children:
+        if _fold_activation(segment, child):
+            continue
+        layers = _child_layers(child)
+        if layers is None:
+            if segment:
+                steps.append(Network(segment))
+                segment = []
+            steps.append(child)
+            continue
+        segment.extend(layers)
+        sources.extend(child.parameters())
+        sources.extend(b for b in child.buffers() if b.is_floating_point())
+    if segment:
+        steps.append(Network(segment))
+    # Versions after packing: the packed buffers are among the sources.
+    return _Plan(structure, sources, _versions(sources), steps)
+
+
+def chain_plan(owner: nn.Module, children) -> _Plan:
+    """The plan for running `children` (modules of `owner`, in order) as fused segments,
+    cached on owner._plan and rebuilt when any descendant is replaced, changes mode or
+    hooks, or any tensor they hold changes (storage or _version)."""
+    structure = _tree_state(owner, [])
+    plan = owner._plan
+    if plan is None or plan.structure != structure or plan.versions != _versions(plan.sources):
+        plan = owner._plan = _build_plan(children, structure)
+    return plan
 
 
 class FusedSequential(nn.Sequential):
@@ -109,38 +143,10 @@ class FusedSequential(nn.Sequential):
             layers.extend(got)
         return layers
 
-    def _structure(self) -> list:
-        ids = _tree_ids(self, [])
-        ids.extend(m.training + 2 * _hooked(m) for m in self._modules.values())
-        return ids
-
-    def _build(self, structure: list) -> _Plan:
-        steps, segment, sources = [], [], []
-        for child in self._modules.values():
-            if _fold_activation(segment, child):
-                continue
-            layers = _child_layers(child)
-            if layers is None:
-                if segment:
-                    steps.append(Network(segment))
-                    segment = []
-                steps.append(child)
-                continue
-            segment.extend(layers)
-            sources.extend(child.parameters())
-            sources.extend(b for b in child.buffers() if b.is_floating_point())
-        if segment:
-            steps.append(Network(segment))
-        # Versions after packing: the packed buffers are among the sources.
-        return _Plan(structure, sources, _versions(sources), steps)
-
     def forward(self, x):
         if run_unfused(self) or not isinstance(x, torch.Tensor) or not _plain_eager((x,)):
             return super().forward(x)
-        structure = self._structure()
-        plan = self._plan
-        if plan is None or plan.structure != structure or plan.versions != _versions(plan.sources):
-            plan = self._plan = self._build(structure)
+        plan = chain_plan(self, self._modules.values())
         if x.dim() == 2:  # a head of Linear layers on [N, C]: one call on the [N, C, 1, 1] view
             if len(plan.steps) == 1 and isinstance(plan.steps[0], Network) and all(
                     layer.op == "pwconv_bn_act" for layer in plan.steps[0].layers):

@@ -112,6 +112,8 @@ def _network_handle(net):
                 if residual is not None:
                     raise ValueError("run_network: a pointwise layer cannot take an external residual")
                 handle.add_pwconv(_packed(packed), int(act))
+            elif layer.op == "global_avgpool":
+                handle.add_global_avgpool()
             else:
                 (expand, expand_act, dw, k, stride, padding, dw_act, fc1, fc2, se_act, se_gate,
                  project, residual) = a

@@ -1,12 +1,13 @@
 """A chain of fused layers run as one call.
 
 A Network is a list of Layer(op, args): `op` names one of the ops (conv_bn_act,
-dwconv_bn_act, pwconv_bn_act, inverted_residual) and `args` are that op's arguments after
-the input. On the CPU backend, in plain eager inference, the whole chain is one C++ call
-(csrc/ops/network.cc: the same drivers, intermediates in reused buffers), which removes
-the per-layer Python cost that dominates small MobileNets at batch 1 (bench/NOTES.md).
-Anywhere else (CUDA, the reference backend, torch.compile, autograd) it is exactly the
-per-op calls in order.
+dwconv_bn_act, pwconv_bn_act, inverted_residual, global_avgpool) and `args` are that op's
+arguments after the input (global_avgpool has none: it pools to a 1x1 map, so a
+classifier head of pointwise layers can follow it in the same chain). On the CPU backend,
+in plain eager inference, the whole chain is one C++ call (csrc/ops/network.cc: the
+same drivers, intermediates in reused buffers), which removes the per-layer Python cost
+that dominates small MobileNets at batch 1 (bench/NOTES.md). Anywhere else (CUDA, the
+reference backend, torch.compile, autograd) it is exactly the per-op calls in order.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import torch
 
 from . import custom_ops, dispatch
 
-LAYER_OPS = ("conv_bn_act", "dwconv_bn_act", "pwconv_bn_act", "inverted_residual")
+LAYER_OPS = ("conv_bn_act", "dwconv_bn_act", "pwconv_bn_act", "inverted_residual", "global_avgpool")
 
 
 @dataclass(frozen=True, eq=False)

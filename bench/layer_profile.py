@@ -1,0 +1,190 @@
+"""Per-layer profile of a zoo model at batch 1, side by side with ONNX Runtime's per-node
+profile of the same weights, both measured in sequence (a whole forward each time, so
+every layer sees the caches the previous layers left, as in a real forward).
+
+    python bench/layer_profile.py --model mobilenet_v2 --threads 1 [--iters 60]
+
+Ours: the features as one C++ Network, `run_profiled` (wall time of each layer inside the
+one call), then the pool + classifier (one row). ORT: `enable_profiling`, node kernel
+times grouped by the `features.N` module their ONNX name comes from. Medians over
+iterations; the two runs alternate in rounds so a slow spell of the machine hits both.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import io
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from mobilekernels import _ext, models  # noqa: E402
+from mobilekernels.bench_cli import _randomize_bn  # noqa: E402
+from mobilekernels.nn import unfused_copy  # noqa: E402
+from mobilekernels.ops import Network  # noqa: E402
+from mobilekernels.ops.cpu import _network_handle, _nhwc  # noqa: E402
+
+
+def layer_macs(layer, cin: int, h: int, w: int, cout: int, ho: int, wo: int) -> int:
+    a = layer.args
+    if layer.op == "conv_bn_act":
+        return ho * wo * cout * a[1] * a[1] * cin
+    if layer.op == "dwconv_bn_act":
+        return ho * wo * cin * a[1] * a[1]
+    if layer.op == "pwconv_bn_act":
+        return h * w * cin * cout
+    if layer.op == "global_avgpool":
+        return 0
+    expand, dw, k, fc1 = a[0], a[2], a[3], a[7]
+    hid = dw.shape[1]
+    macs = (h * w * cin * hid if expand is not None else 0) + ho * wo * hid * (k * k + cout)
+    return macs + (2 * hid * fc1.shape[1] if fc1 is not None else 0)
+
+
+def describe(layer, cin, h, cout, ho) -> str:
+    a = layer.args
+    if layer.op == "inverted_residual":
+        hid = a[2].shape[1]
+        return f"block {h}->{ho} {cin}-{hid}-{cout} k{a[3]} s{a[4]}" + (" se" if a[7] is not None else "")
+    short = {"conv_bn_act": "conv", "dwconv_bn_act": "dw", "pwconv_bn_act": "pw"}.get(layer.op, layer.op)
+    k = f" k{a[1]} s{a[2]}" if layer.op in ("conv_bn_act", "dwconv_bn_act") else ""
+    return f"{short} {h}->{ho} {cin}->{cout}{k}"
+
+
+def ort_session(model, x, threads: int, profile_dir: str):
+    import onnxruntime as ort
+    import torchvision
+
+    name = type(model).__name__
+    if name == "MobileNetV1":
+        plain = unfused_copy(model)
+    else:
+        plain = getattr(torchvision.models, model._zoo_name)()
+        plain.load_state_dict(model.state_dict())
+    plain.eval()
+    f = io.BytesIO()
+    torch.onnx.export(plain, (x.contiguous(),), f, dynamo=False, input_names=["x"], output_names=["y"])
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.enable_profiling = True
+    so.profile_file_prefix = os.path.join(profile_dir, "ort")
+    return ort.InferenceSession(f.getvalue(), so, providers=["CPUExecutionProvider"])
+
+
+def ort_per_module(profile_file: str, skip: int) -> dict:
+    """Median kernel time per features index (int) or other top-level name (str), in us."""
+    per_node = collections.defaultdict(list)
+    for e in json.load(open(profile_file)):
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            per_node[e["name"][: -len("_kernel_time")]].append(e["dur"])
+    grouped = collections.defaultdict(float)
+    for node, durs in per_node.items():
+        m = re.search(r"features\.(\d+)", node)
+        key = int(m.group(1)) if m else ("reorder" if node.startswith("Reorder") else "head")
+        grouped[key] += statistics.median(durs[skip:] if len(durs) > 2 * skip else durs)
+    return grouped
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="mobilenet_v2", choices=sorted(models.MODELS))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--iters", type=int, default=60)
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--no-peers", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    _ext._C.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = models.MODELS[args.model](1.0)
+    model._zoo_name = args.model
+    _randomize_bn(model)
+    model.eval()
+    x = torch.randn(1, 3, args.size, args.size).contiguous(memory_format=torch.channels_last)
+
+    layers = model.features.network_layers()
+    net = Network(layers)
+    handle = _network_handle(net)
+    with torch.no_grad():
+        feats = net(x)
+        logits = model(x)
+    xn, yn = _nhwc(x), feats.permute(0, 2, 3, 1).numpy()
+    shapes, cur = [], x
+    with torch.no_grad():
+        for layer in layers:
+            nxt = Network([layer])(cur)
+            shapes.append((cur.shape[1], cur.shape[2], cur.shape[3], nxt.shape[1], nxt.shape[2], nxt.shape[3]))
+            cur = nxt
+
+    sess = None
+    tmp = tempfile.mkdtemp()
+    if not args.no_peers:
+        try:
+            sess = ort_session(model, x, args.threads, tmp)
+        except Exception as err:  # noqa: BLE001 - a missing peer is reported, not fatal
+            print(f"ONNX Runtime unavailable: {err}")
+    xo = x.contiguous().numpy()
+
+    ours = [[] for _ in layers]
+    head, whole_ours, whole_ort = [], [], []
+    per_round = max(1, args.iters // args.rounds)
+    with torch.no_grad():
+        for _ in range(3):
+            handle.run_profiled(xn, yn)
+            model(x)
+            if sess:
+                sess.run(None, {"x": xo})
+        for _ in range(args.rounds):
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                secs = handle.run_profiled(xn, yn)
+                t1 = time.perf_counter()
+                model.classifier(torch.flatten(model.avgpool(feats), 1))
+                t2 = time.perf_counter()
+                for i, s in enumerate(secs):
+                    ours[i].append(s)
+                head.append(t2 - t1)
+                whole_ours.append(t2 - t0)
+            for _ in range(per_round):
+                if sess:
+                    t0 = time.perf_counter()
+                    sess.run(None, {"x": xo})
+                    whole_ort.append(time.perf_counter() - t0)
+    ort = ort_per_module(sess.end_profiling(), 3) if sess else {}
+
+    print(f"{args.model}, batch 1, {args.size}x{args.size}, {args.threads} thread(s), "
+          f"isa {_ext._C.cpu_features()['best_isa']}, medians of {len(head)} in-sequence runs")
+    print(f"{'#':>3} {'layer':44} {'ours us':>8} {'ORT us':>8} {'ORT/ours':>8} {'MMAC':>7} {'GFLOP/s':>8}")
+    tot_ours = tot_ort = 0.0
+    for i, (layer, shp) in enumerate(zip(layers, shapes)):
+        cin, h, w, cout, ho, wo = shp
+        t = statistics.median(ours[i]) * 1e6
+        macs = layer_macs(layer, cin, h, w, cout, ho, wo)
+        o = ort.get(i)
+        tot_ours += t
+        tot_ort += o or 0.0
+        ratio = f"{o / t:8.2f}" if o else f"{'-':>8}"
+        ostr = f"{o:8.1f}" if o else f"{'-':>8}"
+        print(f"{i:3d} {describe(layer, cin, h, cout, ho):44} {t:8.1f} {ostr} {ratio} {macs / 1e6:7.2f} "
+              f"{2 * macs / t / 1e3:8.1f}")
+    h_ours = statistics.median(head) * 1e6
+    h_ort = ort.get("head", 0.0) + ort.get("reorder", 0.0)
+    print(f"    {'pool + classifier (+ ORT reorders)':44} {h_ours:8.1f} {h_ort:8.1f}")
+    print(f"    {'sum of layers':44} {tot_ours + h_ours:8.1f} {tot_ort + h_ort:8.1f}")
+    w_ort = statistics.median(whole_ort) * 1e6 if whole_ort else float("nan")
+    print(f"    {'whole forward (timed outside)':44} {statistics.median(whole_ours) * 1e6:8.1f} {w_ort:8.1f}")
+    del logits
+
+
+if __name__ == "__main__":
+    main()
