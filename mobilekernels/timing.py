@@ -35,10 +35,14 @@ def _timed_calls(fn, iters: int, device: str, progress) -> list:
 
 
 def measure_interleaved(fns: dict, iters: int, warmup: int, device: str = "cpu", rounds: int = 5,
-                        progress=None) -> dict:
+                        progress=None, pause: float = 0.05) -> dict:
     """measure() for several variants, interleaved: `rounds` rounds, each running every
     variant for iters/rounds calls in turn, so a slow spell of a noisy machine hits all
-    of them instead of whichever ran then. Returns {name: summary}."""
+    of them instead of whichever ran then. Before each variant's turn the machine idles
+    `pause` seconds: CPU runtimes keep their worker threads spinning for a while after a
+    call (ours ~1 ms, ONNX Runtime's and OpenMP's their own time), and a spinning pool of
+    the previous variant took the cores the next one needs (at 2 threads on 2 cores a
+    run after another runtime's took up to 5x its time). Returns {name: summary}."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -48,7 +52,9 @@ def measure_interleaved(fns: dict, iters: int, warmup: int, device: str = "cpu",
         for name, fn in fns.items():
             n = min(per_round, iters - r * per_round)
             if n > 0:
-                fn()  # untimed: the previous variant's thread pool may still be spinning
+                if device == "cpu" and pause > 0:
+                    time.sleep(pause)  # let the previous variant's workers go idle
+                fn()  # untimed: warms this variant's caches after the others ran
                 times[name].extend(_timed_calls(fn, n, device, progress))
     return {name: summarize(t) for name, t in times.items()}
 
