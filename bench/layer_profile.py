@@ -3,11 +3,14 @@ profile of the same weights, both measured in sequence (a whole forward each tim
 every layer sees the caches the previous layers left, as in a real forward).
 
     python bench/layer_profile.py --model mobilenet_v2 --threads 1 [--iters 60]
+    python bench/layer_profile.py --model mobilenet_v3_large --switch gemm_ymm_tails   # A/B per layer
 
 Ours: the features as one C++ Network, `run_profiled` (wall time of each layer inside the
 one call), then the pool + classifier (one row). ORT: `enable_profiling`, node kernel
 times grouped by the `features.N` module their ONNX name comes from. Medians over
 iterations; the two runs alternate in rounds so a slow spell of the machine hits both.
+With --switch NAME (a csrc/runtime/tuning.h switch), ORT is skipped and our forward
+alternates call by call between the switch off and on: a per-layer in-process A/B.
 """
 from __future__ import annotations
 
@@ -94,6 +97,32 @@ def ort_per_module(profile_file: str, skip: int) -> dict:
     return grouped
 
 
+def ab_switch(args, layers, shapes, handle, xn, yn) -> None:
+    saved = _ext._C.get_tuning(args.switch)
+    per = {False: [[] for _ in layers], True: [[] for _ in layers]}
+    try:
+        for i in range(args.iters + 4):
+            for on in ((False, True) if i % 2 else (True, False)):
+                _ext._C.set_tuning(args.switch, on)
+                secs = handle.run_profiled(xn, yn)
+                if i >= 4:
+                    for j, t in enumerate(secs):
+                        per[on][j].append(t)
+    finally:
+        _ext._C.set_tuning(args.switch, saved)
+    print(f"{args.model}: switch {args.switch} off/on, {args.threads} thread(s), medians of {args.iters} "
+          f"alternating in-sequence runs")
+    print(f"{'#':>3} {'layer':44} {'off us':>8} {'on us':>8} {'speedup':>8}")
+    tot = [0.0, 0.0]
+    for j, (layer, shp) in enumerate(zip(layers, shapes)):
+        cin, h, _, cout, ho, _ = shp
+        off, on = (statistics.median(per[v][j]) * 1e6 for v in (False, True))
+        tot[0] += off
+        tot[1] += on
+        print(f"{j:3d} {describe(layer, cin, h, cout, ho):44} {off:8.1f} {on:8.1f} {off / on:8.3f}")
+    print(f"    {'sum':44} {tot[0]:8.1f} {tot[1]:8.1f} {tot[0] / tot[1]:8.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="mobilenet_v2", choices=sorted(models.MODELS))
@@ -102,6 +131,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--switch", help="A/B this tuning switch per layer instead of comparing with ORT")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     _ext._C.set_num_threads(args.threads)
@@ -125,6 +155,9 @@ def main() -> None:
             nxt = Network([layer])(cur)
             shapes.append((cur.shape[1], cur.shape[2], cur.shape[3], nxt.shape[1], nxt.shape[2], nxt.shape[3]))
             cur = nxt
+
+    if args.switch:
+        return ab_switch(args, layers, shapes, handle, xn, yn)
 
     sess = None
     tmp = tempfile.mkdtemp()

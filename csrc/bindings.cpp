@@ -11,6 +11,7 @@
 #include <string>
 
 #include "runtime/check.h"
+#include "runtime/tuning.h"
 #include "ops/conv.h"
 #include "ops/dwconv.h"
 #include "ops/inverted_residual.h"
@@ -339,6 +340,9 @@ PYBIND11_MODULE(_C, m) {
   }, "ISA support of this CPU and build");
   m.def("set_num_threads", [](int n) { mk::ThreadPool::instance().set_num_threads(n); }, py::arg("n"));
   m.def("get_num_threads", [] { return mk::ThreadPool::instance().num_threads(); });
+  m.def("set_tuning", &mk::set_tuning, py::arg("name"), py::arg("on"),
+        "Switch between kernel variants for in-process A/B benchmarks (csrc/runtime/tuning.h)");
+  m.def("get_tuning", &mk::get_tuning, py::arg("name"));
   m.def("dwconv_bn_act", &dwconv_bn_act, py::arg("x").noconvert(), py::arg("packed").noconvert(),
         py::arg("y").noconvert(), py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride_h"),
         py::arg("stride_w"), py::arg("padding"), py::arg("dilation_h"), py::arg("dilation_w"),

@@ -30,6 +30,25 @@ def test_extension_is_built_here():
     assert _ext._C.__version__ == mobilekernels.__version__
 
 
+@pytest.mark.skipif(not _ext.available(), reason="needs the extension")
+def test_tuning_switches_change_speed_not_results():
+    # An A/B switch for benchmarks (bench/ab_tuning.py): both settings give the same numbers.
+    saved = _ext._C.get_tuning("gemm_ymm_tails")
+    x = make_input(1, 40, 5, 7, seed=3).float()
+    w = torch.randn(41, 24, generator=torch.Generator().manual_seed(1))
+    try:
+        outs = []
+        for on in (False, True):
+            _ext._C.set_tuning("gemm_ymm_tails", on)
+            assert _ext._C.get_tuning("gemm_ymm_tails") is on
+            outs.append(ops.pwconv_bn_act(x, w, 2, None))
+    finally:
+        _ext._C.set_tuning("gemm_ymm_tails", saved)
+    assert torch.equal(outs[0], outs[1])
+    with pytest.raises(ValueError, match="unknown tuning switch"):
+        _ext._C.set_tuning("warp_drive", True)
+
+
 @pytest.mark.skipif(not (_ext.available() and _ext._C.cpu_features()["avx2_fma"]), reason="x86-64 with AVX2 only")
 def test_isa_environment_variable_caps_the_kernels():
     code = ("from mobilekernels import _ext\n"

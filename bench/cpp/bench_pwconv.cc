@@ -3,6 +3,8 @@
 // MK_COLD=1: before each call, evict the caches (read 64 MiB) and read X back in, so the
 // weights come from DRAM and the input from cache, as for a layer inside a network at
 // batch 1; prints the median instead of the best.
+// MK_AB=SWITCH: alternate calls with that tuning switch (csrc/runtime/tuning.h) off and on
+// and print both (an in-process A/B: same binary, same machine state).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +15,7 @@
 #include "ops/pwconv.h"
 #include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
+#include "runtime/tuning.h"
 
 int main(int argc, char** argv) {
   if (argc < 4) {
@@ -32,9 +35,12 @@ int main(int argc, char** argv) {
   for (int r = 0; r < 5; ++r) mk::pwconv_bn_act(a, isa);
   const bool cold = std::getenv("MK_COLD") != nullptr;
   mk::FloatBuffer evict(cold ? (64 << 20) / 4 : 0);
-  std::vector<double> times;
+  const char* ab = std::getenv("MK_AB");
+  std::vector<double> times[2];
   volatile float sink = 0;
-  for (int r = 0; r < 50; ++r) {
+  for (int r = 0; r < (ab ? 400 : 50); ++r) {
+    const int v = ab ? r % 2 : 0;
+    if (ab) mk::set_tuning(ab, v == 1);
     if (cold) {
       float s = 0;
       for (size_t i = 0; i < evict.size(); i += 16) s += evict[i];
@@ -43,10 +49,17 @@ int main(int argc, char** argv) {
     }
     const auto t0 = std::chrono::steady_clock::now();
     mk::pwconv_bn_act(a, isa);
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    times[v].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  std::sort(times.begin(), times.end());
-  const double best = cold ? times[times.size() / 2] : times[0];
+  for (auto& t : times) std::sort(t.begin(), t.end());
+  if (ab) {
+    std::printf("pw M=%lld K=%lld N=%lld %s: %s off min %.1f med %.1f us, on min %.1f med %.1f us, min ratio %.3f\n",
+                (long long)M, (long long)K, (long long)N, mk::isa_name(isa), ab, times[0][0] * 1e6,
+                times[0][times[0].size() / 2] * 1e6, times[1][0] * 1e6, times[1][times[1].size() / 2] * 1e6,
+                times[0][0] / times[1][0]);
+    return 0;
+  }
+  const double best = cold ? times[0][times[0].size() / 2] : times[0][0];
   std::printf("pw M=%lld K=%lld N=%lld %s%s%s: %.1f us, %.1f GFLOP/s\n", (long long)M, (long long)K, (long long)N,
               mk::isa_name(isa), panels ? " panels" : "", cold ? " cold" : "", best * 1e6,
               2.0 * M * K * N / best / 1e9);

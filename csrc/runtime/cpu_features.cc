@@ -19,7 +19,10 @@ bool cpu_has_avx2_fma() {
 bool cpu_has_avx512() {
 #if defined(MK_HAVE_AVX512) && (defined(__x86_64__) || defined(__i386__))
   // libgcc's __builtin_cpu_supports reports avx512f only when the OS saves zmm state (XCR0).
-  static const bool ok = cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f");
+  // VL (masked 256-bit ops, used for 8-lane column tails) is on every AVX-512 CPU but
+  // Xeon Phi.
+  static const bool ok =
+      cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
   return ok;
 #else
   return false;

@@ -8,7 +8,7 @@ namespace mk {
 enum class Isa { kScalar, kAvx2, kAvx512, kNeon };
 
 bool cpu_has_avx2_fma();
-// AVX-512F (with AVX2+FMA, which every AVX-512 CPU has) and OS support for zmm state.
+// AVX-512F and VL (with AVX2+FMA, which every AVX-512 CPU has) and OS support for zmm state.
 bool cpu_has_avx512();
 bool cpu_has_neon();
 // The best ISA compiled in and supported by this CPU, unless MOBILEKERNELS_ISA names

@@ -100,6 +100,32 @@ TEST_CASE("dwconv: every ISA matches the float64 reference on random cases") {
   CHECK(cases == 2 * 2 * mk::kNumActivations * 6);
 }
 
+TEST_CASE("dwconv: wide rows (several row bands per image) match the float64 reference") {
+  // Rows of 100-130 KiB (130-260 pixels): many sliding groups per row, the shifted last
+  // group, channel tails and asymmetric padding on long rows.
+  std::mt19937 rng(99);
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  const Case cases[] = {
+      {1, 9, 130, 200, 3, 1, 1, 1, 1, 1, 1, mk::Activation::kRelu6},
+      {2, 11, 131, 197, 5, 2, 1, 2, 2, 2, 2, mk::Activation::kHardswish},
+      {1, 8, 260, 113, 5, 1, 1, 2, 2, 2, 2, mk::Activation::kIdentity},
+      {1, 7, 129, 256, 3, 1, 1, 1, 0, 1, 2, mk::Activation::kRelu},
+  };
+  for (const Case& cs : cases) {
+    const int64_t ho = mk::conv_out_size(cs.h, cs.k, cs.stride, cs.pad_t, cs.pad_b, cs.dilation, "h");
+    const int64_t wo = mk::conv_out_size(cs.w, cs.k, cs.stride, cs.pad_l, cs.pad_r, cs.dilation, "w");
+    std::vector<float> x(cs.n * cs.h * cs.w * cs.c), packed((cs.k * cs.k + 1) * cs.c);
+    for (float& v : x) v = val(rng);
+    for (float& v : packed) v = val(rng);
+    const std::vector<double> ref = reference(cs, x, packed, ho, wo);
+    for (mk::Isa isa : mktest::isas()) {
+      const double err = mktest::rel_error(run(cs, x, packed, ho, wo, isa), ref);
+      CHECK_MSG(err <= 1e-5, "isa=%s k=%d s=%d w=%lld c=%lld: rel err %g", mk::isa_name(isa), cs.k, cs.stride,
+                (long long)cs.w, (long long)cs.c, err);
+    }
+  }
+}
+
 TEST_CASE("dwconv: rejects inconsistent sizes instead of touching memory") {
   float buf[64] = {};
   mk::DwconvArgs a;

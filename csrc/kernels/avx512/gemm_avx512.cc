@@ -3,73 +3,112 @@
 // and 2 FMAs per cycle; 12 independent chains cover the 4-cycle latency of 2 FMA ports).
 // Measured in L1 on Ice Lake: 6x32 124-142 GFLOP/s, 12x16 82-99 (13 loads per 12 FMAs),
 // the AVX2 6x16 tile ~100-107 (bench/NOTES.md).
-// One instantiation per row count (1..6); columns beyond nr are masked, so nothing outside
-// X, W, R or Y is touched.
+// One instantiation per row count (1..6) and column shape (32, 16 + 8, 16, 8 lanes);
+// columns beyond nr are masked, so nothing outside X, W, R or Y is touched.
 #include <immintrin.h>
 
 #include "../gemm.h"
+#include "../../runtime/tuning.h"
+#include "../avx2/activation_avx2.h"
 #include "activation_avx512.h"
 
 namespace mk {
 
 namespace {
 
-inline __m512 load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+// Vector types by lane count: a column remainder of <= 8 runs on ymm registers (AVX-512VL
+// masks), which cost half a zmm FMA on CPUs that split zmm into two 256-bit halves (Zen 4)
+// and no more than a zmm on the others: N = 24 layers (two masked zmm, 24 of 32 lanes
+// used) ran at 71-73 GFLOP/s against ~110 for N = 32 (bench/NOTES.md).
+template <int W>
+struct Lanes;
+template <>
+struct Lanes<16> {
+  using V = __m512;
+  static V load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+  static V loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static V bcast(__m512 a) { return a; }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static void store(float* p, __mmask16 m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+  template <Activation A>
+  static V act(V v) { return activation_avx512(v, A); }
+};
+template <>
+struct Lanes<8> {
+  using V = __m256;
+  static V load(const float* p, __mmask16 m) { return _mm256_maskz_loadu_ps(static_cast<__mmask8>(m), p); }
+  static V loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static V bcast(__m512 a) { return _mm512_castps512_ps256(a); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static void store(float* p, __mmask16 m, V v) { _mm256_mask_storeu_ps(p, static_cast<__mmask8>(m), v); }
+  template <Activation A>
+  static V act(V v) { return activation_avx2(v, A); }
+};
 
 // A is the activation of the last K chunk (kIdentity for the others: raw partial sums).
-template <Activation A>
-__attribute__((always_inline)) inline void store(bool last, __m512 v, const float* r, float* y, __mmask16 m) {
+template <class L, Activation A>
+__attribute__((always_inline)) inline void store(bool last, typename L::V v, const float* r, float* y, __mmask16 m) {
   if (last) {
-    v = activation_avx512(v, A);
-    if (r) v = _mm512_add_ps(v, load(r, m));
+    v = L::template act<A>(v);
+    if (r) v = L::add(v, L::load(r, m));
   }
-  _mm512_mask_storeu_ps(y, m, v);
+  L::store(y, m, v);
 }
 
 #define MK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
-// NV = 2: columns [n0, n0 + nr) with 16 < nr <= 32; NV = 1: nr <= 16. Accumulators are
-// named variables, not an array (an array made GCC keep them in memory; see the AVX2 tile).
-template <int MR, int NV, Activation A>
+// Columns [n0, n0 + nr): vector 0 has W0 lanes (16, or 8 when nr <= 8), vector 1 has W1
+// lanes (16 or 8; 0 when nr <= 16). Accumulators are named variables, not an array (an
+// array made GCC keep them in memory; see the AVX2 tile).
+template <int MR, int W0, int W1, Activation A>
 void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const float* packed,
           const float* residual, float* y) {
+  using L0 = Lanes<W0>;
+  using L1 = Lanes<W1 == 0 ? W0 : W1>;
+  using V0 = typename L0::V;
+  using V1 = typename L1::V;
+  constexpr bool kTwo = W1 > 0;
   const int64_t K = p.k, N = p.n;
   const __mmask16 m0 = tail_mask_avx512(nr), m1 = tail_mask_avx512(nr > 16 ? nr - 16 : 0);
   const float* b0 = gemm_b_column(p, packed, n0);
-  const float* b1 = NV > 1 ? gemm_b_column(p, packed, n0 + 16) : b0;
+  const float* b1 = kTwo ? gemm_b_column(p, packed, n0 + 16) : b0;
   const int64_t ldb = gemm_ldb(p), lda = gemm_lda(p);
   const int64_t k_lo = p.k_lo, k_hi = p.k_hi < 0 ? K : p.k_hi;
   const bool first = k_lo == 0, last = k_hi == K;
   y += n0;
-  const __m512 bias0 = load(b0 + K * ldb, m0), bias1 = NV > 1 ? load(b1 + K * ldb, m1) : bias0;
+  const V0 bias0 = L0::load(b0 + K * ldb, m0);
+  const V1 bias1 = L1::load(b1 + K * ldb, kTwo ? m1 : 0);
 #define MK_DECL(i)                                                           \
-  __m512 c##i##0 = bias0, c##i##1 = bias1;                                   \
+  V0 c##i##0 = bias0;                                                        \
+  V1 c##i##1 = bias1;                                                        \
   const float* x##i = x + (MR > i ? i * lda : 0);                            \
   if (MR > i && !first) {                                                    \
-    c##i##0 = load(y + i * N, m0);                                           \
-    if constexpr (NV > 1) c##i##1 = load(y + i * N + 16, m1);                \
+    c##i##0 = L0::load(y + i * N, m0);                                       \
+    if constexpr (kTwo) c##i##1 = L1::load(y + i * N + 16, m1);              \
   }
   MK_ROWS(MK_DECL)
 #undef MK_DECL
-#define MK_FMA(i)                                        \
-  if constexpr (MR > i) {                                \
-    const __m512 a = _mm512_set1_ps(s##i[kk]);           \
-    c##i##0 = _mm512_fmadd_ps(a, bv0, c##i##0);          \
-    if constexpr (NV > 1) c##i##1 = _mm512_fmadd_ps(a, bv1, c##i##1); \
+#define MK_FMA(i)                                                              \
+  if constexpr (MR > i) {                                                      \
+    const __m512 a = _mm512_set1_ps(s##i[kk]);                                 \
+    c##i##0 = L0::fma(L0::bcast(a), bv0, c##i##0);                             \
+    if constexpr (kTwo) c##i##1 = L1::fma(L1::bcast(a), bv1, c##i##1);         \
   }
 #define MK_SHIFT(i) [[maybe_unused]] const float* s##i = x##i + shift;
   gemm_for_each_run(p, k_lo, k_hi, [&](int64_t k0, int64_t k1, int64_t shift) {
     MK_ROWS(MK_SHIFT)
-    if (nr == 16 * NV) {
+    if (nr == W0 + W1) {
       for (int64_t kk = k0; kk < k1; ++kk) {
-        const __m512 bv0 = _mm512_loadu_ps(b0 + kk * ldb);
-        const __m512 bv1 = NV > 1 ? _mm512_loadu_ps(b1 + kk * ldb) : bv0;
+        const V0 bv0 = L0::loadu(b0 + kk * ldb);
+        const V1 bv1 = kTwo ? L1::loadu(b1 + kk * ldb) : V1{};
         MK_ROWS(MK_FMA)
       }
     } else {
       for (int64_t kk = k0; kk < k1; ++kk) {
-        const __m512 bv0 = load(b0 + kk * ldb, m0);
-        const __m512 bv1 = NV > 1 ? load(b1 + kk * ldb, m1) : bv0;
+        const V0 bv0 = L0::load(b0 + kk * ldb, m0);
+        const V1 bv1 = kTwo ? L1::load(b1 + kk * ldb, m1) : V1{};
         MK_ROWS(MK_FMA)
       }
     }
@@ -77,10 +116,10 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
 #undef MK_SHIFT
 #undef MK_FMA
   const float* r = residual ? residual + n0 : nullptr;
-#define MK_STORE(i)                                                                              \
-  if constexpr (MR > i) {                                                                        \
-    store<A>(last, c##i##0, r ? r + i * N : nullptr, y + i * N, m0);                             \
-    if constexpr (NV > 1) store<A>(last, c##i##1, r ? r + i * N + 16 : nullptr, y + i * N + 16, m1); \
+#define MK_STORE(i)                                                                                         \
+  if constexpr (MR > i) {                                                                                   \
+    store<L0, A>(last, c##i##0, r ? r + i * N : nullptr, y + i * N, m0);                                    \
+    if constexpr (kTwo) store<L1, A>(last, c##i##1, r ? r + i * N + 16 : nullptr, y + i * N + 16, m1);      \
   }
   MK_ROWS(MK_STORE)
 #undef MK_STORE
@@ -91,11 +130,11 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
 template <int MR, Activation A>
 void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const float* packed,
           const float* residual, float* y) {
-  if (nr > 16) {
-    tile<MR, 2, A>(p, n0, nr, x, packed, residual, y);
-  } else {
-    tile<MR, 1, A>(p, n0, nr, x, packed, residual, y);
-  }
+  const bool ymm = tuning().gemm_ymm_tails;
+  if (nr > 24 || (nr > 16 && !ymm)) return tile<MR, 16, 16, A>(p, n0, nr, x, packed, residual, y);
+  if (nr > 16) return tile<MR, 16, 8, A>(p, n0, nr, x, packed, residual, y);
+  if (nr > 8 || !ymm) return tile<MR, 16, 0, A>(p, n0, nr, x, packed, residual, y);
+  tile<MR, 8, 0, A>(p, n0, nr, x, packed, residual, y);
 }
 
 }  // namespace

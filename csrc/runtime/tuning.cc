@@ -1,0 +1,22 @@
+#include "tuning.h"
+
+#include <stdexcept>
+
+namespace mk {
+
+Tuning& tuning() {
+  static Tuning t;
+  return t;
+}
+
+namespace {
+std::atomic<bool>& find(const std::string& name) {
+  if (name == "gemm_ymm_tails") return tuning().gemm_ymm_tails;
+  throw std::invalid_argument("unknown tuning switch '" + name + "' (known: gemm_ymm_tails)");
+}
+}  // namespace
+
+void set_tuning(const std::string& name, bool on) { find(name).store(on); }
+bool get_tuning(const std::string& name) { return find(name).load(); }
+
+}  // namespace mk

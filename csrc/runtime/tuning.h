@@ -1,0 +1,22 @@
+// Switches between kernel variants that benchmarks A/B in one process (this VM's timings
+// drift by up to 1.5x between processes minutes apart, so only alternating calls in one
+// process compare two variants fairly). Defaults are the measured winners; nothing in the
+// library's results depends on them, only its speed.
+#pragma once
+#include <atomic>
+#include <string>
+
+namespace mk {
+
+struct Tuning {
+  // AVX-512 GEMM: column remainders of <= 8 on 8-lane (ymm) vectors instead of masked
+  // 16-lane ones.
+  std::atomic<bool> gemm_ymm_tails{true};
+};
+
+Tuning& tuning();
+// Sets a switch by name ("gemm_ymm_tails"); throws std::invalid_argument for an unknown name.
+void set_tuning(const std::string& name, bool on);
+bool get_tuning(const std::string& name);
+
+}  // namespace mk
