@@ -5,10 +5,12 @@ every layer sees the caches the previous layers left, as in a real forward).
     python bench/layer_profile.py --model mobilenet_v2 --threads 1 [--iters 60]
     python bench/layer_profile.py --model mobilenet_v3_large --switch gemm_ymm_tails   # A/B per layer
 
-Ours: the features as one C++ Network, `run_profiled` (wall time of each layer inside the
-one call), then the pool + classifier (one row). ORT: `enable_profiling`, node kernel
-times grouped by the `features.N` module their ONNX name comes from. Medians over
-iterations; the two runs alternate in rounds so a slow spell of the machine hits both.
+Ours: the model's whole chain (features, pool, classifier) as one C++ Network,
+`run_profiled` (wall time of each layer inside the one call). ORT: `enable_profiling`,
+node kernel times grouped by the `features.N` module their ONNX name comes from, the rest
+as the head. Profiling slows ORT down (most at 2 threads), so the whole-forward row times
+a second ORT session without it, and our model(x) through Python. Medians over
+iterations; the runs alternate in rounds so a slow spell of the machine hits all.
 With --switch NAME (a csrc/runtime/tuning.h switch), ORT is skipped and our forward
 alternates call by call between the switch off and on: a per-layer in-process A/B.
 """
@@ -78,8 +80,9 @@ def ort_session(model, x, threads: int, profile_dir: str):
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
-    so.enable_profiling = True
-    so.profile_file_prefix = os.path.join(profile_dir, "ort")
+    if profile_dir:
+        so.enable_profiling = True
+        so.profile_file_prefix = os.path.join(profile_dir, "ort")
     return ort.InferenceSession(f.getvalue(), so, providers=["CPUExecutionProvider"])
 
 
@@ -142,13 +145,13 @@ def main() -> None:
     model.eval()
     x = torch.randn(1, 3, args.size, args.size).contiguous(memory_format=torch.channels_last)
 
-    layers = model.features.network_layers()
+    n_features = len(model.features.network_layers())
+    layers = model.features.network_layers() + model.avgpool.network_layers() + model.classifier.network_layers()
     net = Network(layers)
-    handle = _network_handle(net)
+    handle = _network_handle(net, 3)
     with torch.no_grad():
-        feats = net(x)
-        logits = model(x)
-    xn, yn = _nhwc(x), feats.permute(0, 2, 3, 1).numpy()
+        out = net(x)
+    xn, yn = _nhwc(x), out.permute(0, 2, 3, 1).numpy()
     shapes, cur = [], x
     with torch.no_grad():
         for layer in layers:
@@ -159,17 +162,18 @@ def main() -> None:
     if args.switch:
         return ab_switch(args, layers, shapes, handle, xn, yn)
 
-    sess = None
+    sess = plain_sess = None
     tmp = tempfile.mkdtemp()
     if not args.no_peers:
         try:
             sess = ort_session(model, x, args.threads, tmp)
+            plain_sess = ort_session(model, x, args.threads, None)
         except Exception as err:  # noqa: BLE001 - a missing peer is reported, not fatal
             print(f"ONNX Runtime unavailable: {err}")
     xo = x.contiguous().numpy()
 
     ours = [[] for _ in layers]
-    head, whole_ours, whole_ort = [], [], []
+    whole_ours, whole_ort = [], []
     per_round = max(1, args.iters // args.rounds)
     with torch.no_grad():
         for _ in range(3):
@@ -177,46 +181,51 @@ def main() -> None:
             model(x)
             if sess:
                 sess.run(None, {"x": xo})
+                plain_sess.run(None, {"x": xo})
         for _ in range(args.rounds):
+            time.sleep(0.05)  # other runtimes' workers stop spinning (mobilekernels/timing.py)
+            for _ in range(per_round):
+                for i, s in enumerate(handle.run_profiled(xn, yn)):
+                    ours[i].append(s)
+            time.sleep(0.05)
             for _ in range(per_round):
                 t0 = time.perf_counter()
-                secs = handle.run_profiled(xn, yn)
-                t1 = time.perf_counter()
-                model.classifier(torch.flatten(model.avgpool(feats), 1))
-                t2 = time.perf_counter()
-                for i, s in enumerate(secs):
-                    ours[i].append(s)
-                head.append(t2 - t1)
-                whole_ours.append(t2 - t0)
-            for _ in range(per_round):
-                if sess:
-                    t0 = time.perf_counter()
+                model(x)
+                whole_ours.append(time.perf_counter() - t0)
+            if sess:
+                time.sleep(0.05)
+                for _ in range(per_round):
                     sess.run(None, {"x": xo})
+                time.sleep(0.05)
+                for _ in range(per_round):
+                    t0 = time.perf_counter()
+                    plain_sess.run(None, {"x": xo})
                     whole_ort.append(time.perf_counter() - t0)
     ort = ort_per_module(sess.end_profiling(), 3) if sess else {}
 
     print(f"{args.model}, batch 1, {args.size}x{args.size}, {args.threads} thread(s), "
-          f"isa {_ext._C.cpu_features()['best_isa']}, medians of {len(head)} in-sequence runs")
+          f"isa {_ext._C.cpu_features()['best_isa']}, medians of {len(whole_ours)} in-sequence runs "
+          f"(ORT per node: with profiling on)")
     print(f"{'#':>3} {'layer':44} {'ours us':>8} {'ORT us':>8} {'ORT/ours':>8} {'MMAC':>7} {'GFLOP/s':>8}")
     tot_ours = tot_ort = 0.0
     for i, (layer, shp) in enumerate(zip(layers, shapes)):
         cin, h, w, cout, ho, wo = shp
         t = statistics.median(ours[i]) * 1e6
         macs = layer_macs(layer, cin, h, w, cout, ho, wo)
-        o = ort.get(i)
+        o = ort.get(i) if i < n_features else None
         tot_ours += t
         tot_ort += o or 0.0
         ratio = f"{o / t:8.2f}" if o else f"{'-':>8}"
         ostr = f"{o:8.1f}" if o else f"{'-':>8}"
         print(f"{i:3d} {describe(layer, cin, h, cout, ho):44} {t:8.1f} {ostr} {ratio} {macs / 1e6:7.2f} "
               f"{2 * macs / t / 1e3:8.1f}")
-    h_ours = statistics.median(head) * 1e6
+    h_ours = sum(statistics.median(ours[i]) * 1e6 for i in range(n_features, len(layers)))
     h_ort = ort.get("head", 0.0) + ort.get("reorder", 0.0)
-    print(f"    {'pool + classifier (+ ORT reorders)':44} {h_ours:8.1f} {h_ort:8.1f}")
-    print(f"    {'sum of layers':44} {tot_ours + h_ours:8.1f} {tot_ort + h_ort:8.1f}")
+    print(f"    {'pool + classifier (ORT: + reorders)':44} {h_ours:8.1f} {h_ort:8.1f}")
+    print(f"    {'sum of layers':44} {tot_ours:8.1f} {tot_ort + h_ort:8.1f}")
     w_ort = statistics.median(whole_ort) * 1e6 if whole_ort else float("nan")
-    print(f"    {'whole forward (timed outside)':44} {statistics.median(whole_ours) * 1e6:8.1f} {w_ort:8.1f}")
-    del logits
+    print(f"    {'whole forward: model(x) / ORT unprofiled':44} {statistics.median(whole_ours) * 1e6:8.1f} "
+          f"{w_ort:8.1f}")
 
 
 if __name__ == "__main__":

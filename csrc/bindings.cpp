@@ -259,10 +259,12 @@ class NetworkHandle {
     net_.add(l);
   }
 
-  // Pools the previous layer's output (its channel count), so it cannot come first.
-  void add_global_avgpool() {
-    require(net_.size() > 0, "global_avgpool: cannot be a network's first layer");
-    const int64_t c = net_.out_channels();
+  // Pools `channels` channels: the previous layer's output channels when omitted (a pool
+  // that comes first must say).
+  void add_global_avgpool(std::optional<int64_t> channels) {
+    require(channels.has_value() || net_.size() > 0,
+            "global_avgpool: as a network's first layer it needs its channel count");
+    const int64_t c = channels ? *channels : net_.out_channels();
     net_.add(geometry(mk::NetworkLayer::Kind::kGlobalAvgPool, c, c, 1, 1, {0, 0, 0, 0}, 1, 0));
   }
 
@@ -383,8 +385,8 @@ PYBIND11_MODULE(_C, m) {
            py::arg("padding"), py::arg("dw_activation"), py::arg("se_fc1").noconvert(),
            py::arg("se_fc2").noconvert(), py::arg("se_activation"), py::arg("se_gate"),
            py::arg("project").noconvert(), py::arg("residual"))
-      .def("add_global_avgpool", &NetworkHandle::add_global_avgpool,
-           "mean over the previous layer's map: [N, H, W, C] -> [N, 1, 1, C]")
+      .def("add_global_avgpool", &NetworkHandle::add_global_avgpool, py::arg("channels") = py::none(),
+           "mean over the map: [N, H, W, C] -> [N, 1, 1, C] (C: the previous layer's channels by default)")
       .def("__len__", &NetworkHandle::size)
       .def("out_shape", &NetworkHandle::out_shape, py::arg("batch"), py::arg("height"), py::arg("width"),
            "(batch, out_height, out_width, out_channels) for an NHWC input of this size")

@@ -111,8 +111,13 @@ def test_network_rejects_bad_input():
     with pytest.raises(ValueError, match="residual"):
         ops.Network([ops.Layer("pwconv_bn_act", (conv_packed(3, 3, seed=1), 0, torch.zeros(1, 3, 8, 8)))])(
             make_input(1, 3, 8, 8, seed=1).float())
-    with pytest.raises(ValueError, match="first layer"):
-        ops.Network([ops.Layer("global_avgpool", ())])(make_input(1, 3, 8, 8, seed=1).float())
+    pooled = ops.Network([ops.Layer("global_avgpool", ()), ops.Layer("pwconv_bn_act", (conv_packed(3, 5, seed=2), 1,
+                                                                                      None))])
+    x = make_input(2, 3, 6, 7, seed=1).float()
+    want = ops.pwconv_bn_act(ops.global_avgpool(x), conv_packed(3, 5, seed=2), 1, None)
+    assert torch.equal(pooled(x), want)  # a pool may come first: it takes the input's channels
+    with pytest.raises(ValueError, match="channels"):
+        pooled(make_input(1, 4, 6, 7, seed=1).float())  # built for 3 channels on its first call
     with pytest.raises(ValueError, match="op must be"):
         ops.Layer("relu", ())
     with pytest.raises(ValueError, match="at least one"):

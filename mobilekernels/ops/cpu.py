@@ -92,8 +92,9 @@ def inverted_residual(x, expand, expand_activation, dw, kernel_size, stride, pad
     return y
 
 
-def _network_handle(net):
-    """The C++ Network for an ops.network.Network, built once and cached on it."""
+def _network_handle(net, in_channels: int):
+    """The C++ Network for an ops.network.Network, built once (for inputs of `in_channels`
+    channels, which only a network starting with a pool does not fix) and cached on it."""
     handle = net.compiled.get("cpu")
     if handle is None:
         handle = _ext._C.Network()
@@ -113,7 +114,7 @@ def _network_handle(net):
                     raise ValueError("run_network: a pointwise layer cannot take an external residual")
                 handle.add_pwconv(_packed(packed), int(act))
             elif layer.op == "global_avgpool":
-                handle.add_global_avgpool()
+                handle.add_global_avgpool(in_channels if len(handle) == 0 else None)
             else:
                 (expand, expand_act, dw, k, stride, padding, dw_act, fc1, fc2, se_act, se_gate,
                  project, residual) = a
@@ -128,7 +129,7 @@ def run_network(net, x, isa="auto"):
     """The whole chain in one C++ call."""
     if x.dim() != 4:
         raise ValueError(f"run_network: x must be 4-d [N, C, H, W], got {x.dim()} dimensions")
-    handle = _network_handle(net)
+    handle = _network_handle(net, x.shape[1])
     n, _, h, w = x.shape
     _, ho, wo, c = handle.out_shape(n, h, w)
     y = _new_output((n, c, ho, wo), x)
