@@ -15,6 +15,7 @@ import torch
 
 from . import _ext, machine, models
 from .nn import unfused_copy
+from .inference import compile_for_inference
 from .timing import measure_interleaved
 
 TORCHVISION_NAMES = ("mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small")
@@ -110,13 +111,22 @@ def run(args) -> dict:
         memory_format=torch.channels_last)
     prof = models.profile(ours, args.size)
 
+    # The module as a drop-in (model(x): per-call plan checks in Python), and the same model
+    # frozen by compile_for_inference (on the CPU one C++ network run per call, weights
+    # fixed at capture: what ONNX Runtime's session and torch.compile are too).
+    frozen = compile_for_inference(ours, x) if args.device == "cpu" else None
     with torch.no_grad():
         want = plain(x).double()
         got = ours(x).double()
-    rel_err = ((got - want).norm() / want.norm()).item()
+        rel_err = ((got - want).norm() / want.norm()).item()
+        if frozen is not None:
+            rel_err = max(rel_err, ((frozen(x).double() - want).norm() / want.norm()).item())
     numerics_ok = rel_err <= 1e-4
 
-    variants = [("mobilekernels", lambda: ours(x)), ("torch eager", lambda: plain(x))]
+    variants = [("mobilekernels", lambda: ours(x))]
+    if frozen is not None and frozen.captured:
+        variants.append(("mk compiled", lambda: frozen(x)))
+    variants.append(("torch eager", lambda: plain(x)))
     notes = []
     if not args.no_compile:
         compiled = torch.compile(plain)
@@ -186,7 +196,8 @@ def plot(rec: dict, path: Path) -> None:
     lo = [m - rec["results"][n]["p10_ms"] for n, m in zip(names, med)]
     hi = [rec["results"][n]["p90_ms"] - m for n, m in zip(names, med)]
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.barh(names, med, xerr=[lo, hi], color=["tab:green"] + ["tab:gray"] * (len(names) - 1))
+    ax.barh(names, med, xerr=[lo, hi],
+            color=["tab:green" if n in ("mobilekernels", "mk compiled") else "tab:gray" for n in names])
     ax.invert_yaxis()
     ax.set_xlabel("latency, ms (median, p10-p90)")
     ax.set_title(f"{rec['model']} batch {rec['batch']} {rec['size']}px, {rec['device']}, "

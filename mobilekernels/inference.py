@@ -3,18 +3,24 @@
 On CUDA the forward pass is captured once into a CUDA graph with a static input buffer, so
 each later call is one input copy and one graph replay: no Python, no per-kernel launch cost
 (at batch 1 a MobileNet is ~50-60 small kernels, and launching them costs more than running
-them). Elsewhere (CPU, or cuda_graph=False) the model simply runs under torch.no_grad().
+them). On the CPU, a model whose whole forward is one C++ network (the zoo; FusedSequentials)
+is captured as that network with a static output: each call is one C++ run, without the
+per-call plan checks (a snapshot of ~220 modules and the _version of ~260 tensors, which
+after a forward's long C++ pass run with cold caches: 0.4-0.6 ms per call at batch 1,
+bench/NOTES.md). Otherwise (cuda_graph=False, or a model that is not one network) the model
+simply runs under torch.no_grad().
 
     fast = mobilekernels.compile_for_inference(model, torch.randn(1, 3, 224, 224, device="cuda",
                                                dtype=torch.float16).to(memory_format=torch.channels_last))
     logits = fast(x)          # same shape, dtype and device as the example; overwritten by the next call
     keep = fast(x).clone()    # or compile_for_inference(..., clone_output=True)
 
-What a captured graph fixes, and what it does not check on each call (the price of a replay
-without Python): the input's shape, dtype and device (checked: ValueError otherwise); the
-weights -- the graph reads the parameters and packed buffers the model held at capture
-time (kept alive here, so a later change cannot make the replay read freed memory, but it is
-not seen either: call `recapture()` after changing weights); the model's mode (eval). Moving
+What a capture (CUDA graph or CPU network) fixes, and what it does not check on each call
+(the price of a replay without Python): the input's shape, dtype and device (checked:
+ValueError otherwise); the weights -- the replay reads the parameters and packed buffers
+the model held at capture time (kept alive here, so a later change cannot make the replay
+read freed memory, but it is not seen either: call `recapture()` after changing weights);
+the model's structure and mode (eval). Moving
 the wrapper (`.to()`, `.half()`, `.cuda()`) or switching it to training raises: compile a
 new one instead. Not thread-safe: one replay at a time per object.
 """
@@ -57,6 +63,8 @@ class InferenceModule(nn.Module):
         self.static_input = None
         self.static_output = None
         self._graph = None
+        self._cpu_network = None  # ops.cpu.FrozenNetwork when captured on the CPU
+        self._cpu_example = None
         self._keepalive: list = []
         self._check_model_device()
         if cuda_graph and example_input.device.type == "cuda":
@@ -64,6 +72,9 @@ class InferenceModule(nn.Module):
                 raise ValueError("compile_for_inference: CUDA graph capture needs warmup >= 1 (lazy "
                                  "initialisation and kernel compilation must happen before capture)")
             self._capture(example_input)
+        elif cuda_graph and example_input.device.type == "cpu":
+            self._cpu_example = example_input.detach().clone()
+            self._capture_cpu(self._cpu_example)
 
     def _check_model_device(self) -> None:
         for name, t in list(self.model.named_parameters()) + list(self.model.named_buffers()):
@@ -100,12 +111,39 @@ class InferenceModule(nn.Module):
         self._graph, self.static_input, self.static_output = graph, static_input, static_output
         self.captured = True
 
+    def _capture_cpu(self, example_input: torch.Tensor) -> None:
+        """`warmup` forwards (they pack the weights and build the model's plan), then, if the
+        whole forward is one network on the C++ backend, that network with a static output."""
+        from .ops import cpu, dispatch
+        from .ops.custom_ops import _plain_eager
+
+        with torch.no_grad():
+            for _ in range(max(1, self.warmup)):
+                self.model(example_input)
+            single = getattr(self.model, "single_network", None)
+            got = single() if callable(single) else None
+            if (got is None or dispatch.backend_for("run_network", example_input) != "cpu"
+                    or not _plain_eager((example_input,))):
+                return
+            net, post = got
+            frozen = cpu.FrozenNetwork(net, example_input)
+        self._keepalive = list(self.model.parameters()) + list(self.model.buffers()) + [net]
+        self._cpu_network = frozen
+        self.static_output = post(frozen.output) if post is not None else frozen.output
+        self.captured = True
+
     def recapture(self) -> None:
         """Capture again (after the weights changed), with the current static input."""
         if not self.captured:
             return
         self.model.eval()
         self._check_model_device()
+        if self._cpu_network is not None:
+            self._cpu_network = self.static_output = None
+            self._keepalive = []
+            self.captured = False
+            self._capture_cpu(self._cpu_example)
+            return
         example = self.static_input.clone()
         self._graph = self.static_input = self.static_output = None
         self._keepalive = []
@@ -133,6 +171,9 @@ class InferenceModule(nn.Module):
         if not self.captured:
             with torch.no_grad():
                 return self.model(x)
+        if self._cpu_network is not None:
+            self._cpu_network(x)  # writes static_output (a view of the network's output)
+            return _clone(self.static_output) if self.clone_output else self.static_output
         if x is not self.static_input:  # callers may fill static_input in place and pass it
             self.static_input.copy_(x)
         self._graph.replay()
@@ -167,9 +208,12 @@ def compile_for_inference(model: nn.Module, example_input: torch.Tensor, *, cuda
     NEXT CALL OVERWRITES: clone it to keep it, or pass clone_output=True (one extra copy).
     The weights are frozen at capture (see the module doc; `recapture()` after changing them).
 
-    On CPU (or cuda_graph=False): calls run the model under torch.no_grad(), nothing is
-    captured; the input checks are the same. Inputs that do not match the example raise
-    ValueError."""
+    On the CPU with cuda_graph=True (the default; the name is the GPU's, the switch means
+    "capture"): `warmup` forwards, then, when the model's whole forward is one C++ network
+    (the zoo models, FusedSequentials), each call runs that network into a static output
+    that the next call overwrites, with the weights frozen as on CUDA. Other models, or
+    cuda_graph=False: calls run the model under torch.no_grad(), nothing is captured; the
+    input checks are the same. Inputs that do not match the example raise ValueError."""
     return InferenceModule(model, example_input, cuda_graph, warmup, clone_output)
 
 

@@ -10,6 +10,7 @@ def test_bench_quick(tmp_path):
          "--no-compile", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "| mobilekernels" in out.stdout and "| torch eager" in out.stdout
+    assert "| mk compiled" in out.stdout  # the zoo model captured by compile_for_inference
     assert "(OK)" in out.stdout
     files = sorted(p.suffix for p in tmp_path.iterdir())
     assert files == [".json", ".md", ".png"]

@@ -45,11 +45,51 @@ def test_cpu_matches_model_eval_no_grad():
 def test_cpu_zoo_model_channels_last():
     model = randomize_bn(models.mobilenet_v3_small()).eval()
     x = torch.randn(1, 3, 64, 64).contiguous(memory_format=torch.channels_last)
-    fast = compile_for_inference(model, x, cuda_graph=True, clone_output=True)  # cuda_graph is moot on CPU
+    fast = compile_for_inference(model, x, cuda_graph=True, clone_output=True)
+    assert fast.captured  # the whole forward is one C++ network
     with torch.no_grad():
         ref = model(x)
     assert_close(fast(x), ref, what="zoo mobilenet_v3_small")
     assert_close(fast(x.contiguous()), ref, what="NCHW-contiguous input of the same shape")
+
+
+def test_cpu_capture_runs_the_same_network_with_frozen_weights():
+    torch.manual_seed(0)
+    model = randomize_bn(models.mobilenet_v2(0.5)).eval()
+
+    def image():
+        return torch.randn(2, 3, 40, 48).contiguous(memory_format=torch.channels_last)
+
+    fast = compile_for_inference(model, image())
+    assert fast.captured
+    x = image()
+    with torch.no_grad():
+        want = model(x)
+    y = fast(x)
+    assert torch.equal(y, want), "the captured network must be exactly the model's"
+    first = y.clone()
+    y2 = fast(image())  # the static output is overwritten by the next call
+    assert y2.data_ptr() == y.data_ptr() and not torch.equal(y2, first)
+    # Weights are frozen at capture: a change shows in the model, not in the capture ...
+    with torch.no_grad():
+        model.features[3].conv[1].bn.running_var.mul_(4.0)
+        changed = model(x)
+    assert not torch.equal(changed, want)
+    assert torch.equal(fast(x), want)
+    # ... until recapture().
+    fast.recapture()
+    assert fast.captured and torch.equal(fast(x), changed)
+
+
+def test_cpu_not_one_network_runs_the_model():
+    seq = mobilekernels.nn.FusedSequential(models.mobilenet_v2(0.5).features[:3], nn.Hardswish(), nn.Flatten())
+    seq = randomize_bn(seq).eval()
+    x = torch.randn(1, 3, 32, 32)
+    fast = compile_for_inference(seq, x)
+    assert not fast.captured  # Flatten is not a network layer
+    with torch.no_grad():
+        assert torch.equal(fast(x), seq(x))
+    assert not compile_for_inference(models.mobilenet_v2(0.5).eval(), x, cuda_graph=False).captured
 
 
 @pytest.mark.parametrize("bad, what", [

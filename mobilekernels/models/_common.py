@@ -12,6 +12,10 @@ from ..ops import Network
 from ..ops.custom_ops import _plain_eager
 
 
+def _flatten(y: torch.Tensor) -> torch.Tensor:
+    return y.flatten(1)
+
+
 class PooledClassifier(nn.Module):
     """features -> avgpool -> flatten -> classifier, torchvision's forward. In plain eager
     inference, when all three can be Network layers, the whole forward is one Network
@@ -22,11 +26,21 @@ class PooledClassifier(nn.Module):
     _plan = None
     force_unfused = False  # set per instance by unfused_copy()
 
+    def single_network(self):
+        """(Network, post-process) when the whole forward is one Network as of now, else
+        None (compile_for_inference captures it on the CPU)."""
+        if run_unfused(self):
+            return None
+        plan = chain_plan(self, (self.features, self.avgpool, self.classifier))
+        if len(plan.steps) == 1 and isinstance(plan.steps[0], Network):
+            return plan.steps[0], _flatten
+        return None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if isinstance(x, torch.Tensor) and x.dim() == 4 and not run_unfused(self) and _plain_eager((x,)):
-            plan = chain_plan(self, (self.features, self.avgpool, self.classifier))
-            if len(plan.steps) == 1 and isinstance(plan.steps[0], Network):
-                return plan.steps[0](x).flatten(1)
+        if isinstance(x, torch.Tensor) and x.dim() == 4 and _plain_eager((x,)):
+            single = self.single_network()
+            if single is not None:
+                return single[0](x).flatten(1)
         x = self.avgpool(self.features(x))
         return self.classifier(torch.flatten(x, 1))
 

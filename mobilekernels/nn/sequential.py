@@ -174,6 +174,16 @@ class FusedSequential(nn.Sequential):
             x = step(x)
         return x
 
+    def single_network(self):
+        """(Network, post-process) when the whole forward on a 4-d input is one Network
+        as of now, else None (compile_for_inference captures it on the CPU)."""
+        if run_unfused(self):
+            return None
+        plan = chain_plan(self, self._modules.values())
+        if len(plan.steps) == 1 and isinstance(plan.steps[0], Network):
+            return plan.steps[0], None
+        return None
+
     def __getstate__(self):
         state = dict(super().__getstate__())
         state["_plan"] = None  # copies and pickles rebuild it (the C++ handle does not copy)

@@ -125,6 +125,25 @@ def _network_handle(net, in_channels: int):
     return handle
 
 
+class FrozenNetwork:
+    """One C++ network run per call into a static output, for compile_for_inference on
+    the CPU: no plan checks, no allocation. The caller guarantees the input's shape (the
+    example's) and that the weights do not change (recapture after they do)."""
+
+    def __init__(self, net, example):
+        if example.dim() != 4:
+            raise ValueError(f"run_network: x must be 4-d [N, C, H, W], got {example.dim()} dimensions")
+        self.handle = _network_handle(net, example.shape[1])
+        n, _, h, w = example.shape
+        _, ho, wo, c = self.handle.out_shape(n, h, w)
+        self.output = _new_output((n, c, ho, wo), example)
+        self._out = self.output.permute(0, 2, 3, 1).numpy()
+
+    def __call__(self, x):
+        self.handle.run(_nhwc(x), self._out, "auto")
+        return self.output
+
+
 def run_network(net, x, isa="auto"):
     """The whole chain in one C++ call."""
     if x.dim() != 4:
