@@ -125,9 +125,10 @@ void per_op(const InvertedResidualArgs& a, Isa isa) {
   dw.p = dw_params(a);
   dwconv_bn_act(dw, isa);
   if (a.se_fc1) {
-    squeeze_excite(SqueezeExciteArgs{d, a.se_fc1, a.se_fc2, d, a.batch, a.out_height * a.out_width, a.hidden,
-                                     a.se_channels, a.se_act, a.se_gate},
-                   isa);
+    SqueezeExciteArgs se{d, a.se_fc1, a.se_fc2, d, a.batch, a.out_height * a.out_width, a.hidden,
+                         a.se_channels, a.se_act, a.se_gate};
+    se.panels = a.panels;
+    squeeze_excite(se, isa);
   }
   project(a, d, 0, out_pixels, isa);
 }
@@ -215,7 +216,7 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
     for (int64_t c = 0; c < a.hidden; ++c) p[c] *= inv;
   }
   excitation(pooled, a.se_fc1, a.se_fc2, a.batch, a.hidden, a.se_channels, a.se_act, a.se_gate, squeezed, gate,
-             isa);
+             isa, a.panels);
   const ChannelScaleKernel scale = channel_scale_kernel(isa);
   ThreadPool::instance().parallel_for(jobs, [&](int64_t begin, int64_t end) {
     for (int64_t job = begin; job < end; ++job) {

@@ -35,7 +35,7 @@ struct InvertedResidualArgs {
   Activation expand_act, dw_act, se_act, se_gate;
   bool residual;
   bool per_op = false;
-  bool panels = false;  // expand and project in the 16-column panel layout (pack_gemm_panels)
+  bool panels = false;  // expand, project and the SE FCs in the 16-column panel layout (pack_gemm_panels)
   int64_t band_pixels = 0;  // output pixels per row band; 0: the default (~384). Tests force short bands.
 };
 

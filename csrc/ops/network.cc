@@ -124,6 +124,10 @@ void Network::add(const NetworkLayer& l) {
   } else if (l.kind == Kind::kInvertedResidual) {
     if (l.packed) owned.packed = own_panels(l.packed, l.in_channels, l.hidden);
     owned.project = own_panels(l.project, l.hidden, l.out_channels);
+    if (l.se_fc1) {
+      owned.se_fc1 = own_panels(l.se_fc1, l.hidden, l.se_channels);
+      owned.se_fc2 = own_panels(l.se_fc2, l.se_channels, l.hidden);
+    }
     owned.panels = true;
   }
   layers_.push_back(owned);

@@ -5,7 +5,7 @@
 // feature extractor costs one Python -> C++ crossing and no allocation after warm-up.
 // The network holds raw pointers to its depthwise/stem weights (their owner, the Python
 // binding, keeps them alive and unchanged for the network's lifetime) and its own copies
-// of the pointwise weights in the GEMM's panel layout.
+// of the pointwise and SE weights in the GEMM's panel layout.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -61,7 +61,7 @@ class Network {
   const float* own_panels(const float* packed, int64_t k, int64_t n);
 
   std::vector<NetworkLayer> layers_;
-  // Pointwise weights (1x1 layers, block expand/project) repacked into 16-column panels
+  // Pointwise weights (1x1 layers, block expand/project/SE FCs) repacked into 16-column panels
   // once, at add(): the GEMM tiles then stream contiguous panels (bench/NOTES.md).
   std::vector<FloatBuffer> owned_;
 };

@@ -45,9 +45,10 @@ constexpr int64_t kChannelBlock = 64;
 }  // namespace
 
 void excitation(const float* pooled, const float* fc1, const float* fc2, int64_t batch, int64_t channels,
-                int64_t squeeze, Activation act, Activation gate, float* hidden, float* gate_out, Isa isa) {
-  pwconv_bn_act(PwconvArgs{pooled, fc1, nullptr, hidden, batch, GemmParams{channels, squeeze, act}}, isa);
-  pwconv_bn_act(PwconvArgs{hidden, fc2, nullptr, gate_out, batch, GemmParams{squeeze, channels, gate}}, isa);
+                int64_t squeeze, Activation act, Activation gate, float* hidden, float* gate_out, Isa isa,
+                bool panels) {
+  pwconv_bn_act(PwconvArgs{pooled, fc1, nullptr, hidden, batch, GemmParams{channels, squeeze, act, panels}}, isa);
+  pwconv_bn_act(PwconvArgs{hidden, fc2, nullptr, gate_out, batch, GemmParams{squeeze, channels, gate, panels}}, isa);
 }
 
 void global_avgpool(const float* x, int64_t batch, int64_t pixels, int64_t channels, float* pooled, Isa isa) {
@@ -82,7 +83,7 @@ void squeeze_excite(const SqueezeExciteArgs& a, Isa isa) {
   float* gate = scratch(gate_buf, a.batch * a.channels);
   global_avgpool(a.x, a.batch, a.pixels, a.channels, pooled, isa);
   excitation(pooled, a.fc1, a.fc2, a.batch, a.channels, a.squeeze, a.act, a.gate,
-             scratch(hidden_buf, a.batch * a.squeeze), gate, isa);
+             scratch(hidden_buf, a.batch * a.squeeze), gate, isa, a.panels);
   const ChannelScaleKernel scale = channel_scale_kernel(isa);
   const int64_t rows_per_job = std::max<int64_t>(1, 4096 / a.channels);
   const int64_t jobs_per_image = (a.pixels + rows_per_job - 1) / rows_per_job;

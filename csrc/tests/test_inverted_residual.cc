@@ -143,21 +143,30 @@ TEST_CASE("inverted_residual: row bands and per-op match the float64 reference, 
     const std::vector<double> ref = reference(c);
     std::vector<float> expand_panels(mk::gemm_panels_size(c.cin, c.hidden));
     std::vector<float> project_panels(mk::gemm_panels_size(c.hidden, c.cout));
+    std::vector<float> fc1_panels(c.se ? mk::gemm_panels_size(c.hidden, c.sq) : 0);
+    std::vector<float> fc2_panels(c.se ? mk::gemm_panels_size(c.sq, c.hidden) : 0);
     if (c.expand) mk::pack_gemm_panels(c.we.data(), c.cin, c.hidden, expand_panels.data());
     mk::pack_gemm_panels(c.wp.data(), c.hidden, c.cout, project_panels.data());
+    if (c.se) {
+      mk::pack_gemm_panels(c.f1.data(), c.hidden, c.sq, fc1_panels.data());
+      mk::pack_gemm_panels(c.f2.data(), c.sq, c.hidden, fc2_panels.data());
+    }
     for (int threads : {1, 2, 3}) {
       pool.set_num_threads(threads);
       for (mk::Isa isa : mktest::isas()) {
-        // row bands, per-op, row bands + panels + short bands (1-16 pixels: many window slides)
-        for (int schedule = 0; schedule < 3; ++schedule) {
-          const bool per_op = schedule == 1;
+        // row bands, per-op, row bands + panels + short bands (1-16 pixels: many window
+        // slides), per-op + panels (a network's layout when it picks the per-op schedule)
+        for (int schedule = 0; schedule < 4; ++schedule) {
+          const bool per_op = schedule == 1 || schedule == 3;
           std::vector<float> y(c.n * c.ho * c.wo * c.cout, std::numeric_limits<float>::quiet_NaN());
           mk::InvertedResidualArgs a = args_of(c, y.data(), per_op);
-          if (schedule == 2) {
+          if (schedule >= 2) {
             a.band_pixels = 1 + rep % 16;
             a.panels = true;
             a.expand = c.expand ? expand_panels.data() : nullptr;
             a.project = project_panels.data();
+            a.se_fc1 = c.se ? fc1_panels.data() : nullptr;
+            a.se_fc2 = c.se ? fc2_panels.data() : nullptr;
           }
           mk::inverted_residual(a, isa);
           const double err = mktest::rel_error(y, ref);
