@@ -6,6 +6,7 @@
 #include <string>
 
 #include "../runtime/thread_pool.h"
+#include "../runtime/tuning.h"
 
 namespace mk {
 
@@ -44,11 +45,12 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
   const int64_t block = std::max<int64_t>(kTileRows, (65536 / p.k) / kTileRows * kTileRows);
   const int64_t blocks = (a.m + block - 1) / block;
   // AVX-512 reads two B panels per tile (128 bytes per k): past K ~ 256 they no longer stay
-  // in L1 across the row tiles of a block, so K is split into chunks of <= 256 (32 KiB of B)
-  // and each chunk passes over every row tile (partial sums stay in Y, in L1/L2). On Ice Lake
-  // (48 KiB L1) chunks of 128-256 and no chunking measured within noise of each other once
-  // buffers were 64-byte aligned; the chunks are for CPUs with a 32 KiB L1.
-  const int64_t k_chunks = isa == Isa::kAvx512 ? (p.k + 255) / 256 : 1;
+  // in L1 across the row tiles of a block. The gemm_k_chunks switch (off by default) splits
+  // K into chunks of <= 256 (32 KiB of B) that each pass over every row tile, partial sums
+  // kept in Y. Measured: within noise on Ice Lake (48 KiB L1); on Zen 4 (32 KiB L1), where
+  // it was meant to help, 4-9% slower on K > 256 layers (the Y round trips cost more than
+  // streaming B from L2, 128 bytes per 12 FMAs) and 1.8-2.5% on whole models.
+  const int64_t k_chunks = isa == Isa::kAvx512 && tuning().gemm_k_chunks ? (p.k + 255) / 256 : 1;
   const int64_t k_chunk = (p.k + k_chunks - 1) / k_chunks;
   // Small m (7x7 maps): split columns too, so batch 1 still uses every thread.
   const int64_t col_tiles = (p.n + kTileCols - 1) / kTileCols;

@@ -12,6 +12,9 @@ struct Tuning {
   // AVX-512 GEMM: column remainders of <= 8 on 8-lane (ymm) vectors instead of masked
   // 16-lane ones.
   std::atomic<bool> gemm_ymm_tails{true};
+  // AVX-512 GEMM driver: K blocked in chunks of <= 256 (B panels stay in a 32 KiB L1);
+  // off: measured slower on Zen 4 and no faster on Ice Lake (ops/pwconv.cc).
+  std::atomic<bool> gemm_k_chunks{false};
 };
 
 Tuning& tuning();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../ops/pwconv.h"
+#include "../runtime/tuning.h"
 #include "harness.h"
 #include "reference.h"
 
@@ -61,16 +62,22 @@ TEST_CASE("pwconv: every ISA matches the float64 reference on random cases") {
   CHECK(cases == mk::kNumActivations * 8);
 }
 
-// K past one AVX-512 K chunk (256): partial sums go through Y and the epilogue (activation,
-// residual) runs once, after the last chunk; 32-column tiles with one- and two-panel tails.
+// K past one AVX-512 K chunk (256), with the driver's K chunks on and off: with chunks,
+// partial sums go through Y and the epilogue (activation, residual) runs once, after the
+// last chunk; 32-column tiles with one- and two-panel tails.
 TEST_CASE("pwconv: K chunks and 32-column tiles match the reference") {
   std::mt19937 rng(7);
-  for (int64_t k : {255, 256, 257, 520}) {
-    for (int64_t n : {16, 32, 47}) {
-      check_case(rng, 13, n, k, static_cast<int>(mk::Activation::kHardswish), true);
-      check_case(rng, 7, n, k, static_cast<int>(mk::Activation::kRelu6), false);
+  const bool saved = mk::get_tuning("gemm_k_chunks");
+  for (bool chunks : {false, true}) {
+    mk::set_tuning("gemm_k_chunks", chunks);
+    for (int64_t k : {255, 256, 257, 520}) {
+      for (int64_t n : {16, 32, 47}) {
+        check_case(rng, 13, n, k, static_cast<int>(mk::Activation::kHardswish), true);
+        check_case(rng, 7, n, k, static_cast<int>(mk::Activation::kRelu6), false);
+      }
     }
   }
+  mk::set_tuning("gemm_k_chunks", saved);
 }
 
 TEST_CASE("pwconv: rejects bad sizes and activations") {
