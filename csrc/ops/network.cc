@@ -170,10 +170,12 @@ void Network::run(const float* x, int64_t batch, int64_t height, int64_t width, 
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Extent out = layer_out(layers_[i], in);
     float* dst = i + 1 == layers_.size() ? y : scratch(buffers[i % 2], batch * out.height * out.width * out.channels);
-    const auto t0 = std::chrono::steady_clock::now();
-    run_layer(layers_[i], cur, batch, in, out, dst, isa);
     if (layer_seconds) {
+      const auto t0 = std::chrono::steady_clock::now();
+      run_layer(layers_[i], cur, batch, in, out, dst, isa);
       layer_seconds->push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    } else {
+      run_layer(layers_[i], cur, batch, in, out, dst, isa);
     }
     cur = dst;
     in = out;

@@ -18,7 +18,7 @@ struct Tuning {
 };
 
 Tuning& tuning();
-// Sets a switch by name ("gemm_ymm_tails"); throws std::invalid_argument for an unknown name.
+// Sets a switch by name ("gemm_ymm_tails", "gemm_k_chunks"); throws std::invalid_argument for an unknown name.
 void set_tuning(const std::string& name, bool on);
 bool get_tuning(const std::string& name);
 

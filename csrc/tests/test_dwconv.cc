@@ -100,7 +100,7 @@ TEST_CASE("dwconv: every ISA matches the float64 reference on random cases") {
   CHECK(cases == 2 * 2 * mk::kNumActivations * 6);
 }
 
-TEST_CASE("dwconv: wide rows (several row bands per image) match the float64 reference") {
+TEST_CASE("dwconv: long rows (130-260 pixels) match the float64 reference") {
   // Rows of 100-130 KiB (130-260 pixels): many sliding groups per row, the shifted last
   // group, channel tails and asymmetric padding on long rows.
   std::mt19937 rng(99);

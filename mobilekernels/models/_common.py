@@ -6,9 +6,7 @@ import torch
 from torch import nn
 
 from ..nn import FusedLinear
-from ..nn.fused import run_unfused
-from ..nn.sequential import chain_plan
-from ..ops import Network
+from ..nn.sequential import PlanOwner
 from ..ops.custom_ops import _plain_eager
 
 
@@ -16,42 +14,28 @@ def _flatten(y: torch.Tensor) -> torch.Tensor:
     return y.flatten(1)
 
 
-class PooledClassifier(nn.Module):
+class PooledClassifier(PlanOwner, nn.Module):
     """features -> avgpool -> flatten -> classifier, torchvision's forward. In plain eager
     inference, when all three can be Network layers, the whole forward is one Network
     (on the CPU backend one C++ call): after the features' long C++ pass the Python of
     separate pool and head calls runs with cold caches and cost 0.3-0.7 ms at batch 1,
     as much as the head's GEMV (bench/NOTES.md)."""
 
-    _plan = None
     force_unfused = False  # set per instance by unfused_copy()
 
     def single_network(self):
         """(Network, post-process) when the whole forward is one Network as of now, else
         None (compile_for_inference captures it on the CPU)."""
-        if run_unfused(self):
-            return None
-        plan = chain_plan(self, (self.features, self.avgpool, self.classifier))
-        if len(plan.steps) == 1 and isinstance(plan.steps[0], Network):
-            return plan.steps[0], _flatten
-        return None
+        return self._single_network((self.features, self.avgpool, self.classifier), _flatten)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if isinstance(x, torch.Tensor) and x.dim() == 4 and _plain_eager((x,)):
             single = self.single_network()
             if single is not None:
-                return single[0](x).flatten(1)
+                net, post = single
+                return post(net(x))
         x = self.avgpool(self.features(x))
         return self.classifier(torch.flatten(x, 1))
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        state["_plan"] = None  # copies and pickles rebuild it (the C++ handle does not copy)
-        return state
-
-    def train(self, mode: bool = True):
-        self._plan = None  # BatchNorm's running statistics change without a _version bump
-        return super().train(mode)
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:

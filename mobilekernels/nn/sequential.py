@@ -140,7 +140,33 @@ def chain_plan(owner: nn.Module, children) -> _Plan:
     return plan
 
 
-class FusedSequential(nn.Sequential):
+class PlanOwner:
+    """Mixin for modules that run children as fused segments through chain_plan (the plan
+    cached on self._plan): copies and pickles drop it, mode switches reset it."""
+
+    _plan = None
+
+    def _single_network(self, children, post):
+        """(Network, post) when `children` run as one Network as of now, else None."""
+        if run_unfused(self):
+            return None
+        plan = chain_plan(self, children)
+        if len(plan.steps) == 1 and isinstance(plan.steps[0], Network):
+            return plan.steps[0], post
+        return None
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state["_plan"] = None  # copies and pickles rebuild it (the C++ handle does not copy)
+        return state
+
+    def train(self, mode: bool = True):
+        # BatchNorm's running statistics change in training without a _version bump.
+        self._plan = None
+        return super().train(mode)
+
+
+class FusedSequential(PlanOwner, nn.Sequential):
     force_unfused = False  # set per instance by unfused_copy()
 
     def __init__(self, *args):
@@ -177,19 +203,4 @@ class FusedSequential(nn.Sequential):
     def single_network(self):
         """(Network, post-process) when the whole forward on a 4-d input is one Network
         as of now, else None (compile_for_inference captures it on the CPU)."""
-        if run_unfused(self):
-            return None
-        plan = chain_plan(self, self._modules.values())
-        if len(plan.steps) == 1 and isinstance(plan.steps[0], Network):
-            return plan.steps[0], None
-        return None
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        state["_plan"] = None  # copies and pickles rebuild it (the C++ handle does not copy)
-        return state
-
-    def train(self, mode: bool = True):
-        # BatchNorm's running statistics change in training without a _version bump.
-        self._plan = None
-        return super().train(mode)
+        return self._single_network(self._modules.values(), None)
