@@ -1,7 +1,11 @@
-"""Per-op table: ours vs torch on every real v2/v3 layer shape, same run, with achieved
-GB/s and GFLOP/s as a % of the machine's measured ceilings.
+"""Per-op table on every real v2/v3 layer shape, all variants in the same run: ours
+through Python (`mobilekernels.ops`), ours as a one-layer network with a static output
+("static": the kernel's cost inside a network), torch eager (channels_last conv +
+activation) and ONNX Runtime's fused conv node (its kernel time from ORT's profiler,
+see op_ort.py). Achieved GB/s and GFLOP/s of the static variant as a % of the machine's
+measured ceilings.
 
-    python bench/op_table.py [--op dwconv|pwconv] [--threads N] [--iters N]
+    python bench/op_table.py [--op dwconv|pwconv] [--threads N] [--iters N] [--no-peers]
 """
 from __future__ import annotations
 
@@ -17,17 +21,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import mobilekernels  # noqa: E402
 from mobilekernels import machine  # noqa: E402
-from mobilekernels.timing import measure  # noqa: E402
+from mobilekernels.timing import measure_interleaved  # noqa: E402
 
 from layer_shapes import DEPTHWISE, POINTWISE  # noqa: E402
 from op_impls import dwconv_variants, pwconv_variants  # noqa: E402
+
+
+def _geo(rows, key):
+    vals = [r[key] for r in rows if r.get(key)]
+    return statistics.geometric_mean(vals) if vals else float("nan")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--op", default="dwconv", choices=("dwconv", "pwconv"))
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--iters", type=int, default=30)
+    p.add_argument("--iters", type=int, default=40)
+    p.add_argument("--no-peers", action="store_true", help="skip ONNX Runtime")
     p.add_argument("--json", default=None, help="also write rows to this JSON file")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -35,28 +45,40 @@ def main(argv=None) -> int:
     ceil = machine.ceilings()
     shapes, variants = (DEPTHWISE, dwconv_variants) if args.op == "dwconv" else (POINTWISE, pwconv_variants)
     print(f"{args.op}, {args.threads} thread(s), {machine.cpu_model()}; ceilings: copy "
-          f"{ceil['copy_GBps']:.1f} GB/s, matmul {ceil['matmul_GFLOPs']:.0f} GFLOP/s")
-    print(f"| {'shape':<30} | {'ours us':>8} | {'torch us':>8} | {'speedup':>7} | {'GB/s':>6} "
-          f"| {'% copy':>6} | {'GFLOP/s':>7} | {'% mm':>5} |")
-    print(f"|{'-' * 32}|{'-' * 10}|{'-' * 10}|{'-' * 9}|{'-' * 8}|{'-' * 8}|{'-' * 9}|{'-' * 7}|")
+          f"{ceil['copy_GBps']:.1f} GB/s, matmul {ceil['matmul_GFLOPs']:.0f} GFLOP/s; medians of {args.iters}")
+    print("| shape | ours us | static us | torch us | ORT node us | static vs torch | static vs ORT "
+          "| GB/s | % copy | GFLOP/s | % mm |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     with torch.no_grad():
         for s in shapes:
-            fns, nbytes = variants(s)
-            t = {k: measure(f, args.iters, 3)["median_ms"] / 1e3 for k, f in fns.items()}
-            gbs = nbytes / t["mobilekernels"] / 1e9
-            gflops = 2 * s.macs() / t["mobilekernels"] / 1e9
-            row = dict(shape=s.id, ours_us=t["mobilekernels"] * 1e6, torch_us=t["torch"] * 1e6,
-                       speedup=t["torch"] / t["mobilekernels"], GBps=gbs,
-                       pct_copy=100 * gbs / ceil["copy_GBps"], GFLOPs=gflops,
-                       pct_matmul=100 * gflops / ceil["matmul_GFLOPs"])
+            fns, nbytes = variants(s, peers=not args.no_peers)
+            ort = fns.get("onnxruntime")
+            res = measure_interleaved(fns, args.iters, 3, pause=0.0)
+            t = {k: r["median_ms"] * 1e3 for k, r in res.items()}
+            if ort is not None:
+                t["onnxruntime"] = ort.node_us()
+            best = t.get("mk static", t["mobilekernels"])
+            row = dict(shape=s.id, ours_us=t["mobilekernels"], static_us=best, torch_us=t["torch"],
+                       ort_node_us=t.get("onnxruntime"), vs_torch=t["torch"] / best,
+                       vs_torch_python=t["torch"] / t["mobilekernels"],
+                       vs_ort=t["onnxruntime"] / best if ort is not None else None,
+                       GBps=nbytes / best / 1e3, GFLOPs=2 * s.macs() / best / 1e3)
+            row["pct_copy"] = 100 * row["GBps"] / ceil["copy_GBps"]
+            row["pct_matmul"] = 100 * row["GFLOPs"] / ceil["matmul_GFLOPs"]
             rows.append(row)
-            print(f"| {s.id:<30} | {row['ours_us']:8.1f} | {row['torch_us']:8.1f} | {row['speedup']:6.2f}x "
-                  f"| {gbs:6.1f} | {row['pct_copy']:5.1f}% | {gflops:7.1f} | {row['pct_matmul']:4.1f}% |")
-    geo = statistics.geometric_mean(r["speedup"] for r in rows)
-    print(f"geometric-mean speedup vs torch: {geo:.2f}x over {len(rows)} shapes")
+            o = f"{row['ort_node_us']:.1f}" if ort is not None else "-"
+            vo = f"{row['vs_ort']:.2f}x" if ort is not None else "-"
+            print(f"| {s.id} | {row['ours_us']:.1f} | {best:.1f} | {row['torch_us']:.1f} | {o} "
+                  f"| {row['vs_torch']:.2f}x | {vo} | {row['GBps']:.1f} | {row['pct_copy']:.0f}% "
+                  f"| {row['GFLOPs']:.1f} | {row['pct_matmul']:.0f}% |", flush=True)
+    print(f"geometric means over {len(rows)} shapes: static vs torch {_geo(rows, 'vs_torch'):.2f}x, "
+          f"through Python vs torch {_geo(rows, 'vs_torch_python'):.2f}x, static vs ORT node "
+          f"{_geo(rows, 'vs_ort'):.2f}x; median % of matmul "
+          f"{statistics.median(r['pct_matmul'] for r in rows):.0f}%")
     if args.json:
-        Path(args.json).write_text(json.dumps({"ceilings": ceil, "threads": args.threads, "rows": rows}, indent=1))
+        Path(args.json).write_text(json.dumps({"ceilings": ceil, "threads": args.threads,
+                                               "cpu": machine.cpu_model(), "rows": rows}, indent=1))
     return 0
 
 

@@ -1,5 +1,8 @@
 // Depthwise microkernel timing without Python: best of N calls on one MobileNet layer.
 //   mk_bench_dwconv C H K S [isa=auto] [threads=1]
+// MK_AB=SWITCH: alternate calls with that tuning switch (csrc/runtime/tuning.h) off and on
+// and print both (an in-process A/B: same binary, same machine state).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +12,7 @@
 #include "ops/dwconv.h"
 #include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
+#include "runtime/tuning.h"
 
 int main(int argc, char** argv) {
   if (argc < 5) {
@@ -25,6 +29,19 @@ int main(int argc, char** argv) {
                    mk::DwconvParams{H, H, C, Ho, Ho, K, K, S, S, pad, pad, 1, 1, mk::Activation::kRelu6}};
   const mk::Isa isa = mk::parse_isa(isa_name);
   for (int r = 0; r < 10; ++r) mk::dwconv_bn_act(a, isa);
+  if (const char* ab = std::getenv("MK_AB")) {
+    std::vector<double> t[2];
+    for (int r = 0; r < 400; ++r) {
+      mk::set_tuning(ab, r % 2 == 1);
+      const auto t0 = std::chrono::steady_clock::now();
+      mk::dwconv_bn_act(a, isa);
+      t[r % 2].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    for (auto& v : t) std::sort(v.begin(), v.end());
+    std::printf("dw%dx%ds%d C=%d %dx%d %s: %s off med %.1f us, on med %.1f us, ratio %.3f\n", K, K, S, C, H, H,
+                mk::isa_name(isa), ab, t[0][100] * 1e6, t[1][100] * 1e6, t[0][100] / t[1][100]);
+    return 0;
+  }
   double best = 1e9;
   for (int r = 0; r < 200; ++r) {
     const auto t0 = std::chrono::steady_clock::now();

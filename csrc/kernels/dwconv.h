@@ -39,6 +39,24 @@ void dwconv_row_avx512(const DwconvParams& p, const float* x, const float* packe
 void dwconv_row_neon(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy);
 #endif
 
+// Whether the SIMD row kernels (`lanes` floats per vector) run a row as padded 8-pixel
+// groups (padding inside the groups, 8 independent FMA chains) instead of interior groups
+// + one-pixel edges: narrow rows (<= 16 output pixels: 7x7 with a 5x5 kernel is 4 of 7
+// columns edges), 3x3 or 5x5, dilation 1. Not where a group's input columns, C * 4 bytes
+// apart, share L1 sets (C % 512 == 0: 0.84x for AVX2 at 7x7x1024, 0.84-0.88x for 3x3
+// stride 2), nor 3x3 stride 2 beyond 8 pixels (two overlapping groups: 0.82-0.85x at
+// 28 -> 14). Measured per shape in bench/NOTES.md; tuning switch dw_padded_rows.
+inline bool dwconv_padded_rows(const DwconvParams& p, bool enabled, int lanes) {
+  const int k = p.kernel_w;
+  if (!enabled || p.kernel_h != k || (k != 3 && k != 5) || p.dilation_h != 1 || p.dilation_w != 1 ||
+      p.out_width > 16 || p.stride_h != p.stride_w) {
+    return false;
+  }
+  const bool aliased = p.channels % 512 == 0;
+  if (p.stride_w == 1) return !(aliased && lanes == 8);
+  return p.stride_w == 2 && (k == 5 || (p.out_width <= 8 && !aliased));
+}
+
 // Taps of one output pixel that land inside the image: the kernel loops over
 // these only, so padding costs no branch in the channel loop.
 struct DwconvTaps {

@@ -15,10 +15,13 @@ struct Tuning {
   // AVX-512 GEMM driver: K blocked in chunks of <= 256 (B panels stay in a 32 KiB L1);
   // off: measured slower on Zen 4 and no faster on Ice Lake (ops/pwconv.cc).
   std::atomic<bool> gemm_k_chunks{false};
+  // Depthwise (AVX-512, AVX2): rows of <= 16 output pixels in 8-pixel groups with the
+  // padding inside them, instead of the interior groups + one-pixel edge path.
+  std::atomic<bool> dw_padded_rows{true};
 };
 
 Tuning& tuning();
-// Sets a switch by name ("gemm_ymm_tails", "gemm_k_chunks"); throws std::invalid_argument for an unknown name.
+// Sets a switch by name ("gemm_ymm_tails", "gemm_k_chunks", "dw_padded_rows"); throws std::invalid_argument for an unknown name.
 void set_tuning(const std::string& name, bool on);
 bool get_tuning(const std::string& name);
 

@@ -9,6 +9,7 @@
 
 #include "../ops/dwconv.h"
 #include "../runtime/cpu_features.h"
+#include "../runtime/tuning.h"
 #include "harness.h"
 #include "reference.h"
 
@@ -43,7 +44,10 @@ std::vector<double> reference(const Case& cs, const std::vector<float>& x, const
 
 std::vector<float> run(const Case& cs, const std::vector<float>& x, const std::vector<float>& packed,
                        int64_t ho, int64_t wo, mk::Isa isa) {
-  std::vector<float> y(cs.n * ho * wo * cs.c, std::numeric_limits<float>::quiet_NaN());
+  // 64 guard elements past the end: a kernel writing past the last row fails the check below.
+  const int64_t size = cs.n * ho * wo * cs.c;
+  std::vector<float> y(size + 64, std::numeric_limits<float>::quiet_NaN());
+  for (int64_t i = size; i < size + 64; ++i) y[i] = 1234.5f;
   mk::DwconvArgs a;
   a.x = x.data();
   a.packed = packed.data();
@@ -52,6 +56,10 @@ std::vector<float> run(const Case& cs, const std::vector<float>& x, const std::v
   a.p = mk::DwconvParams{cs.h, cs.w, cs.c, ho, wo, cs.k, cs.k, cs.stride, cs.stride,
                          cs.pad_t, cs.pad_l, cs.dilation, cs.dilation, cs.act};
   mk::dwconv_bn_act(a, isa);
+  for (int64_t i = size; i < size + 64; ++i) {
+    if (y[i] != 1234.5f) throw std::runtime_error("dwconv wrote past the end of y");
+  }
+  y.resize(size);
   return y;
 }
 
@@ -149,4 +157,46 @@ TEST_CASE("dwconv: rejects inconsistent sizes instead of touching memory") {
     threw = true;
   }
   CHECK_MSG(threw, "kernel larger than the padded input accepted");
+}
+
+TEST_CASE("dwconv: narrow rows (1-20 output pixels) match the reference with padded groups on and off") {
+  // Rows of <= 16 output pixels run in 8-pixel groups with the padding inside them
+  // (tuning dw_padded_rows): every width around the group size, short rows (< 8 pixels),
+  // channel tails, one-sided and wider-than-kernel padding, both strides.
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  const bool saved = mk::get_tuning("dw_padded_rows");
+  const int channel_counts[] = {5, 16, 33, 64, 100};
+  int cases = 0;
+  for (bool padded : {true, false}) {
+    mk::set_tuning("dw_padded_rows", padded);
+    for (int k : {3, 5}) {
+      for (int stride : {1, 2}) {
+        for (int64_t w = 1; w <= 36; w += (w < 18 ? 1 : 6)) {
+          Case cs{1, 1 + int64_t(rng() % 6), w, channel_counts[rng() % 5], k, stride, 1, 0, 0, 0, 0,
+                  static_cast<mk::Activation>(rng() % mk::kNumActivations)};
+          const int half = (k - 1) / 2;
+          const int shape = static_cast<int>(w % 3);  // symmetric, left only, wide
+          cs.pad_t = cs.pad_b = half;
+          cs.pad_l = shape == 1 ? 2 * half : shape == 2 ? k : half;
+          cs.pad_r = shape == 1 ? 0 : shape == 2 ? k - 1 : half;
+          if (cs.w + cs.pad_l + cs.pad_r < k) continue;
+          const int64_t ho = mk::conv_out_size(cs.h, k, stride, cs.pad_t, cs.pad_b, 1, "h");
+          const int64_t wo = mk::conv_out_size(cs.w, k, stride, cs.pad_l, cs.pad_r, 1, "w");
+          std::vector<float> x(cs.n * cs.h * cs.w * cs.c), packed((k * k + 1) * cs.c);
+          for (float& v : x) v = val(rng);
+          for (float& v : packed) v = val(rng);
+          const std::vector<double> ref = reference(cs, x, packed, ho, wo);
+          for (mk::Isa isa : mktest::isas()) {
+            const double err = mktest::rel_error(run(cs, x, packed, ho, wo, isa), ref);
+            CHECK_MSG(err <= 1e-5, "padded=%d isa=%s k=%d s=%d w=%lld wo=%lld pad_l=%d c=%lld: rel err %g", padded,
+                      mk::isa_name(isa), k, stride, (long long)cs.w, (long long)wo, cs.pad_l, (long long)cs.c, err);
+          }
+          ++cases;
+        }
+      }
+    }
+  }
+  mk::set_tuning("dw_padded_rows", saved);
+  CHECK(cases >= 80);
 }

@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "../dwconv.h"
+#include "../../runtime/tuning.h"
 #include "activation_avx2.h"
 
 namespace mk {
@@ -104,6 +105,65 @@ inline void interior_pixels_sliding(const DwconvParams& p, const float* x, const
   float* y = y_row + ox * C + c;
 #pragma GCC unroll 8
   for (int j = 0; j < P; ++j) _mm256_storeu_ps(y + j * C, activation_avx2(acc[j], A));
+}
+
+// 8 output pixels x 8 channels at stride S, dilation 1, padding included: the sliding
+// window above over input columns that may lie outside the image, which count as zeros
+// (not loaded). Pixels j >= `valid` are not stored. For narrow rows, which are mostly
+// edges (the AVX-512 kernel's padded_pixels, measured there).
+template <int K, int S, bool Masked, Activation A>
+inline void padded_pixels(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t c,
+                          __m256i mask, int ky_lo, int ky_hi, int64_t iy0, int64_t ox0, int64_t valid) {
+  constexpr int P = 8;
+  constexpr int kInputs = (P - 1) * S + K;
+  const int64_t C = p.channels;
+  const int64_t ix0 = ox0 * S - p.pad_left;
+  // Inputs [in_lo, in_hi) of the group lie inside the image.
+  const int64_t in_lo = std::max<int64_t>(0, -ix0), in_hi = std::min<int64_t>(kInputs, p.width - ix0);
+  const __m256 bias = load8<Masked>(packed + static_cast<int64_t>(K) * K * C + c, mask);
+  __m256 acc[P];
+#pragma GCC unroll 8
+  for (int j = 0; j < P; ++j) acc[j] = bias;
+  for (int ky = ky_lo; ky <= ky_hi; ++ky) {
+    const float* xr = x + ((iy0 + ky) * p.width + ix0) * C + c;
+    const float* wr = packed + static_cast<int64_t>(ky) * K * C + c;
+    __m256 w[K];
+#pragma GCC unroll 5
+    for (int kx = 0; kx < K; ++kx) w[kx] = load8<Masked>(wr + kx * C, mask);
+#pragma GCC unroll 32
+    for (int i = 0; i < kInputs; ++i) {
+      if (i < in_lo || i >= in_hi) continue;  // padding: contributes nothing
+      const __m256 xv = load8<Masked>(xr + i * C, mask);
+#pragma GCC unroll 8
+      for (int j = 0; j < P; ++j) {
+        const int kx = i - j * S;
+        if (kx >= 0 && kx < K) acc[j] = _mm256_fmadd_ps(xv, w[kx], acc[j]);
+      }
+    }
+  }
+  float* y = y_row + ox0 * C + c;
+#pragma GCC unroll 8
+  for (int j = 0; j < P; ++j) {
+    if (j < valid) store8<Masked>(y + j * C, activation_avx2(acc[j], A), mask);
+  }
+}
+
+// A whole narrow row (<= 16 pixels) in padded 8-pixel groups; the last group is shifted
+// left to end at the row's end.
+template <int K, int S, Activation A>
+void padded_row(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t c_main,
+                __m256i tail, int ky_lo, int ky_hi, int64_t iy0) {
+  const int64_t ow = p.out_width;
+  const __m256i all = _mm256_set1_epi32(-1);
+  for (int64_t ox0 = 0;;) {
+    const int64_t valid = std::min<int64_t>(8, ow - ox0);
+    for (int64_t c = 0; c < c_main; c += 8) {
+      padded_pixels<K, S, false, A>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox0, valid);
+    }
+    if (c_main < p.channels) padded_pixels<K, S, true, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox0, valid);
+    if (ox0 + 8 >= ow) return;
+    ox0 = std::min(ox0 + 8, ow - 8);
+  }
 }
 
 // Any pixel, any kernel size: loops over the taps that land inside the image. Four channel
@@ -209,8 +269,21 @@ void dwconv_row_avx2(const DwconvParams& p, const float* x, const float* packed,
   if (!fast || ox_end <= ox_begin) {
     ox_begin = ox_end = p.out_width;  // everything through the generic path
   }
+  const bool narrow = dwconv_padded_rows(p, tuning().dw_padded_rows, 8);
   with_activation(p.act, [&](auto act) {
     constexpr Activation A = decltype(act)::value;
+    if (narrow) {
+      const int64_t iy0 = oy * p.stride_h - p.pad_top;
+      int ky_lo = 0, ky_hi = p.kernel_h - 1;
+      while (ky_lo <= ky_hi && iy0 + ky_lo < 0) ++ky_lo;
+      while (ky_hi >= ky_lo && iy0 + ky_hi >= p.height) --ky_hi;
+      if (p.kernel_w == 3) {
+        if (p.stride_w == 1) return padded_row<3, 1, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0);
+        return padded_row<3, 2, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0);
+      }
+      if (p.stride_w == 1) return padded_row<5, 1, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0);
+      return padded_row<5, 2, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0);
+    }
     for (int64_t ox = 0; ox < ox_begin; ++ox) generic_pixel<A>(p, x, packed, y_row, oy, ox, c_main, tail);
     if (ox_begin < ox_end) {
       // Taps in padded rows are skipped for the whole row at once.
