@@ -4,6 +4,7 @@
 // (ky, kx) order, the last row is the (BatchNorm-folded) bias.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "activation.h"
 
@@ -39,22 +40,62 @@ void dwconv_row_avx512(const DwconvParams& p, const float* x, const float* packe
 void dwconv_row_neon(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy);
 #endif
 
-// Whether the SIMD row kernels (`lanes` floats per vector) run a row as padded 8-pixel
-// groups (padding inside the groups, 8 independent FMA chains) instead of interior groups
-// + one-pixel edges: narrow rows (<= 16 output pixels: 7x7 with a 5x5 kernel is 4 of 7
-// columns edges), 3x3 or 5x5, dilation 1. Not where a group's input columns, C * 4 bytes
-// apart, share L1 sets (C % 512 == 0: 0.84x for AVX2 at 7x7x1024, 0.84-0.88x for 3x3
-// stride 2), nor 3x3 stride 2 beyond 8 pixels (two overlapping groups: 0.82-0.85x at
-// 28 -> 14). Measured per shape in bench/NOTES.md; tuning switch dw_padded_rows.
-inline bool dwconv_padded_rows(const DwconvParams& p, bool enabled, int lanes) {
-  const int k = p.kernel_w;
-  if (!enabled || p.kernel_h != k || (k != 3 && k != 5) || p.dilation_h != 1 || p.dilation_w != 1 ||
-      p.out_width > 16 || p.stride_h != p.stride_w) {
-    return false;
+// How the SIMD row kernels (`lanes` floats per vector) split a row of a 3x3/5x5,
+// dilation-1 depthwise conv into pixel groups (bench/NOTES.md has the per-shape A/Bs):
+// - kSplit: interior groups (every tap inside the image) + edge pixels one at a time
+//   through the generic valid-taps path;
+// - kPaddedRow: narrow rows (<= 16 output pixels; 7x7 with a 5x5 kernel is 4 of 7 columns
+//   edges) as padded 8-pixel groups: padding columns inside the group are skipped, 8
+//   independent FMA chains (5x5 on 7x7: 3x);
+// - kEdgeGroups: wider rows with one padded group at each end and interior groups
+//   between (1.06-1.12x: a generic edge pixel cost ~3.5 interior ones).
+// Not where a group's input columns, C * 4 bytes apart, share L1 sets (C % 512 == 0: 0.84x
+// for AVX2 at 7x7x1024, 0.84-0.88x for 3x3 stride 2), nor 3x3 stride 2 beyond 8 pixels
+// (its 17-column groups overlap: 0.82-0.85x at 28 -> 14). Tuning switches dw_padded_rows
+// and dw_edge_groups turn the two off.
+enum class DwconvRowPath { kSplit, kPaddedRow, kEdgeGroups };
+
+inline DwconvRowPath dwconv_row_path(const DwconvParams& p, int64_t ox_begin, int64_t ox_end, int lanes,
+                                     bool padded_rows, bool edge_groups) {
+  const int k = p.kernel_w, s = p.stride_w;
+  const int64_t ow = p.out_width;
+  if (p.kernel_h != k || (k != 3 && k != 5) || p.dilation_h != 1 || p.dilation_w != 1 || p.stride_h != s ||
+      (s != 1 && s != 2)) {
+    return DwconvRowPath::kSplit;
   }
   const bool aliased = p.channels % 512 == 0;
-  if (p.stride_w == 1) return !(aliased && lanes == 8);
-  return p.stride_w == 2 && (k == 5 || (p.out_width <= 8 && !aliased));
+  if (ow <= 16) {
+    const bool ok = s == 1 ? !(aliased && lanes == 8) : (k == 5 || (ow <= 8 && !aliased));
+    return padded_rows && ok ? DwconvRowPath::kPaddedRow : DwconvRowPath::kSplit;
+  }
+  const bool ok = (s == 1 || k == 5) && !(aliased && lanes == 8) && ow >= 24 && ox_begin <= 8 && ox_end >= ow - 8;
+  return edge_groups && ok ? DwconvRowPath::kEdgeGroups : DwconvRowPath::kSplit;
+}
+
+// Calls f(std::integral_constant<int, K>, std::integral_constant<int, S>) for kernel k
+// (3 or 5) and stride s (1 or 2).
+template <typename F>
+void with_kernel_stride(int k, int s, F&& f) {
+  using K3 = std::integral_constant<int, 3>;
+  using K5 = std::integral_constant<int, 5>;
+  using S1 = std::integral_constant<int, 1>;
+  using S2 = std::integral_constant<int, 2>;
+  if (k == 3) {
+    if (s == 1) return f(K3{}, S1{});
+    return f(K3{}, S2{});
+  }
+  if (s == 1) return f(K5{}, S1{});
+  f(K5{}, S2{});
+}
+
+// Kernel rows [ky_lo, ky_hi] of output row oy that land inside the image (padded rows are
+// skipped for the whole row at once).
+inline void dwconv_ky_range(const DwconvParams& p, int64_t oy, int& ky_lo, int& ky_hi) {
+  const int64_t iy0 = oy * p.stride_h - p.pad_top;
+  ky_lo = 0;
+  ky_hi = p.kernel_h - 1;
+  while (ky_lo <= ky_hi && iy0 + static_cast<int64_t>(ky_lo) * p.dilation_h < 0) ++ky_lo;
+  while (ky_hi >= ky_lo && iy0 + static_cast<int64_t>(ky_hi) * p.dilation_h >= p.height) --ky_hi;
 }
 
 // Taps of one output pixel that land inside the image: the kernel loops over

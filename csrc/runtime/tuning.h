@@ -18,6 +18,7 @@ struct Tuning {
   // Depthwise (AVX-512, AVX2): rows of <= 16 output pixels in 8-pixel groups with the
   // padding inside them, instead of the interior groups + one-pixel edge path.
   std::atomic<bool> dw_padded_rows{true};
+  std::atomic<bool> dw_edge_groups{true};
 };
 
 Tuning& tuning();

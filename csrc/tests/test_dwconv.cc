@@ -159,21 +159,24 @@ TEST_CASE("dwconv: rejects inconsistent sizes instead of touching memory") {
   CHECK_MSG(threw, "kernel larger than the padded input accepted");
 }
 
-TEST_CASE("dwconv: narrow rows (1-20 output pixels) match the reference with padded groups on and off") {
-  // Rows of <= 16 output pixels run in 8-pixel groups with the padding inside them
-  // (tuning dw_padded_rows): every width around the group size, short rows (< 8 pixels),
-  // channel tails, one-sided and wider-than-kernel padding, both strides.
+TEST_CASE("dwconv: rows of 1-60 pixels match the reference with padded groups on and off") {
+  // Narrow rows (<= 16 output pixels) run in 8-pixel groups with the padding inside them
+  // and wider ones with a padded group at each end (tuning dw_padded_rows, dw_edge_groups):
+  // every width around the group size, short rows (< 8 pixels), the first widths with edge
+  // groups, channel tails (and C = 512, excluded from some paths), one-sided and
+  // wider-than-kernel padding, both strides.
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
-  const bool saved = mk::get_tuning("dw_padded_rows");
-  const int channel_counts[] = {5, 16, 33, 64, 100};
+  const bool saved_rows = mk::get_tuning("dw_padded_rows"), saved_edges = mk::get_tuning("dw_edge_groups");
+  const int channel_counts[] = {5, 16, 33, 64, 100, 512};
   int cases = 0;
   for (bool padded : {true, false}) {
     mk::set_tuning("dw_padded_rows", padded);
+    mk::set_tuning("dw_edge_groups", padded);
     for (int k : {3, 5}) {
       for (int stride : {1, 2}) {
-        for (int64_t w = 1; w <= 36; w += (w < 18 ? 1 : 6)) {
-          Case cs{1, 1 + int64_t(rng() % 6), w, channel_counts[rng() % 5], k, stride, 1, 0, 0, 0, 0,
+        for (int64_t w = 1; w <= 60; w += (w < 18 ? 1 : w < 48 ? 3 : 4)) {
+          Case cs{1, 1 + int64_t(rng() % 4), w, channel_counts[rng() % 6], k, stride, 1, 0, 0, 0, 0,
                   static_cast<mk::Activation>(rng() % mk::kNumActivations)};
           const int half = (k - 1) / 2;
           const int shape = static_cast<int>(w % 3);  // symmetric, left only, wide
@@ -197,6 +200,7 @@ TEST_CASE("dwconv: narrow rows (1-20 output pixels) match the reference with pad
       }
     }
   }
-  mk::set_tuning("dw_padded_rows", saved);
-  CHECK(cases >= 80);
+  mk::set_tuning("dw_padded_rows", saved_rows);
+  mk::set_tuning("dw_edge_groups", saved_edges);
+  CHECK(cases >= 150);
 }

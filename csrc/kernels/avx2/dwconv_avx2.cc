@@ -148,19 +148,25 @@ inline void padded_pixels(const DwconvParams& p, const float* x, const float* pa
   }
 }
 
+// Output pixels [ox0, ox0 + min(8, valid)) of a row, every channel block, padding inside.
+template <int K, int S, Activation A>
+void padded_group(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t c_main,
+                  __m256i tail, int ky_lo, int ky_hi, int64_t iy0, int64_t ox0, int64_t valid) {
+  const __m256i all = _mm256_set1_epi32(-1);
+  for (int64_t c = 0; c < c_main; c += 8) {
+    padded_pixels<K, S, false, A>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox0, valid);
+  }
+  if (c_main < p.channels) padded_pixels<K, S, true, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox0, valid);
+}
+
 // A whole narrow row (<= 16 pixels) in padded 8-pixel groups; the last group is shifted
 // left to end at the row's end.
 template <int K, int S, Activation A>
 void padded_row(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t c_main,
                 __m256i tail, int ky_lo, int ky_hi, int64_t iy0) {
   const int64_t ow = p.out_width;
-  const __m256i all = _mm256_set1_epi32(-1);
   for (int64_t ox0 = 0;;) {
-    const int64_t valid = std::min<int64_t>(8, ow - ox0);
-    for (int64_t c = 0; c < c_main; c += 8) {
-      padded_pixels<K, S, false, A>(p, x, packed, y_row, c, all, ky_lo, ky_hi, iy0, ox0, valid);
-    }
-    if (c_main < p.channels) padded_pixels<K, S, true, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox0, valid);
+    padded_group<K, S, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox0, std::min<int64_t>(8, ow - ox0));
     if (ox0 + 8 >= ow) return;
     ox0 = std::min(ox0 + 8, ow - 8);
   }
@@ -269,35 +275,32 @@ void dwconv_row_avx2(const DwconvParams& p, const float* x, const float* packed,
   if (!fast || ox_end <= ox_begin) {
     ox_begin = ox_end = p.out_width;  // everything through the generic path
   }
-  const bool narrow = dwconv_padded_rows(p, tuning().dw_padded_rows, 8);
+  const DwconvRowPath path =
+      fast ? dwconv_row_path(p, ox_begin, ox_end, 8, tuning().dw_padded_rows, tuning().dw_edge_groups)
+           : DwconvRowPath::kSplit;
+  int ky_lo, ky_hi;
+  dwconv_ky_range(p, oy, ky_lo, ky_hi);
+  const int64_t iy0 = oy * p.stride_h - p.pad_top, ow = p.out_width;
   with_activation(p.act, [&](auto act) {
     constexpr Activation A = decltype(act)::value;
-    if (narrow) {
-      const int64_t iy0 = oy * p.stride_h - p.pad_top;
-      int ky_lo = 0, ky_hi = p.kernel_h - 1;
-      while (ky_lo <= ky_hi && iy0 + ky_lo < 0) ++ky_lo;
-      while (ky_hi >= ky_lo && iy0 + ky_hi >= p.height) --ky_hi;
-      if (p.kernel_w == 3) {
-        if (p.stride_w == 1) return padded_row<3, 1, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0);
-        return padded_row<3, 2, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0);
-      }
-      if (p.stride_w == 1) return padded_row<5, 1, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0);
-      return padded_row<5, 2, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0);
+    if (path != DwconvRowPath::kSplit) {
+      return with_kernel_stride(p.kernel_w, p.stride_w, [&](auto k_tag, auto s_tag) {
+        constexpr int K = decltype(k_tag)::value, S = decltype(s_tag)::value;
+        if (path == DwconvRowPath::kPaddedRow) return padded_row<K, S, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0);
+        padded_group<K, S, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, 0, 8);
+        interior_row<K, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, 8, ow - 8);
+        padded_group<K, S, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ow - 8, 8);
+      });
     }
     for (int64_t ox = 0; ox < ox_begin; ++ox) generic_pixel<A>(p, x, packed, y_row, oy, ox, c_main, tail);
     if (ox_begin < ox_end) {
-      // Taps in padded rows are skipped for the whole row at once.
-      const int64_t iy0 = oy * p.stride_h - p.pad_top;
-      int ky_lo = 0, ky_hi = p.kernel_h - 1;
-      while (ky_lo <= ky_hi && iy0 + static_cast<int64_t>(ky_lo) * p.dilation_h < 0) ++ky_lo;
-      while (ky_hi >= ky_lo && iy0 + static_cast<int64_t>(ky_hi) * p.dilation_h >= p.height) --ky_hi;
       if (p.kernel_w == 3) {
         interior_row<3, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
       } else {
         interior_row<5, A>(p, x, packed, y_row, c_main, tail, ky_lo, ky_hi, iy0, ox_begin, ox_end);
       }
     }
-    for (int64_t ox = ox_end; ox < p.out_width; ++ox) generic_pixel<A>(p, x, packed, y_row, oy, ox, c_main, tail);
+    for (int64_t ox = ox_end; ox < ow; ++ox) generic_pixel<A>(p, x, packed, y_row, oy, ox, c_main, tail);
   });
 }
 
