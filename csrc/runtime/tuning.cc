@@ -15,6 +15,7 @@ std::atomic<bool>& find(const std::string& name) {
   if (name == "gemm_k_chunks") return tuning().gemm_k_chunks;
   if (name == "dw_padded_rows") return tuning().dw_padded_rows;
   if (name == "dw_edge_groups") return tuning().dw_edge_groups;
+  if (name == "gemm_even_blocks") return tuning().gemm_even_blocks;
   throw std::invalid_argument("unknown tuning switch '" + name +
                               "' (known: gemm_ymm_tails, gemm_k_chunks, dw_padded_rows)");
 }

@@ -19,6 +19,8 @@ struct Tuning {
   // padding inside them, instead of the interior groups + one-pixel edge path.
   std::atomic<bool> dw_padded_rows{true};
   std::atomic<bool> dw_edge_groups{true};
+  // GEMM driver: row blocks evened out to a multiple of the thread count (ops/pwconv.cc).
+  std::atomic<bool> gemm_even_blocks{true};
 };
 
 Tuning& tuning();

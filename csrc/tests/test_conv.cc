@@ -6,6 +6,7 @@
 
 #include "../ops/conv.h"
 #include "../ops/dwconv.h"
+#include "../runtime/thread_pool.h"
 #include "harness.h"
 #include "reference.h"
 
@@ -38,6 +39,10 @@ TEST_CASE("conv: every ISA matches the float64 reference on random cases") {
               }
             ref[((b * ho + oy) * wo + ox) * cout + co] = mktest::ref_activation(acc, act);
           }
+    // 1 or 3 threads: bands of output rows evened out to a multiple of the thread count.
+    auto& pool = mk::ThreadPool::instance();
+    const int saved_threads = pool.num_threads();
+    pool.set_num_threads(rep % 2 == 0 ? 1 : 3);
     for (mk::Isa isa : mktest::isas()) {
       std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
       mk::conv_bn_act(mk::ConvArgs{x.data(), packed.data(), y.data(), n, h, w, cin, cout, ho, wo, k, stride, pt, pl,
@@ -47,6 +52,7 @@ TEST_CASE("conv: every ISA matches the float64 reference on random cases") {
       CHECK_MSG(err <= 1e-5, "isa=%s k=%d s=%d cin=%lld cout=%lld h=%lld w=%lld: rel err %g", mk::isa_name(isa), k,
                 stride, (long long)cin, (long long)cout, (long long)h, (long long)w, err);
     }
+    pool.set_num_threads(saved_threads);
     ++cases;
   }
   CHECK(cases == 24);

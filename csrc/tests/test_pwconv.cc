@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../ops/pwconv.h"
+#include "../runtime/thread_pool.h"
 #include "../runtime/tuning.h"
 #include "harness.h"
 #include "reference.h"
@@ -78,6 +79,25 @@ TEST_CASE("pwconv: K chunks and 32-column tiles match the reference") {
     }
   }
   mk::set_tuning("gemm_k_chunks", saved);
+}
+
+// Several row blocks (m past 65536 / k rows) split over 1-3 threads, blocks evened out to a
+// multiple of the thread count or not: every row written once, none left out.
+TEST_CASE("pwconv: row blocks over several threads match the reference") {
+  std::mt19937 rng(5);
+  auto& pool = mk::ThreadPool::instance();
+  const int saved_threads = pool.num_threads();
+  const bool saved = mk::get_tuning("gemm_even_blocks");
+  for (bool even : {false, true}) {
+    mk::set_tuning("gemm_even_blocks", even);
+    for (int threads : {1, 2, 3}) {
+      pool.set_num_threads(threads);
+      check_case(rng, 1000, 40, 256, static_cast<int>(mk::Activation::kRelu), false);
+      check_case(rng, 2051, 17, 96, static_cast<int>(mk::Activation::kIdentity), true);
+    }
+  }
+  mk::set_tuning("gemm_even_blocks", saved);
+  pool.set_num_threads(saved_threads);
 }
 
 TEST_CASE("pwconv: rejects bad sizes and activations") {
