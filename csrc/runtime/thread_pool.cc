@@ -116,17 +116,30 @@ void ThreadPool::stop_workers() {
   workers_.clear();
 }
 
-void ThreadPool::run_chunks() {
+void ThreadPool::run_chunks(uint32_t generation) {
   in_pool_task = true;
   for (;;) {
-    const int64_t begin = next_.fetch_add(chunk_);
-    if (begin >= n_) break;
-    const int64_t end = std::min(n_, begin + chunk_);
+    // The ticket holds the job's generation, its next chunk and its chunk count in one
+    // word, so the check and the claim see the same job: a worker that read the fields of
+    // one job can never claim a chunk of another (with the count in a separate atomic, a
+    // late worker read the next job's count and ran a chunk twice).
+    uint64_t t = ticket_.load(std::memory_order_acquire);
+    if (static_cast<uint32_t>(t >> 32) != generation) break;  // a newer job: ours is done
+    const int64_t i = static_cast<int64_t>((t >> 16) & 0xFFFFu), chunks = static_cast<int64_t>(t & 0xFFFFu);
+    if (i >= chunks) break;
+    if (!ticket_.compare_exchange_weak(t, t + (uint64_t{1} << 16), std::memory_order_acq_rel)) continue;
+    // Chunk i of `generation` is ours: that job cannot finish (nor its fields be replaced)
+    // before the chunk is counted as completed.
+    const int64_t n = n_.load(std::memory_order_relaxed), chunk = chunk_.load(std::memory_order_relaxed);
     try {
-      (*task_)(begin, end);
+      (*task_.load(std::memory_order_relaxed))(i * chunk, std::min(n, (i + 1) * chunk));
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mutex_);
       if (!error_) error_ = std::current_exception();
+    }
+    if (completed_.fetch_add(1, std::memory_order_acq_rel) + 1 == chunks) {
+      { std::lock_guard<std::mutex> lock(mutex_); }  // a caller about to sleep sees the count
+      done_.notify_one();
     }
   }
   in_pool_task = false;
@@ -143,12 +156,7 @@ void ThreadPool::worker_loop(uint64_t seen) {
       if (stopping_) return;
       seen = generation_;
     }
-    run_chunks();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      remaining_.store(--active_, std::memory_order_release);
-      if (active_ == 0) done_.notify_one();
-    }
+    run_chunks(static_cast<uint32_t>(seen));
   }
 }
 
@@ -163,26 +171,28 @@ void ThreadPool::parallel_for(int64_t n, const Task& task, int64_t grain) {
   std::lock_guard<std::mutex> call(call_mutex_);
   const int workers = static_cast<int>(workers_.size());
   // About four chunks per thread balances uneven rows without much counter traffic.
-  const int64_t chunk = std::max<int64_t>(grain, n / (static_cast<int64_t>(workers + 1) * 4));
+  int64_t chunk = std::max<int64_t>(grain, n / (static_cast<int64_t>(workers + 1) * 4));
+  chunk = std::max<int64_t>(chunk, (n + 0xFFFE) / 0xFFFF);  // chunk counts fit the ticket's 16 bits
+  const int64_t chunks = (n + chunk - 1) / chunk;
+  uint32_t generation;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    task_ = &task;
-    n_ = n;
-    chunk_ = chunk;
-    next_.store(0);
+    generation = static_cast<uint32_t>(++generation_);
+    task_.store(&task, std::memory_order_relaxed);
+    n_.store(n, std::memory_order_relaxed);
+    chunk_.store(chunk, std::memory_order_relaxed);
+    completed_.store(0, std::memory_order_relaxed);
     error_ = nullptr;
-    active_ = workers;
-    remaining_.store(workers, std::memory_order_relaxed);
-    ++generation_;
+    ticket_.store(static_cast<uint64_t>(generation) << 32 | static_cast<uint64_t>(chunks), std::memory_order_release);
     published_.store(generation_, std::memory_order_release);
   }
   wake_.notify_all();
-  run_chunks();
-  spin_until([&] { return remaining_.load(std::memory_order_acquire) == 0; });
-  {
+  run_chunks(generation);
+  // Wait for the chunks the workers claimed; a worker that has not woken yet holds none.
+  const auto all_done = [&] { return completed_.load(std::memory_order_acquire) == chunks; };
+  if (!spin_until(all_done)) {
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return active_ == 0; });
-    task_ = nullptr;
+    done_.wait(lock, all_done);
   }
   if (error_) std::rethrow_exception(error_);
 }

@@ -1,5 +1,5 @@
 // A persistent thread pool. parallel_for splits [0, n) into chunks that the calling
-// thread and the workers take from an atomic counter. Calls from several threads at
+// thread and the workers claim from an atomic ticket; it returns once every chunk ran. Calls from several threads at
 // once are serialized; a parallel_for issued from inside a task runs inline. After fork()
 // the child gets a fresh pool with the parent's thread count.
 #pragma once
@@ -37,7 +37,8 @@ class ThreadPool {
   void start_workers(int count);
   void stop_workers();
   void worker_loop(uint64_t seen_generation);
-  void run_chunks();
+  // Claims and runs chunks of job `generation` until none is left or a newer job started.
+  void run_chunks(uint32_t generation);
 
   std::mutex call_mutex_;  // one parallel_for at a time
   std::mutex mutex_;
@@ -45,17 +46,19 @@ class ThreadPool {
   std::condition_variable done_;
   std::vector<std::thread> workers_;
   bool stopping_ = false;
-  uint64_t generation_ = 0;
-  int active_ = 0;
+  uint64_t generation_ = 0;             // guarded by mutex_
   std::atomic<uint64_t> published_{0};  // generation_, readable without the mutex
-  std::atomic<int> remaining_{0};       // active_, readable without the mutex
   std::atomic<int> num_threads_{1};
 
-  // The job in flight.
-  const Task* task_ = nullptr;
-  int64_t n_ = 0;
-  int64_t chunk_ = 1;
-  std::atomic<int64_t> next_{0};
+  // The job in flight. A chunk is claimed by a compare-exchange on `ticket_` (generation
+  // in bits 63-32, next chunk in 31-16, chunk count in 15-0), so a worker that wakes late,
+  // after its job finished, can never take a chunk of the next one; and the caller waits only for
+  // chunks that were claimed, not for every worker to check in (a worker whose vCPU is
+  // slow to be scheduled used to hold each parallel_for up by 1-2 ms: bench/NOTES.md).
+  std::atomic<uint64_t> ticket_{0};
+  std::atomic<const Task*> task_{nullptr};
+  std::atomic<int64_t> n_{0}, chunk_{1};
+  std::atomic<int64_t> completed_{0};
   std::exception_ptr error_;
   std::mutex error_mutex_;
 };

@@ -1,4 +1,6 @@
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <stdexcept>
 #include <vector>
 
@@ -37,4 +39,28 @@ TEST_CASE("thread pool: a task's exception reaches the caller") {
     for (int64_t i = b; i < e; ++i) __atomic_add_fetch(&sum, i, __ATOMIC_RELAXED);
   });
   CHECK(sum == 45);
+}
+
+TEST_CASE("thread pool: back-to-back jobs with late workers run every index once") {
+  // Workers claim chunks by generation: one that wakes after its job finished must not run
+  // a chunk of the next job twice, or of a job that already returned. Many tiny jobs in a
+  // row (workers still catching up on old ones), some after a pause long enough for the
+  // workers to fall asleep.
+  auto& pool = mk::ThreadPool::instance();
+  const int saved = pool.num_threads();
+  for (int threads : {2, 3}) {
+    pool.set_num_threads(threads);
+    int bad = 0;
+    for (int job = 0; job < 20000; ++job) {
+      const int64_t n = 1 + job % 9;
+      std::vector<std::atomic<int>> hits(n);
+      pool.parallel_for(n, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[i]++;
+      });
+      for (int64_t i = 0; i < n; ++i) bad += hits[i] != 1;
+      if (job % 5000 == 4999) std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    }
+    CHECK_MSG(bad == 0, "threads=%d: %d indices not run exactly once", threads, bad);
+  }
+  pool.set_num_threads(saved);
 }

@@ -1,0 +1,37 @@
+"""The per-op benchmark's variants compute the same layer: ours through Python, ours as a
+one-layer static network, torch eager and ONNX Runtime's fused conv (bench/op_impls.py,
+bench/op_ort.py), so the timings in bench/op_table.py compare like with like."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mobilekernels import _ext
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from layer_shapes import ConvShape  # noqa: E402
+from op_impls import dwconv_variants, pwconv_variants  # noqa: E402
+
+SHAPES = [("dw", ConvShape(40, 40, 5, 2, 40, 15, 13)), ("dw", ConvShape(17, 17, 3, 1, 17, 9, 20)),
+          ("pw", ConvShape(24, 40, 1, 1, 1, 7, 9))]
+
+
+@pytest.mark.skipif(not _ext.available(), reason="needs the extension")
+@pytest.mark.parametrize("kind,shape", SHAPES, ids=lambda s: getattr(s, "id", s))
+def test_op_variants_agree(kind, shape):
+    pytest.importorskip("onnxruntime")
+    build = dwconv_variants if kind == "dw" else pwconv_variants
+    with torch.no_grad():
+        fns, nbytes = build(shape, peers=True)
+        assert set(fns) == {"mobilekernels", "mk static", "torch", "onnxruntime"} and nbytes > 0
+        want = fns["torch"]()
+        for name in ("mobilekernels", "mk static"):
+            got = fns[name]()
+            assert got.shape == want.shape and torch.allclose(got, want, rtol=1e-4, atol=1e-4), name
+        ort = fns["onnxruntime"]
+        got = torch.from_numpy(np.asarray(ort()[0]))
+        assert torch.allclose(got, want, rtol=1e-4, atol=1e-4)
+        assert ort.node_us() > 0
