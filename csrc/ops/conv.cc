@@ -9,7 +9,6 @@
 #include "dwconv.h"
 #include "pwconv.h"
 #include "../runtime/thread_pool.h"
-#include "../runtime/tuning.h"
 #include "../runtime/scratch.h"
 
 namespace mk {
@@ -98,15 +97,11 @@ void conv_bn_act(const ConvArgs& a, Isa isa) {
   direct.seg = static_cast<int64_t>(a.kernel) * cin;  // one kernel row of taps
   direct.seg_stride = a.width * cin;                  // next kernel row: the image row below
   // Bands of output rows, one job each (nested parallel_for runs inline on the worker).
-  // ~4096 output pixels per band, the bands of an image evened out to a multiple of the
-  // thread count (the stem's 112 rows were bands of 36, 36, 36 and 4: 72 rows against 40
-  // on 2 threads).
-  const int64_t rows_per_band = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, a.out_width));
-  int64_t bands = (a.out_height + rows_per_band - 1) / rows_per_band;
-  const int64_t threads = ThreadPool::instance().num_threads();
-  if (threads > 1 && tuning().gemm_even_blocks) bands = std::min(a.out_height, (bands + threads - 1) / threads * threads);
-  const int64_t band = (a.out_height + bands - 1) / bands;
-  bands = (a.out_height + band - 1) / band;
+  // ~4096 output pixels per band at most, the bands of an image evened out over the threads
+  // (the stem's 112 rows were bands of 36, 36, 36 and 4: 72 rows against 40 on 2 threads).
+  const int64_t max_band = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, a.out_width));
+  const int64_t band = even_part_size(a.out_height, max_band, 1, 1);
+  const int64_t bands = (a.out_height + band - 1) / band;
   ThreadPool::instance().parallel_for(a.batch * bands, [&](int64_t begin, int64_t end) {
     thread_local FloatBuffer cols;
     scratch(cols, a.out_width * patch);

@@ -41,16 +41,12 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
   const GemmTileKernel kernel = pick_kernel(isa);
   const int64_t kTileRows = kGemmTileRows, kTileCols = gemm_tile_cols(isa);
   const GemmParams p = a.p;
-  // Row block: ~256 KiB of X at most, a multiple of the tile height. With several threads
-  // the blocks are evened out to a multiple of the thread count: 784 rows at K = 256 were
-  // blocks of 256, 256, 256 and 16, so one thread did 512 rows and the other 272 (the
-  // layer scaled 1.56x on 2 threads where ORT's scaled 2.03x).
+  // Row block: ~256 KiB of X at most, a multiple of the tile height, several blocks evened
+  // out over the threads (one block: the columns are split below instead).
   const int64_t max_block = std::max<int64_t>(kTileRows, (65536 / p.k) / kTileRows * kTileRows);
-  int64_t blocks = (a.m + max_block - 1) / max_block;
+  const int64_t block = even_part_size(a.m, max_block, kTileRows, 2);
+  const int64_t blocks = (a.m + block - 1) / block;
   const int64_t threads = ThreadPool::instance().num_threads();
-  if (threads > 1 && blocks > 1 && tuning().gemm_even_blocks) blocks = (blocks + threads - 1) / threads * threads;
-  const int64_t block = ((a.m + blocks - 1) / blocks + kTileRows - 1) / kTileRows * kTileRows;
-  blocks = (a.m + block - 1) / block;
   // AVX-512 reads two B panels per tile (128 bytes per k): past K ~ 256 they no longer stay
   // in L1 across the row tiles of a block. The gemm_k_chunks switch (off by default) splits
   // K into chunks of <= 256 (32 KiB of B) that each pass over every row tile, partial sums

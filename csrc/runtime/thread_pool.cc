@@ -1,5 +1,7 @@
 #include "thread_pool.h"
 
+#include "tuning.h"
+
 #include <pthread.h>
 #include <sched.h>
 
@@ -39,6 +41,13 @@ bool spin_until(Done done) {
     if (std::chrono::steady_clock::now() >= deadline) return done();
   }
 }
+}
+
+int64_t even_part_size(int64_t total, int64_t max_part, int64_t align, int64_t min_parts) {
+  int64_t parts = (total + max_part - 1) / max_part;
+  const int64_t threads = ThreadPool::instance().num_threads();
+  if (threads > 1 && parts >= min_parts && tuning().gemm_even_blocks) parts = (parts + threads - 1) / threads * threads;
+  return ((total + parts - 1) / parts + align - 1) / align * align;
 }
 
 int default_num_threads() {

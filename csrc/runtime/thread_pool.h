@@ -1,7 +1,7 @@
 // A persistent thread pool. parallel_for splits [0, n) into chunks that the calling
-// thread and the workers claim from an atomic ticket; it returns once every chunk ran. Calls from several threads at
-// once are serialized; a parallel_for issued from inside a task runs inline. After fork()
-// the child gets a fresh pool with the parent's thread count.
+// thread and the workers claim from an atomic ticket; it returns once every chunk ran.
+// Calls from several threads at once are serialized; a parallel_for issued from inside a
+// task runs inline. After fork() the child gets a fresh pool with the parent's thread count.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -64,5 +64,11 @@ class ThreadPool {
 };
 
 int default_num_threads();
+
+// The part size that splits `total` items into parts of at most `max_part` items (a
+// multiple of `align`), their count rounded up to a multiple of the thread count when it
+// is at least `min_parts` (tuning switch gemm_even_blocks): equal parts give each thread
+// equal work, where blocks of 512, 512, 512 and 64 rows gave one thread 1.5x the other's.
+int64_t even_part_size(int64_t total, int64_t max_part, int64_t align, int64_t min_parts);
 
 }  // namespace mk

@@ -275,9 +275,7 @@ void dwconv_row_avx2(const DwconvParams& p, const float* x, const float* packed,
   if (!fast || ox_end <= ox_begin) {
     ox_begin = ox_end = p.out_width;  // everything through the generic path
   }
-  const DwconvRowPath path =
-      fast ? dwconv_row_path(p, ox_begin, ox_end, 8, tuning().dw_padded_rows, tuning().dw_edge_groups)
-           : DwconvRowPath::kSplit;
+  const DwconvRowPath path = dwconv_row_path(p, ox_begin, ox_end, 8, tuning().dw_padded_rows, tuning().dw_edge_groups);
   int ky_lo, ky_hi;
   dwconv_ky_range(p, oy, ky_lo, ky_hi);
   const int64_t iy0 = oy * p.stride_h - p.pad_top, ow = p.out_width;
