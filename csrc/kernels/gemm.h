@@ -62,10 +62,11 @@ inline int64_t gemm_panels_size(int64_t k, int64_t n) {
 }
 void pack_gemm_panels(const float* packed, int64_t k, int64_t n, float* panels);
 
-// The tile kernel's shape for an ISA: 6 rows for every ISA; one 16-column panel, or two
-// for AVX-512. A tile's first column is a multiple of its width.
+// The tile kernel's shape for an ISA: 6 rows for every ISA; one 16-column panel, or four
+// for AVX-512 (two with the gemm_wide_tiles switch off). A tile's first column is a
+// multiple of its width.
 constexpr int64_t kGemmTileRows = 6;
-inline int64_t gemm_tile_cols(Isa isa) { return isa == Isa::kAvx512 ? 2 * kGemmPanel : kGemmPanel; }
+int64_t gemm_tile_cols(Isa isa);
 
 // Computes rows [0, mr) (mr <= kGemmTileRows) and columns [n0, n0 + nr) (nr <= gemm_tile_cols)
 // of one tile.
@@ -81,7 +82,7 @@ void gemm_tile_avx2(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, con
                     const float* packed, const float* residual, float* y);
 #endif
 #if defined(MK_HAVE_AVX512)
-// 6 rows x 32 columns (12 zmm accumulators), masked column tails.
+// 6 rows x 64 columns (24 zmm accumulators) or x 32 (12), masked column tails.
 void gemm_tile_avx512(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const float* x,
                       const float* packed, const float* residual, float* y);
 #endif

@@ -28,6 +28,11 @@ GemmTileKernel pick_kernel(Isa isa) {
 
 }  // namespace
 
+int64_t gemm_tile_cols(Isa isa) {
+  if (isa != Isa::kAvx512) return kGemmPanel;
+  return tuning().gemm_wide_tiles ? 4 * kGemmPanel : 2 * kGemmPanel;
+}
+
 void pwconv_check(const PwconvArgs& a) {
   require(a.x && a.packed && a.y, "pwconv_bn_act: null buffer");
   require(a.m >= 1 && a.p.k >= 1 && a.p.n >= 1, "pwconv_bn_act: m, k and n must be >= 1");

@@ -16,8 +16,9 @@ std::atomic<bool>& find(const std::string& name) {
   if (name == "dw_padded_rows") return tuning().dw_padded_rows;
   if (name == "dw_edge_groups") return tuning().dw_edge_groups;
   if (name == "gemm_even_blocks") return tuning().gemm_even_blocks;
+  if (name == "gemm_wide_tiles") return tuning().gemm_wide_tiles;
   throw std::invalid_argument("unknown tuning switch '" + name +
-                              "' (known: gemm_ymm_tails, gemm_k_chunks, dw_padded_rows)");
+                              "' (known: gemm_ymm_tails, gemm_k_chunks, dw_padded_rows, dw_edge_groups, gemm_even_blocks, gemm_wide_tiles)");
 }
 }  // namespace
 

@@ -21,6 +21,8 @@ struct Tuning {
   std::atomic<bool> dw_edge_groups{true};
   // GEMM driver: row blocks evened out to a multiple of the thread count (ops/pwconv.cc).
   std::atomic<bool> gemm_even_blocks{true};
+  // AVX-512 GEMM: 64-column tiles (24 accumulators) instead of 32-column ones.
+  std::atomic<bool> gemm_wide_tiles{true};
 };
 
 Tuning& tuning();

@@ -1,5 +1,5 @@
 // GEMM tiles vs a double-precision reference, every ISA, tails in m (rows % 6) and n
-// (columns % 32, % 16 and % 8), K chunks, every activation, with and without the residual.
+// (columns % 64, % 32, % 16 and % 8), 64- and 32-column tiles, K chunks, every activation, with and without the residual.
 #include <cmath>
 #include <limits>
 #include <random>
@@ -51,12 +51,12 @@ void check_case(std::mt19937& rng, int64_t m, int64_t n, int64_t k, int act, boo
 TEST_CASE("pwconv: every ISA matches the float64 reference on random cases") {
   std::mt19937 rng(99);
   const int64_t ms[] = {1, 5, 6, 7, 13, 49, 100};
-  const int64_t ns[] = {1, 7, 8, 9, 16, 17, 24, 31, 32, 33, 40, 48};
+  const int64_t ns[] = {1, 7, 8, 9, 16, 17, 24, 31, 32, 33, 40, 48, 63, 64, 65, 100, 144};
   const int64_t ks[] = {1, 3, 8, 16, 33, 96};
   int cases = 0;
   for (int act = 0; act < mk::kNumActivations; ++act) {
     for (int rep = 0; rep < 8; ++rep) {
-      check_case(rng, ms[rng() % 7], ns[rng() % 12], ks[rng() % 6], act, rep % 2 == 1);
+      check_case(rng, ms[rng() % 7], ns[rng() % 17], ks[rng() % 6], act, rep % 2 == 1);
       ++cases;
     }
   }
@@ -65,20 +65,25 @@ TEST_CASE("pwconv: every ISA matches the float64 reference on random cases") {
 
 // K past one AVX-512 K chunk (256), with the driver's K chunks on and off: with chunks,
 // partial sums go through Y and the epilogue (activation, residual) runs once, after the
-// last chunk; 32-column tiles with one- and two-panel tails.
-TEST_CASE("pwconv: K chunks and 32-column tiles match the reference") {
+// last chunk; 64- and 32-column tiles (gemm_wide_tiles on and off) with one- to
+// three-panel tails.
+TEST_CASE("pwconv: K chunks and 64/32-column tiles match the reference") {
   std::mt19937 rng(7);
-  const bool saved = mk::get_tuning("gemm_k_chunks");
-  for (bool chunks : {false, true}) {
-    mk::set_tuning("gemm_k_chunks", chunks);
-    for (int64_t k : {255, 256, 257, 520}) {
-      for (int64_t n : {16, 32, 47}) {
-        check_case(rng, 13, n, k, static_cast<int>(mk::Activation::kHardswish), true);
-        check_case(rng, 7, n, k, static_cast<int>(mk::Activation::kRelu6), false);
+  const bool saved = mk::get_tuning("gemm_k_chunks"), saved_wide = mk::get_tuning("gemm_wide_tiles");
+  for (bool wide : {false, true}) {
+    mk::set_tuning("gemm_wide_tiles", wide);
+    for (bool chunks : {false, true}) {
+      mk::set_tuning("gemm_k_chunks", chunks);
+      for (int64_t k : {255, 256, 257, 520}) {
+        for (int64_t n : {16, 32, 47, 64, 88, 128}) {
+          check_case(rng, 13, n, k, static_cast<int>(mk::Activation::kHardswish), true);
+          check_case(rng, 7, n, k, static_cast<int>(mk::Activation::kRelu6), false);
+        }
       }
     }
   }
   mk::set_tuning("gemm_k_chunks", saved);
+  mk::set_tuning("gemm_wide_tiles", saved_wide);
 }
 
 // Several row blocks (m past 65536 / k rows) split over 1-3 threads, blocks evened out to a

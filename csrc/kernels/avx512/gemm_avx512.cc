@@ -1,4 +1,5 @@
-// AVX-512F GEMM tile, 6 rows x 32 columns (two 16-column B panels): 12 zmm accumulators,
+// AVX-512F GEMM tiles, 6 rows x 64 columns (tile64, below) or 6 rows x 32 columns (two
+// 16-column B panels): 12 zmm accumulators,
 // 2 B vectors and 6 A broadcasts per k step (8 loads per 12 FMAs: FMA-bound at 2 loads
 // and 2 FMAs per cycle; 12 independent chains cover the 4-cycle latency of 2 FMA ports).
 // Measured in L1 on Ice Lake: 6x32 124-142 GFLOP/s, 12x16 82-99 (13 loads per 12 FMAs),
@@ -125,11 +126,80 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
 #undef MK_STORE
 }
 
+// A full 64-column tile (four 16-column B vectors): 24 zmm accumulators, 4 B loads and 6
+// broadcasts per 24 FMAs, against 8 loads per 12 FMAs for 32 columns; the epilogue and the
+// A rows are shared by twice the columns. For CPUs with two 512-bit FMA ports (Intel),
+// where the 32-column tile's loads and per-tile overhead showed (bench/NOTES.md).
+template <int MR, Activation A>
+void tile64(const GemmParams& p, int64_t n0, const float* x, const float* packed, const float* residual,
+            float* y) {
+  using L = Lanes<16>;
+  using V = __m512;
+  constexpr __mmask16 kAll = 0xFFFF;
+  const int64_t K = p.k, N = p.n;
+  const float* b0 = gemm_b_column(p, packed, n0);
+  const float* b1 = gemm_b_column(p, packed, n0 + 16);
+  const float* b2 = gemm_b_column(p, packed, n0 + 32);
+  const float* b3 = gemm_b_column(p, packed, n0 + 48);
+  const int64_t ldb = gemm_ldb(p), lda = gemm_lda(p);
+  const int64_t k_lo = p.k_lo, k_hi = p.k_hi < 0 ? K : p.k_hi;
+  const bool first = k_lo == 0, last = k_hi == K;
+  y += n0;
+  const V bias0 = L::loadu(b0 + K * ldb), bias1 = L::loadu(b1 + K * ldb);
+  const V bias2 = L::loadu(b2 + K * ldb), bias3 = L::loadu(b3 + K * ldb);
+#define MK_DECL(i)                                                                     \
+  V c##i##0 = bias0, c##i##1 = bias1, c##i##2 = bias2, c##i##3 = bias3;                \
+  const float* x##i = x + (MR > i ? i * lda : 0);                                      \
+  if (MR > i && !first) {                                                              \
+    c##i##0 = L::loadu(y + i * N);                                                     \
+    c##i##1 = L::loadu(y + i * N + 16);                                                \
+    c##i##2 = L::loadu(y + i * N + 32);                                                \
+    c##i##3 = L::loadu(y + i * N + 48);                                                \
+  }
+  MK_ROWS(MK_DECL)
+#undef MK_DECL
+#define MK_FMA(i)                                    \
+  if constexpr (MR > i) {                            \
+    const V a = _mm512_set1_ps(s##i[kk]);            \
+    c##i##0 = _mm512_fmadd_ps(a, bv0, c##i##0);      \
+    c##i##1 = _mm512_fmadd_ps(a, bv1, c##i##1);      \
+    c##i##2 = _mm512_fmadd_ps(a, bv2, c##i##2);      \
+    c##i##3 = _mm512_fmadd_ps(a, bv3, c##i##3);      \
+  }
+#define MK_SHIFT(i) [[maybe_unused]] const float* s##i = x##i + shift;
+  gemm_for_each_run(p, k_lo, k_hi, [&](int64_t k0, int64_t k1, int64_t shift) {
+    MK_ROWS(MK_SHIFT)
+    for (int64_t kk = k0; kk < k1; ++kk) {
+      const V bv0 = L::loadu(b0 + kk * ldb), bv1 = L::loadu(b1 + kk * ldb);
+      const V bv2 = L::loadu(b2 + kk * ldb), bv3 = L::loadu(b3 + kk * ldb);
+      MK_ROWS(MK_FMA)
+    }
+  });
+#undef MK_SHIFT
+#undef MK_FMA
+  const float* r = residual ? residual + n0 : nullptr;
+#define MK_STORE(i)                                                                           \
+  if constexpr (MR > i) {                                                                     \
+    const float* ri = r ? r + i * N : nullptr;                                                \
+    store<L, A>(last, c##i##0, ri, y + i * N, kAll);                                          \
+    store<L, A>(last, c##i##1, ri ? ri + 16 : nullptr, y + i * N + 16, kAll);                 \
+    store<L, A>(last, c##i##2, ri ? ri + 32 : nullptr, y + i * N + 32, kAll);                 \
+    store<L, A>(last, c##i##3, ri ? ri + 48 : nullptr, y + i * N + 48, kAll);                 \
+  }
+  MK_ROWS(MK_STORE)
+#undef MK_STORE
+}
+
 #undef MK_ROWS
 
 template <int MR, Activation A>
 void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const float* packed,
           const float* residual, float* y) {
+  if (nr > 32) {  // a 64-column tile (gemm_wide_tiles)
+    if (nr == 64) return tile64<MR, A>(p, n0, x, packed, residual, y);
+    tile<MR, A>(p, n0, 32, x, packed, residual, y);
+    return tile<MR, A>(p, n0 + 32, nr - 32, x, packed, residual, y);
+  }
   const bool ymm = tuning().gemm_ymm_tails;
   if (nr > 24 || (nr > 16 && !ymm)) return tile<MR, 16, 16, A>(p, n0, nr, x, packed, residual, y);
   if (nr > 16) return tile<MR, 16, 8, A>(p, n0, nr, x, packed, residual, y);
