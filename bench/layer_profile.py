@@ -34,7 +34,7 @@ from mobilekernels import _ext, models  # noqa: E402
 from mobilekernels.bench_cli import _randomize_bn  # noqa: E402
 from mobilekernels.nn import unfused_copy  # noqa: E402
 from mobilekernels.ops import Network  # noqa: E402
-from mobilekernels.ops.cpu import _network_handle, _nhwc  # noqa: E402
+from mobilekernels.ops.cpu import _network_handle, _network_input  # noqa: E402
 
 
 def layer_macs(layer, cin: int, h: int, w: int, cout: int, ho: int, wo: int) -> int:
@@ -100,14 +100,14 @@ def ort_per_module(profile_file: str, skip: int) -> dict:
     return grouped
 
 
-def ab_switch(args, layers, shapes, handle, xn, yn) -> None:
+def ab_switch(args, layers, shapes, handle, xn, yn, nchw) -> None:
     saved = _ext._C.get_tuning(args.switch)
     per = {False: [[] for _ in layers], True: [[] for _ in layers]}
     try:
         for i in range(args.iters + 4):
             for on in ((False, True) if i % 2 else (True, False)):
                 _ext._C.set_tuning(args.switch, on)
-                secs = handle.run_profiled(xn, yn)
+                secs = handle.run_profiled(xn, yn, nchw=nchw)
                 if i >= 4:
                     for j, t in enumerate(secs):
                         per[on][j].append(t)
@@ -151,7 +151,7 @@ def main() -> None:
     handle = _network_handle(net, 3)
     with torch.no_grad():
         out = net(x)
-    xn, yn = _nhwc(x), out.permute(0, 2, 3, 1).numpy()
+    (xn, nchw), yn = _network_input(x), out.permute(0, 2, 3, 1).numpy()  # NCHW, as ORT gets it
     shapes, cur = [], x
     with torch.no_grad():
         for layer in layers:
@@ -160,7 +160,7 @@ def main() -> None:
             cur = nxt
 
     if args.switch:
-        return ab_switch(args, layers, shapes, handle, xn, yn)
+        return ab_switch(args, layers, shapes, handle, xn, yn, nchw)
 
     sess = plain_sess = None
     tmp = tempfile.mkdtemp()
@@ -177,7 +177,7 @@ def main() -> None:
     per_round = max(1, args.iters // args.rounds)
     with torch.no_grad():
         for _ in range(3):
-            handle.run_profiled(xn, yn)
+            handle.run_profiled(xn, yn, nchw=nchw)
             model(x)
             if sess:
                 sess.run(None, {"x": xo})
@@ -185,7 +185,7 @@ def main() -> None:
         for _ in range(args.rounds):
             time.sleep(0.05)  # other runtimes' workers stop spinning (mobilekernels/timing.py)
             for _ in range(per_round):
-                for i, s in enumerate(handle.run_profiled(xn, yn)):
+                for i, s in enumerate(handle.run_profiled(xn, yn, nchw=nchw)):
                     ours[i].append(s)
             time.sleep(0.05)
             for _ in range(per_round):

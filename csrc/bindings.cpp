@@ -275,30 +275,32 @@ class NetworkHandle {
     return py::make_tuple(batch, e.height, e.width, e.channels);
   }
 
-  void run(const FloatArray& x, FloatArray& y, const std::string& isa_name) const { run_impl(x, y, isa_name, nullptr); }
+  void run(const FloatArray& x, FloatArray& y, const std::string& isa_name, bool nchw) const {
+    run_impl(x, y, isa_name, nullptr, nchw);
+  }
 
-  std::vector<double> run_profiled(const FloatArray& x, FloatArray& y, const std::string& isa_name) const {
+  std::vector<double> run_profiled(const FloatArray& x, FloatArray& y, const std::string& isa_name, bool nchw) const {
     std::vector<double> seconds;
-    run_impl(x, y, isa_name, &seconds);
+    run_impl(x, y, isa_name, &seconds, nchw);
     return seconds;
   }
 
  private:
-  void run_impl(const FloatArray& x, FloatArray& y, const std::string& isa_name, std::vector<double>* seconds) const {
+  void run_impl(const FloatArray& x, FloatArray& y, const std::string& isa_name, std::vector<double>* seconds,
+                bool nchw) const {
     const mk::Isa isa = mk::parse_isa(isa_name);
-    require(x.ndim() == 4, "x: expected a 4-d NHWC array");
-    const int64_t n = x.shape(0), h = x.shape(1), w = x.shape(2);
+    require(x.ndim() == 4, nchw ? "x: expected a 4-d NCHW array" : "x: expected a 4-d NHWC array");
+    const int64_t n = x.shape(0), c = x.shape(nchw ? 1 : 3), h = x.shape(nchw ? 2 : 1), w = x.shape(nchw ? 3 : 2);
     require(n >= 1, "x: batch must be >= 1");
-    require(x.shape(3) == net_.in_channels(), "x: has " + std::to_string(x.shape(3)) +
-                                                  " channels, the network takes " +
-                                                  std::to_string(net_.in_channels()));
+    require(c == net_.in_channels(), "x: has " + std::to_string(c) + " channels, the network takes " +
+                                         std::to_string(net_.in_channels()));
     const mk::Extent e = net_.out_extent(h, w);
     require_shape(y, "y", {n, e.height, e.width, e.channels});
     require(y.writeable(), "y: array is read-only");
     require(!overlaps(y, x), "y: must not overlap x");
     for (const FloatArray& a : kept_) require(!overlaps(y, a), "y: must not overlap the network's weights");
     py::gil_scoped_release release;
-    net_.run(x.data(), n, h, w, y.mutable_data(), isa, seconds);
+    net_.run(x.data(), n, h, w, y.mutable_data(), isa, seconds, nchw);
   }
 
   static mk::NetworkLayer geometry(mk::NetworkLayer::Kind kind, int64_t cin, int64_t cout, int kernel, int stride,
@@ -391,7 +393,9 @@ PYBIND11_MODULE(_C, m) {
       .def("out_shape", &NetworkHandle::out_shape, py::arg("batch"), py::arg("height"), py::arg("width"),
            "(batch, out_height, out_width, out_channels) for an NHWC input of this size")
       .def("run", &NetworkHandle::run, py::arg("x").noconvert(), py::arg("y").noconvert(),
-           py::arg("isa") = "auto", "x [N,H,W,C] -> y [out_shape(N, H, W)]")
+           py::arg("isa") = "auto", py::arg("nchw") = false,
+           "x [N,H,W,C] (nchw: [N,C,H,W]) -> y [out_shape(N, H, W)]")
       .def("run_profiled", &NetworkHandle::run_profiled, py::arg("x").noconvert(), py::arg("y").noconvert(),
-           py::arg("isa") = "auto", "run(), returning each layer's wall time in seconds");
+           py::arg("isa") = "auto", py::arg("nchw") = false,
+           "run(), returning each layer's wall time in seconds (an NCHW input's move to NHWC in layer 0's)");
 }

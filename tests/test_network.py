@@ -89,6 +89,30 @@ def test_network_is_one_cpu_call_and_equals_the_per_op_calls(monkeypatch):
     assert torch.equal(got, want), "one call must run exactly the per-op kernels"
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_network_takes_nchw_channels_last_and_strided_inputs_alike(threads):
+    """An NCHW-contiguous input goes to C++ as is and is moved to NHWC there; channels_last
+    and strided inputs go as NHWC views: the same output bit for bit."""
+    import mobilekernels
+    layers = _chain(seed=2)
+    base = make_input(2, 3, 21, 19, seed=9).float()
+    nchw = base.contiguous()
+    wide = torch.cat([nchw, nchw], dim=3)[..., ::2]  # strided: neither layout
+    assert nchw.is_contiguous() and not nchw.is_contiguous(memory_format=torch.channels_last)
+    assert not wide.is_contiguous() and not wide.is_contiguous(memory_format=torch.channels_last)
+    saved = mobilekernels.get_num_threads()
+    mobilekernels.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            net = ops.Network(layers)
+            want = net(nchw.contiguous(memory_format=torch.channels_last))
+            assert torch.equal(net(nchw), want)
+            assert torch.equal(net(wide), net(wide.contiguous()))
+    finally:
+        mobilekernels.set_num_threads(saved)
+    assert_close(want, _reference(layers, nchw), what="network", scale=_reference(layers, nchw, absolute=True))
+
+
 def test_network_runs_per_op_on_other_backends_and_under_compile(monkeypatch):
     layers = _chain()
     x = make_input(1, 3, 10, 10, seed=4).float()

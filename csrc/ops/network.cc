@@ -8,6 +8,7 @@
 #include "conv.h"
 #include "dwconv.h"
 #include "inverted_residual.h"
+#include "layout.h"
 #include "pwconv.h"
 #include "squeeze_excite.h"
 #include "../runtime/scratch.h"
@@ -157,21 +158,28 @@ Extent Network::out_extent(int64_t height, int64_t width) const {
 }
 
 void Network::run(const float* x, int64_t batch, int64_t height, int64_t width, float* y, Isa isa,
-                  std::vector<double>* layer_seconds) const {
+                  std::vector<double>* layer_seconds, bool x_nchw) const {
   require(x && y, "network: null buffer");
   require(batch >= 1, "network: batch must be >= 1");
   out_extent(height, width);  // every layer's size is valid before anything runs
   // Per calling thread: concurrent runs (several Python threads) never share buffers.
-  // Layer i writes buffer i % 2 and reads the other, so growing one never moves the input.
-  thread_local FloatBuffer buffers[2];
+  // Layer i writes buffer i % 2 and reads the other, so growing one never moves the input;
+  // an NCHW input is moved to NHWC in a third.
+  thread_local FloatBuffer buffers[2], nhwc_input;
   Extent in{height, width, in_channels()};
   const float* cur = x;
   if (layer_seconds) layer_seconds->clear();
+  const auto start = std::chrono::steady_clock::now();
+  if (x_nchw) {
+    float* moved = scratch(nhwc_input, batch * height * width * in.channels);
+    nchw_to_nhwc(x, batch, in.channels, height * width, moved);
+    cur = moved;
+  }
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Extent out = layer_out(layers_[i], in);
     float* dst = i + 1 == layers_.size() ? y : scratch(buffers[i % 2], batch * out.height * out.width * out.channels);
     if (layer_seconds) {
-      const auto t0 = std::chrono::steady_clock::now();
+      const auto t0 = i == 0 ? start : std::chrono::steady_clock::now();
       run_layer(layers_[i], cur, batch, in, out, dst, isa);
       layer_seconds->push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     } else {

@@ -54,8 +54,10 @@ class Network {
   // x [batch][height][width][in_channels()] -> y [batch][out_extent(height, width)].
   // layer_seconds (optional): filled with each layer's wall time, in order (the per-layer
   // profile bench/layer_profile.py compares with ONNX Runtime's per-node profile).
+  // x_nchw: x is [batch][in_channels()][height][width] instead; it is first moved to NHWC
+  // in a reused buffer (counted in layer 0's time).
   void run(const float* x, int64_t batch, int64_t height, int64_t width, float* y, Isa isa,
-           std::vector<double>* layer_seconds = nullptr) const;
+           std::vector<double>* layer_seconds = nullptr, bool x_nchw = false) const;
 
  private:
   const float* own_panels(const float* packed, int64_t k, int64_t n);

@@ -20,6 +20,14 @@ def _nhwc(t: torch.Tensor):
     return t.detach().contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1).numpy()
 
 
+def _network_input(t: torch.Tensor):
+    """(array, nchw) for Network.run: an NCHW-contiguous input goes as is (the C++ network
+    moves it to NHWC faster than torch's strided copy), anything else as an NHWC view."""
+    if t.is_contiguous() and not t.is_contiguous(memory_format=torch.channels_last):
+        return t.detach().numpy(), True
+    return _nhwc(t), False
+
+
 def _new_output(shape, like: torch.Tensor) -> torch.Tensor:
     y = torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=torch.channels_last)
     if POISON_OUTPUTS:
@@ -140,7 +148,8 @@ class FrozenNetwork:
         self._out = self.output.permute(0, 2, 3, 1).numpy()
 
     def __call__(self, x):
-        self.handle.run(_nhwc(x), self._out, "auto")
+        array, nchw = _network_input(x)
+        self.handle.run(array, self._out, "auto", nchw)
         return self.output
 
 
@@ -152,5 +161,6 @@ def run_network(net, x, isa="auto"):
     n, _, h, w = x.shape
     _, ho, wo, c = handle.out_shape(n, h, w)
     y = _new_output((n, c, ho, wo), x)
-    handle.run(_nhwc(x), y.permute(0, 2, 3, 1).numpy(), isa)
+    array, nchw = _network_input(x)
+    handle.run(array, y.permute(0, 2, 3, 1).numpy(), isa, nchw)
     return y
