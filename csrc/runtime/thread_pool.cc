@@ -125,21 +125,24 @@ void ThreadPool::stop_workers() {
   workers_.clear();
 }
 
-void ThreadPool::run_chunks(uint32_t generation) {
+void ThreadPool::run_chunks(uint32_t generation, bool from_back) {
   in_pool_task = true;
   for (;;) {
-    // The ticket holds the job's generation, its next chunk and its chunk count in one
+    // The ticket holds the job's generation and its unclaimed chunks [front, back) in one
     // word, so the check and the claim see the same job: a worker that read the fields of
-    // one job can never claim a chunk of another (with the count in a separate atomic, a
-    // late worker read the next job's count and ran a chunk twice).
+    // one job can never claim a chunk of another (with the count in a separate atomic read
+    // before the claim, a late worker read the next job's count and ran a chunk twice).
     uint64_t t = ticket_.load(std::memory_order_acquire);
     if (static_cast<uint32_t>(t >> 32) != generation) break;  // a newer job: ours is done
-    const int64_t i = static_cast<int64_t>((t >> 16) & 0xFFFFu), chunks = static_cast<int64_t>(t & 0xFFFFu);
-    if (i >= chunks) break;
-    if (!ticket_.compare_exchange_weak(t, t + (uint64_t{1} << 16), std::memory_order_acq_rel)) continue;
+    const int64_t front = static_cast<int64_t>((t >> 16) & 0xFFFFu), back = static_cast<int64_t>(t & 0xFFFFu);
+    if (front >= back) break;
+    const int64_t i = from_back ? back - 1 : front;
+    if (!ticket_.compare_exchange_weak(t, from_back ? t - 1 : t + (uint64_t{1} << 16), std::memory_order_acq_rel))
+      continue;
     // Chunk i of `generation` is ours: that job cannot finish (nor its fields be replaced)
     // before the chunk is counted as completed.
     const int64_t n = n_.load(std::memory_order_relaxed), chunk = chunk_.load(std::memory_order_relaxed);
+    const int64_t chunks = chunks_.load(std::memory_order_relaxed);
     try {
       (*task_.load(std::memory_order_relaxed))(i * chunk, std::min(n, (i + 1) * chunk));
     } catch (...) {
@@ -159,13 +162,15 @@ void ThreadPool::worker_loop(uint64_t seen) {
     // Spin briefly before sleeping: a network issues one parallel_for per layer,
     // back to back, and a condition-variable wake-up costs tens of microseconds.
     spin_until([&] { return published_.load(std::memory_order_acquire) != seen; });
+    bool from_back;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
       if (stopping_) return;
       seen = generation_;
+      from_back = back_;
     }
-    run_chunks(static_cast<uint32_t>(seen));
+    run_chunks(static_cast<uint32_t>(seen), from_back);
   }
 }
 
@@ -190,13 +195,15 @@ void ThreadPool::parallel_for(int64_t n, const Task& task, int64_t grain) {
     task_.store(&task, std::memory_order_relaxed);
     n_.store(n, std::memory_order_relaxed);
     chunk_.store(chunk, std::memory_order_relaxed);
+    chunks_.store(chunks, std::memory_order_relaxed);
+    back_ = tuning().pool_split_ends;
     completed_.store(0, std::memory_order_relaxed);
     error_ = nullptr;
     ticket_.store(static_cast<uint64_t>(generation) << 32 | static_cast<uint64_t>(chunks), std::memory_order_release);
     published_.store(generation_, std::memory_order_release);
   }
   wake_.notify_all();
-  run_chunks(generation);
+  run_chunks(generation, false);
   // Wait for the chunks the workers claimed; a worker that has not woken yet holds none.
   const auto all_done = [&] { return completed_.load(std::memory_order_acquire) == chunks; };
   if (!spin_until(all_done)) {

@@ -37,8 +37,9 @@ class ThreadPool {
   void start_workers(int count);
   void stop_workers();
   void worker_loop(uint64_t seen_generation);
-  // Claims and runs chunks of job `generation` until none is left or a newer job started.
-  void run_chunks(uint32_t generation);
+  // Claims and runs chunks of job `generation` until none is left or a newer job started:
+  // the caller from the front, workers from the back when back_ (pool_split_ends).
+  void run_chunks(uint32_t generation, bool from_back);
 
   std::mutex call_mutex_;  // one parallel_for at a time
   std::mutex mutex_;
@@ -57,7 +58,8 @@ class ThreadPool {
   // slow to be scheduled used to hold each parallel_for up by 1-2 ms: bench/NOTES.md).
   std::atomic<uint64_t> ticket_{0};
   std::atomic<const Task*> task_{nullptr};
-  std::atomic<int64_t> n_{0}, chunk_{1};
+  std::atomic<int64_t> n_{0}, chunk_{1}, chunks_{0};
+  bool back_ = false;  // guarded by mutex_: this job's workers claim from the back
   std::atomic<int64_t> completed_{0};
   std::exception_ptr error_;
   std::mutex error_mutex_;

@@ -23,6 +23,9 @@ struct Tuning {
   std::atomic<bool> gemm_even_blocks{true};
   // AVX-512 GEMM: 64-column tiles (24 accumulators) instead of 32-column ones.
   std::atomic<bool> gemm_wide_tiles{true};
+  // Thread pool: workers claim chunks from the back of the range, the caller from the
+  // front, so with 2 threads each keeps the same half of every layer's rows.
+  std::atomic<bool> pool_split_ends{true};
 };
 
 Tuning& tuning();
