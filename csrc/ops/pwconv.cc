@@ -49,9 +49,13 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
   // Row block: ~256 KiB of X at most, a multiple of the tile height, several blocks evened
   // out over the threads (one block: the columns are split below instead).
   const int64_t max_block = std::max<int64_t>(kTileRows, (65536 / p.k) / kTileRows * kTileRows);
-  const int64_t block = even_part_size(a.m, max_block, kTileRows, 2);
-  const int64_t blocks = (a.m + block - 1) / block;
   const int64_t threads = ThreadPool::instance().num_threads();
+  int64_t block = even_part_size(a.m, max_block, kTileRows, 2);
+  // One block but rows enough for every thread (14x14 maps): one block per thread, so each
+  // thread writes whole pixels, as the next layer's row split reads them (gemm_row_split).
+  if (threads > 1 && block >= a.m && a.m >= threads * 8 * kTileRows && tuning().gemm_row_split)
+    block = ((a.m + threads - 1) / threads + kTileRows - 1) / kTileRows * kTileRows;
+  const int64_t blocks = (a.m + block - 1) / block;
   // AVX-512 reads two B panels per tile (128 bytes per k): past K ~ 256 they no longer stay
   // in L1 across the row tiles of a block. The gemm_k_chunks switch (off by default) splits
   // K into chunks of <= 256 (32 KiB of B) that each pass over every row tile, partial sums

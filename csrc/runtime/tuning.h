@@ -26,6 +26,8 @@ struct Tuning {
   // Thread pool: workers claim chunks from the back of the range, the caller from the
   // front, so with 2 threads each keeps the same half of every layer's rows.
   std::atomic<bool> pool_split_ends{true};
+  // GEMM driver: a single row block is split over the threads by rows, not by columns.
+  std::atomic<bool> gemm_row_split{true};
 };
 
 Tuning& tuning();

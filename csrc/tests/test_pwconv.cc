@@ -87,21 +87,26 @@ TEST_CASE("pwconv: K chunks and 64/32-column tiles match the reference") {
 }
 
 // Several row blocks (m past 65536 / k rows) split over 1-3 threads, blocks evened out to a
-// multiple of the thread count or not: every row written once, none left out.
+// multiple of the thread count or not, and one block split by rows or by columns: every
+// row written once, none left out.
 TEST_CASE("pwconv: row blocks over several threads match the reference") {
   std::mt19937 rng(5);
   auto& pool = mk::ThreadPool::instance();
   const int saved_threads = pool.num_threads();
-  const bool saved = mk::get_tuning("gemm_even_blocks");
+  const bool saved = mk::get_tuning("gemm_even_blocks"), saved_rows = mk::get_tuning("gemm_row_split");
   for (bool even : {false, true}) {
     mk::set_tuning("gemm_even_blocks", even);
+    mk::set_tuning("gemm_row_split", even);  // a single block split by rows or by columns
     for (int threads : {1, 2, 3}) {
       pool.set_num_threads(threads);
       check_case(rng, 1000, 40, 256, static_cast<int>(mk::Activation::kRelu), false);
       check_case(rng, 2051, 17, 96, static_cast<int>(mk::Activation::kIdentity), true);
+      check_case(rng, 200, 130, 64, static_cast<int>(mk::Activation::kRelu6), true);   // one block
+      check_case(rng, 97, 64, 32, static_cast<int>(mk::Activation::kHardswish), false);  // just enough rows
     }
   }
   mk::set_tuning("gemm_even_blocks", saved);
+  mk::set_tuning("gemm_row_split", saved_rows);
   pool.set_num_threads(saved_threads);
 }
 
