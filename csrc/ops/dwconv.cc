@@ -1,6 +1,7 @@
 #include "../runtime/check.h"
 #include "dwconv.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -22,6 +23,18 @@ DwconvRowKernel dwconv_row_kernel(Isa isa) {
     default: break;
   }
   return dwconv_row_scalar;
+}
+
+void dwconv_rows(Isa isa, const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy,
+                 int64_t oy_end) {
+  const int64_t out_row = p.out_width * p.channels;
+#if defined(MK_HAVE_AVX512)
+  if (isa == Isa::kAvx512) {
+    for (; oy + 1 < oy_end; oy += 2, y_row += 2 * out_row) dwconv_rows2_avx512(p, x, packed, y_row, oy);
+  }
+#endif
+  const DwconvRowKernel kernel = dwconv_row_kernel(isa);
+  for (; oy < oy_end; ++oy, y_row += out_row) kernel(p, x, packed, y_row, oy);
 }
 
 int64_t conv_out_size(int64_t in, int kernel, int stride, int pad_before, int pad_after, int dilation,
@@ -58,16 +71,16 @@ void dwconv_check(const DwconvArgs& a) {
 
 void dwconv_bn_act(const DwconvArgs& a, Isa isa) {
   dwconv_check(a);
-  const DwconvRowKernel kernel = dwconv_row_kernel(isa);
   const DwconvParams p = a.p;
   const int64_t in_image = p.height * p.width * p.channels;
   const int64_t out_row = p.out_width * p.channels;
   const int64_t rows = a.batch * p.out_height;
   ThreadPool::instance().parallel_for(rows, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t n = r / p.out_height;
-      const int64_t oy = r % p.out_height;
-      kernel(p, a.x + n * in_image, a.packed, a.y + r * out_row, oy);
+    for (int64_t r = begin; r < end;) {  // the rows of one image at a time
+      const int64_t n = r / p.out_height, oy = r % p.out_height;
+      const int64_t count = std::min(end - r, p.out_height - oy);
+      dwconv_rows(isa, p, a.x + n * in_image, a.packed, a.y + r * out_row, oy, oy + count);
+      r += count;
     }
   });
 }

@@ -22,6 +22,10 @@ int64_t conv_out_size(int64_t in, int kernel, int stride, int pad_before, int pa
 
 // The row microkernel for an ISA (scalar when the ISA has none).
 DwconvRowKernel dwconv_row_kernel(Isa isa);
+// Output rows [oy, oy_end) of one image, y_row pointing at row oy (rows consecutive):
+// AVX-512 takes them in pairs (dwconv_rows2_avx512), other ISAs row by row.
+void dwconv_rows(Isa isa, const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy,
+                 int64_t oy_end);
 
 // Throws std::invalid_argument on any inconsistent size/stride/activation.
 void dwconv_check(const DwconvArgs& a);

@@ -48,7 +48,6 @@ int64_t band_rows(const InvertedResidualArgs& a) {
 void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_begin, int64_t oy_end, int64_t band,
                float* dw_out) {
   thread_local FloatBuffer window_buf, band_buf;  // per worker thread, reused
-  const DwconvRowKernel dw_row = dwconv_row_kernel(isa);
   const int64_t row_in = a.width * a.in_channels, row_hidden = a.width * a.hidden;
   const int64_t out_row = a.out_width * a.hidden;
   const float* image = a.x + n * a.height * row_in;
@@ -84,11 +83,10 @@ void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_beg
       src = window;
       oy_shift = oy0;
     }
-    for (int64_t oy = oy0; oy < oy1; ++oy) {
-      float* dst = dw_out ? dw_out + (n * a.out_height + oy) * out_row : band_out + (oy - oy0) * out_row;
-      // p.height may be 0 (the band is all padding): the kernel then reads no row.
-      dw_row(p, src, a.dw, dst, oy - oy_shift);
-    }
+    // The band's rows are consecutive in dst. p.height may be 0 (the band is all
+    // padding): the kernels then read no row.
+    float* dst = dw_out ? dw_out + (n * a.out_height + oy0) * out_row : band_out;
+    dwconv_rows(isa, p, src, a.dw, dst, oy0 - oy_shift, oy1 - oy_shift);
     if (!dw_out) project(a, band_out, (n * a.out_height + oy0) * a.out_width, (oy1 - oy0) * a.out_width, isa);
   }
 }

@@ -19,8 +19,9 @@ std::atomic<bool>& find(const std::string& name) {
   if (name == "gemm_wide_tiles") return tuning().gemm_wide_tiles;
   if (name == "pool_split_ends") return tuning().pool_split_ends;
   if (name == "gemm_row_split") return tuning().gemm_row_split;
+  if (name == "dw_row_pairs") return tuning().dw_row_pairs;
   throw std::invalid_argument("unknown tuning switch '" + name +
-                              "' (known: gemm_ymm_tails, gemm_k_chunks, dw_padded_rows, dw_edge_groups, gemm_even_blocks, gemm_wide_tiles, pool_split_ends, gemm_row_split)");
+                              "' (known: gemm_ymm_tails, gemm_k_chunks, dw_padded_rows, dw_edge_groups, gemm_even_blocks, gemm_wide_tiles, pool_split_ends, gemm_row_split, dw_row_pairs)");
 }
 }  // namespace
 

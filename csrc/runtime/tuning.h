@@ -28,6 +28,8 @@ struct Tuning {
   std::atomic<bool> pool_split_ends{true};
   // GEMM driver: a single row block is split over the threads by rows, not by columns.
   std::atomic<bool> gemm_row_split{true};
+  // Depthwise (AVX-512): stride-1 rows in pairs that share each input row.
+  std::atomic<bool> dw_row_pairs{true};
 };
 
 Tuning& tuning();

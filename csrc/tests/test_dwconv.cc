@@ -9,6 +9,7 @@
 
 #include "../ops/dwconv.h"
 #include "../runtime/cpu_features.h"
+#include "../runtime/thread_pool.h"
 #include "../runtime/tuning.h"
 #include "harness.h"
 #include "reference.h"
@@ -203,4 +204,54 @@ TEST_CASE("dwconv: rows of 1-60 pixels match the reference with padded groups on
   mk::set_tuning("dw_padded_rows", saved_rows);
   mk::set_tuning("dw_edge_groups", saved_edges);
   CHECK(cases >= 150);
+}
+
+TEST_CASE("dwconv: stride-1 row pairs match the reference on any height, width and thread count") {
+  // AVX-512 runs stride-1 rows in pairs that share input rows (tuning dw_row_pairs): pairs
+  // only where both rows are inside the image, single rows at the top and bottom, odd row
+  // counts, pairs never across images (batch 2) nor past a thread's chunk (1-3 threads);
+  // narrow (padded groups), edge-group and one-pixel-edge rows; channel tails.
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  auto& pool = mk::ThreadPool::instance();
+  const int saved_threads = pool.num_threads();
+  const bool saved_pairs = mk::get_tuning("dw_row_pairs"), saved_edges = mk::get_tuning("dw_edge_groups");
+  const int channel_counts[] = {7, 16, 40, 100};
+  int cases = 0;
+  for (bool pairs : {true, false}) {
+    mk::set_tuning("dw_row_pairs", pairs);
+    for (bool edges : {true, false}) {
+      mk::set_tuning("dw_edge_groups", edges);
+      for (int k : {3, 5}) {
+        for (int64_t h : {1, 2, 4, 5, 6, 7, 9, 12}) {
+          const int64_t widths[] = {3, 8, 9, 14, 17, 24, 29, 56};
+          const int64_t w = widths[rng() % 8];
+          Case cs{1 + int64_t(h % 2), h, w, channel_counts[rng() % 4], k, 1, 1, 0, 0, 0, 0,
+                  static_cast<mk::Activation>(rng() % mk::kNumActivations)};
+          cs.pad_t = cs.pad_l = cs.pad_b = cs.pad_r = (k - 1) / 2;
+          if (h % 3 == 0) cs.pad_t = 0, cs.pad_b = k - 1;  // padding at the bottom only
+          const int64_t ho = mk::conv_out_size(cs.h, k, 1, cs.pad_t, cs.pad_b, 1, "h");
+          const int64_t wo = mk::conv_out_size(cs.w, k, 1, cs.pad_l, cs.pad_r, 1, "w");
+          std::vector<float> x(cs.n * cs.h * cs.w * cs.c), packed((k * k + 1) * cs.c);
+          for (float& v : x) v = val(rng);
+          for (float& v : packed) v = val(rng);
+          const std::vector<double> ref = reference(cs, x, packed, ho, wo);
+          for (int threads : {1, 2, 3}) {
+            pool.set_num_threads(threads);
+            for (mk::Isa isa : mktest::isas()) {
+              const double err = mktest::rel_error(run(cs, x, packed, ho, wo, isa), ref);
+              CHECK_MSG(err <= 1e-5, "pairs=%d edges=%d threads=%d isa=%s k=%d n=%lld h=%lld w=%lld c=%lld: rel err %g",
+                        int(pairs), int(edges), threads, mk::isa_name(isa), k, (long long)cs.n, (long long)h,
+                        (long long)w, (long long)cs.c, err);
+            }
+          }
+          ++cases;
+        }
+      }
+    }
+  }
+  mk::set_tuning("dw_row_pairs", saved_pairs);
+  mk::set_tuning("dw_edge_groups", saved_edges);
+  pool.set_num_threads(saved_threads);
+  CHECK(cases == 64);
 }
