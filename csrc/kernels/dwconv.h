@@ -38,8 +38,9 @@ void dwconv_row_avx512(const DwconvParams& p, const float* x, const float* packe
 #endif
 #if defined(MK_HAVE_AVX512)
 // Rows oy and oy + 1 (oy + 1 < out_height, or only row oy is written); y_row points at
-// row oy, row oy + 1 follows it. Stride-1 3x3/5x5 interior rows share each input row
-// between the two (dw_row_pairs); elsewhere two dwconv_row_avx512 calls.
+// row oy, row oy + 1 follows it. Stride-1 and stride-2 3x3/5x5 rows inside the image share
+// input rows between the two (dw_row_pairs, dw_row_pairs_s2); elsewhere two
+// dwconv_row_avx512 calls.
 void dwconv_rows2_avx512(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy);
 #endif
 #if defined(MK_HAVE_NEON)

@@ -30,6 +30,7 @@ struct Tuning {
   std::atomic<bool> gemm_row_split{true};
   // Depthwise (AVX-512): stride-1 rows in pairs that share each input row.
   std::atomic<bool> dw_row_pairs{true};
+  std::atomic<bool> dw_row_pairs_s2{true};  // ... and stride-2 rows
 };
 
 Tuning& tuning();

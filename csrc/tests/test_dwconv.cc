@@ -206,8 +206,8 @@ TEST_CASE("dwconv: rows of 1-60 pixels match the reference with padded groups on
   CHECK(cases >= 150);
 }
 
-TEST_CASE("dwconv: stride-1 row pairs match the reference on any height, width and thread count") {
-  // AVX-512 runs stride-1 rows in pairs that share input rows (tuning dw_row_pairs): pairs
+TEST_CASE("dwconv: row pairs match the reference on any height, width, stride and thread count") {
+  // AVX-512 runs rows in pairs that share input rows (tuning dw_row_pairs, dw_row_pairs_s2): pairs
   // only where both rows are inside the image, single rows at the top and bottom, odd row
   // counts, pairs never across images (batch 2) nor past a thread's chunk (1-3 threads);
   // narrow (padded groups), edge-group and one-pixel-edge rows; channel tails.
@@ -215,23 +215,27 @@ TEST_CASE("dwconv: stride-1 row pairs match the reference on any height, width a
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
   auto& pool = mk::ThreadPool::instance();
   const int saved_threads = pool.num_threads();
-  const bool saved_pairs = mk::get_tuning("dw_row_pairs"), saved_edges = mk::get_tuning("dw_edge_groups");
+  const bool saved_pairs = mk::get_tuning("dw_row_pairs"), saved_s2 = mk::get_tuning("dw_row_pairs_s2");
+  const bool saved_edges = mk::get_tuning("dw_edge_groups");
   const int channel_counts[] = {7, 16, 40, 100};
   int cases = 0;
   for (bool pairs : {true, false}) {
     mk::set_tuning("dw_row_pairs", pairs);
+    mk::set_tuning("dw_row_pairs_s2", pairs);
     for (bool edges : {true, false}) {
       mk::set_tuning("dw_edge_groups", edges);
       for (int k : {3, 5}) {
-        for (int64_t h : {1, 2, 4, 5, 6, 7, 9, 12}) {
+        for (int64_t h : {1, 2, 4, 5, 6, 7, 9, 12, 15, 17}) {
+          const int stride = 1 + static_cast<int>(h % 2 == 1 ? rng() % 2 : h / 2 % 2);
           const int64_t widths[] = {3, 8, 9, 14, 17, 24, 29, 56};
           const int64_t w = widths[rng() % 8];
-          Case cs{1 + int64_t(h % 2), h, w, channel_counts[rng() % 4], k, 1, 1, 0, 0, 0, 0,
+          Case cs{1 + int64_t(h % 2), h, w, channel_counts[rng() % 4], k, stride, 1, 0, 0, 0, 0,
                   static_cast<mk::Activation>(rng() % mk::kNumActivations)};
           cs.pad_t = cs.pad_l = cs.pad_b = cs.pad_r = (k - 1) / 2;
           if (h % 3 == 0) cs.pad_t = 0, cs.pad_b = k - 1;  // padding at the bottom only
-          const int64_t ho = mk::conv_out_size(cs.h, k, 1, cs.pad_t, cs.pad_b, 1, "h");
-          const int64_t wo = mk::conv_out_size(cs.w, k, 1, cs.pad_l, cs.pad_r, 1, "w");
+          if (cs.w + cs.pad_l + cs.pad_r < k || cs.h + cs.pad_t + cs.pad_b < k) continue;
+          const int64_t ho = mk::conv_out_size(cs.h, k, stride, cs.pad_t, cs.pad_b, 1, "h");
+          const int64_t wo = mk::conv_out_size(cs.w, k, stride, cs.pad_l, cs.pad_r, 1, "w");
           std::vector<float> x(cs.n * cs.h * cs.w * cs.c), packed((k * k + 1) * cs.c);
           for (float& v : x) v = val(rng);
           for (float& v : packed) v = val(rng);
@@ -240,8 +244,8 @@ TEST_CASE("dwconv: stride-1 row pairs match the reference on any height, width a
             pool.set_num_threads(threads);
             for (mk::Isa isa : mktest::isas()) {
               const double err = mktest::rel_error(run(cs, x, packed, ho, wo, isa), ref);
-              CHECK_MSG(err <= 1e-5, "pairs=%d edges=%d threads=%d isa=%s k=%d n=%lld h=%lld w=%lld c=%lld: rel err %g",
-                        int(pairs), int(edges), threads, mk::isa_name(isa), k, (long long)cs.n, (long long)h,
+              CHECK_MSG(err <= 1e-5, "pairs=%d edges=%d threads=%d isa=%s k=%d s=%d n=%lld h=%lld w=%lld c=%lld: rel err %g",
+                        int(pairs), int(edges), threads, mk::isa_name(isa), k, stride, (long long)cs.n, (long long)h,
                         (long long)w, (long long)cs.c, err);
             }
           }
@@ -251,7 +255,8 @@ TEST_CASE("dwconv: stride-1 row pairs match the reference on any height, width a
     }
   }
   mk::set_tuning("dw_row_pairs", saved_pairs);
+  mk::set_tuning("dw_row_pairs_s2", saved_s2);
   mk::set_tuning("dw_edge_groups", saved_edges);
   pool.set_num_threads(saved_threads);
-  CHECK(cases == 64);
+  CHECK(cases >= 70);
 }

@@ -105,45 +105,44 @@ inline void interior_pixels_sliding(const DwconvParams& p, const float* x, const
   for (int j = 0; j < P; ++j) store16<Masked>(y + j * C, activation_avx512(acc[j], A), mask);
 }
 
-// Two output rows (oy, oy + 1) x 8 pixels x 16 channels, stride 1, dilation 1, both rows
-// interior (every kernel row inside the image): each of the K + 1 input rows is loaded
-// once for both output rows, (K + 1) * (7 + K) input loads per 16 * K * K FMAs where two
-// single-row calls load 2 * K * (7 + K): a third less L2 -> L1 traffic at K = 3.
-// 16 accumulators + 2 * K weights + 1 input vector: 23-27 of the 32 zmm registers.
-// Padded: input columns outside the image are skipped (as in padded_pixels) and pixels
-// j >= valid are not stored.
-template <int K, bool Masked, bool Padded, Activation A>
+// Two output rows (oy, oy + 1) x P pixels x 16 channels at stride S, dilation 1, both rows
+// inside the image: each of the K + S input rows is loaded once for both output rows
+// (stride 1: (K + 1) * (P - 1 + K) input loads per 2 * P * K * K FMAs where two single-row
+// calls load 2 * K * (P - 1 + K), a third less L2 -> L1 traffic at K = 3; stride 2 shares
+// one row and gives 2 * P independent chains). 2 * P accumulators + 2 * K weights + 1
+// input vector <= 27 of the 32 zmm registers. Padded: input columns outside the image are
+// skipped (as in padded_pixels) and pixels j >= valid are not stored.
+template <int K, int S, int P, bool Masked, bool Padded, Activation A>
 inline void sliding_pair(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
                          int64_t c, __mmask16 mask, int64_t iy0, int64_t ox0, int64_t valid) {
-  constexpr int P = 8;
-  constexpr int kInputs = P - 1 + K;
+  constexpr int kInputs = (P - 1) * S + K;
   const int64_t C = p.channels;
-  const int64_t ix0 = ox0 - p.pad_left;
+  const int64_t ix0 = ox0 * S - p.pad_left;
   const int64_t in_lo = Padded ? std::max<int64_t>(0, -ix0) : 0;
   const int64_t in_hi = Padded ? std::min<int64_t>(kInputs, p.width - ix0) : kInputs;
   const __m512 bias = load16<Masked>(packed + static_cast<int64_t>(K) * K * C + c, mask);
   __m512 a0[P], a1[P];
 #pragma GCC unroll 8
   for (int j = 0; j < P; ++j) a0[j] = a1[j] = bias;
-#pragma GCC unroll 6
-  for (int r = 0; r <= K; ++r) {  // input row iy0 + r: kernel row r of output row 0, r - 1 of row 1
+#pragma GCC unroll 7
+  for (int r = 0; r < K + S; ++r) {  // input row iy0 + r: kernel row r of output row 0, r - S of row 1
     const float* xr = x + ((iy0 + r) * p.width + ix0) * C + c;
     __m512 w0[K], w1[K];
 #pragma GCC unroll 5
     for (int kx = 0; kx < K; ++kx) {
       if (r < K) w0[kx] = load16<Masked>(packed + (static_cast<int64_t>(r) * K + kx) * C + c, mask);
-      if (r > 0) w1[kx] = load16<Masked>(packed + (static_cast<int64_t>(r - 1) * K + kx) * C + c, mask);
+      if (r >= S) w1[kx] = load16<Masked>(packed + (static_cast<int64_t>(r - S) * K + kx) * C + c, mask);
     }
-#pragma GCC unroll 16
+#pragma GCC unroll 32
     for (int i = 0; i < kInputs; ++i) {
       if (Padded && (i < in_lo || i >= in_hi)) continue;  // padding: contributes nothing
       const __m512 xv = load16<Masked>(xr + i * C, mask);
 #pragma GCC unroll 8
       for (int j = 0; j < P; ++j) {
-        const int kx = i - j;
+        const int kx = i - j * S;
         if (kx >= 0 && kx < K) {
           if (r < K) a0[j] = _mm512_fmadd_ps(xv, w0[kx], a0[j]);
-          if (r > 0) a1[j] = _mm512_fmadd_ps(xv, w1[kx], a1[j]);
+          if (r >= S) a1[j] = _mm512_fmadd_ps(xv, w1[kx], a1[j]);
         }
       }
     }
@@ -159,13 +158,15 @@ inline void sliding_pair(const DwconvParams& p, const float* x, const float* pac
 }
 
 // sliding_pair over every channel block of one group.
-template <int K, bool Padded, Activation A>
+template <int K, int S, int P, bool Padded, Activation A>
 void pair_group(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
                 int64_t c_main, __mmask16 tail, int64_t iy0, int64_t ox0, int64_t valid) {
   for (int64_t c = 0; c < c_main; c += 16) {
-    sliding_pair<K, false, Padded, A>(p, x, packed, y_row0, y_row1, c, 0xFFFF, iy0, ox0, valid);
+    sliding_pair<K, S, P, false, Padded, A>(p, x, packed, y_row0, y_row1, c, 0xFFFF, iy0, ox0, valid);
   }
-  if (c_main < p.channels) sliding_pair<K, true, Padded, A>(p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox0, valid);
+  if (c_main < p.channels) {
+    sliding_pair<K, S, P, true, Padded, A>(p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox0, valid);
+  }
 }
 
 // 8 output pixels x 16 channels at stride S (1 or 2), dilation 1, padding included: the
@@ -308,15 +309,16 @@ void interior_row(const DwconvParams& p, const float* x, const float* packed, fl
   }
 }
 
-// Rows oy and oy + 1 in 8-pixel groups over columns [ox_begin, ox_end) (>= 8 of them; the
-// last group shifted left to end at ox_end). Padded: the whole row, padding inside groups.
-template <int K, bool Padded, Activation A>
+// Rows oy and oy + 1 in P-pixel groups over columns [ox_begin, ox_end) (>= P of them
+// unless Padded; the last group shifted left to end at ox_end). Padded: padding inside groups.
+template <int K, int S, int P, bool Padded, Activation A>
 void pair_row(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
               int64_t c_main, __mmask16 tail, int64_t iy0, int64_t ox_begin, int64_t ox_end) {
   for (int64_t ox = ox_begin;;) {
-    pair_group<K, Padded, A>(p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox, std::min<int64_t>(8, ox_end - ox));
-    if (ox + 8 >= ox_end) return;
-    ox = std::min(ox + 8, ox_end - 8);
+    pair_group<K, S, P, Padded, A>(p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox,
+                                   std::min<int64_t>(P, ox_end - ox));
+    if (ox + P >= ox_end) return;
+    ox = std::min(ox + P, ox_end - P);
   }
 }
 
@@ -372,18 +374,20 @@ void dwconv_row_avx512(const DwconvParams& p, const float* x, const float* packe
 void dwconv_rows2_avx512(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy) {
   const int64_t C = p.channels, out_row = p.out_width * C;
   float* y_row1 = y_row + out_row;
-  const int K = p.kernel_w;
-  const int64_t iy0 = oy - p.pad_top, ow = p.out_width;
+  const int K = p.kernel_w, S = p.stride_w;
+  const int64_t iy0 = oy * S - p.pad_top, ow = p.out_width;
   int64_t ox_begin, ox_end;
   interior_columns(p, ox_begin, ox_end);
-  const bool pair = tuning().dw_row_pairs && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 &&
-                    p.dilation_w == 1 && p.kernel_h == K && (K == 3 || K == 5) && iy0 >= 0 &&
-                    iy0 + K < p.height && oy + 1 < p.out_height;
+  const bool pair = tuning().dw_row_pairs && (S == 1 || (S == 2 && tuning().dw_row_pairs_s2)) &&
+                    p.stride_h == S && p.dilation_h == 1 && p.dilation_w == 1 && p.kernel_h == K &&
+                    (K == 3 || K == 5) && iy0 >= 0 && iy0 + K + S - 1 < p.height && oy + 1 < p.out_height;
   const DwconvRowPath path =
       pair ? dwconv_row_path(p, ox_begin, ox_end, 16, tuning().dw_padded_rows, tuning().dw_edge_groups)
            : DwconvRowPath::kSplit;
-  // The split path needs one whole 8-column group between its one-pixel edges.
-  if (!pair || (path == DwconvRowPath::kSplit && ox_end - ox_begin < 8)) {
+  // Stride 1 groups 8 pixels, stride 2 4 (8 independent chains over the two rows); the split
+  // path needs one whole group between its one-pixel edges.
+  const int64_t group = S == 1 ? 8 : 4;
+  if (!pair || (path == DwconvRowPath::kSplit && ox_end - ox_begin < group)) {
     dwconv_row_avx512(p, x, packed, y_row, oy);
     if (oy + 1 < p.out_height) dwconv_row_avx512(p, x, packed, y_row1, oy + 1);
     return;
@@ -392,22 +396,23 @@ void dwconv_rows2_avx512(const DwconvParams& p, const float* x, const float* pac
   const __mmask16 tail = tail_mask_avx512(C - c_main);
   with_activation(p.act, [&](auto act) {
     constexpr Activation A = decltype(act)::value;
-    with_kernel_stride(K, 1, [&](auto k_tag, auto) {
-      constexpr int KK = decltype(k_tag)::value;
+    with_kernel_stride(K, S, [&](auto k_tag, auto s_tag) {
+      constexpr int KK = decltype(k_tag)::value, SS = decltype(s_tag)::value;
+      constexpr int PP = SS == 1 ? 8 : 4;
       if (path == DwconvRowPath::kPaddedRow) {
-        return pair_row<KK, true, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, 0, ow);
+        return pair_row<KK, SS, PP, true, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, 0, ow);
       }
-      if (path == DwconvRowPath::kEdgeGroups) {
-        pair_group<KK, true, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, 0, 8);
-        pair_row<KK, false, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, 8, ow - 8);
-        return pair_group<KK, true, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, ow - 8, 8);
+      if (path == DwconvRowPath::kEdgeGroups) {  // padded groups of 8 at the ends, as the row kernel
+        pair_row<KK, SS, PP, true, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, 0, 8);
+        pair_row<KK, SS, PP, false, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, 8, ow - 8);
+        return pair_row<KK, SS, PP, true, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, ow - 8, ow);
       }
       for (int r = 0; r < 2; ++r) {
         float* yr = y_row + r * out_row;
         for (int64_t ox = 0; ox < ox_begin; ++ox) generic_pixel<A>(p, x, packed, yr, oy + r, ox, c_main, tail);
         for (int64_t ox = ox_end; ox < ow; ++ox) generic_pixel<A>(p, x, packed, yr, oy + r, ox, c_main, tail);
       }
-      pair_row<KK, false, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, ox_begin, ox_end);
+      pair_row<KK, SS, PP, false, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, ox_begin, ox_end);
     });
   });
 }
