@@ -53,7 +53,13 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
   int64_t block = even_part_size(a.m, max_block, kTileRows, 2);
   // One block but rows enough for every thread (14x14 maps): one block per thread, so each
   // thread writes whole pixels, as the next layer's row split reads them (gemm_row_split).
-  if (threads > 1 && block >= a.m && a.m >= threads * 8 * kTileRows && tuning().gemm_row_split)
+  const int64_t col_tiles = (p.n + kTileCols - 1) / kTileCols;
+  // Fewer rows (7x7 maps) and too few column tiles to share evenly (N = 160: 64 + 64 + 32
+  // columns over 2 threads): rows split too, jobs row-block-major, so each thread takes
+  // one row block's columns (each reads all of B; gemm_split_rows_cols).
+  const bool uneven = col_tiles % threads != 0 && col_tiles < 4 * threads && a.m >= threads * kTileRows;
+  if (threads > 1 && block >= a.m && tuning().gemm_row_split &&
+      (a.m >= threads * 8 * kTileRows || (uneven && tuning().gemm_split_rows_cols)))
     block = ((a.m + threads - 1) / threads + kTileRows - 1) / kTileRows * kTileRows;
   const int64_t blocks = (a.m + block - 1) / block;
   // AVX-512 reads two B panels per tile (128 bytes per k): past K ~ 256 they no longer stay
@@ -65,7 +71,6 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
   const int64_t k_chunks = isa == Isa::kAvx512 && tuning().gemm_k_chunks ? (p.k + 255) / 256 : 1;
   const int64_t k_chunk = (p.k + k_chunks - 1) / k_chunks;
   // Small m (7x7 maps): split columns too, so batch 1 still uses every thread.
-  const int64_t col_tiles = (p.n + kTileCols - 1) / kTileCols;
   const int64_t col_groups = blocks >= threads * 2 ? 1 : std::min<int64_t>(col_tiles, 4);
   const int64_t tiles_per_group = (col_tiles + col_groups - 1) / col_groups;
   ThreadPool::instance().parallel_for(blocks * col_groups, [&](int64_t begin, int64_t end) {

@@ -21,8 +21,9 @@ std::atomic<bool>& find(const std::string& name) {
   if (name == "gemm_row_split") return tuning().gemm_row_split;
   if (name == "dw_row_pairs") return tuning().dw_row_pairs;
   if (name == "dw_row_pairs_s2") return tuning().dw_row_pairs_s2;
+  if (name == "gemm_split_rows_cols") return tuning().gemm_split_rows_cols;
   throw std::invalid_argument("unknown tuning switch '" + name +
-                              "' (known: gemm_ymm_tails, gemm_k_chunks, dw_padded_rows, dw_edge_groups, gemm_even_blocks, gemm_wide_tiles, pool_split_ends, gemm_row_split, dw_row_pairs, dw_row_pairs_s2)");
+                              "' (known: gemm_ymm_tails, gemm_k_chunks, dw_padded_rows, dw_edge_groups, gemm_even_blocks, gemm_wide_tiles, pool_split_ends, gemm_row_split, dw_row_pairs, dw_row_pairs_s2, gemm_split_rows_cols)");
 }
 }  // namespace
 

@@ -94,19 +94,24 @@ TEST_CASE("pwconv: row blocks over several threads match the reference") {
   auto& pool = mk::ThreadPool::instance();
   const int saved_threads = pool.num_threads();
   const bool saved = mk::get_tuning("gemm_even_blocks"), saved_rows = mk::get_tuning("gemm_row_split");
-  for (bool even : {false, true}) {
-    mk::set_tuning("gemm_even_blocks", even);
-    mk::set_tuning("gemm_row_split", even);  // a single block split by rows or by columns
+  const bool saved_both = mk::get_tuning("gemm_split_rows_cols");
+  for (int mode = 0; mode < 3; ++mode) {
+    mk::set_tuning("gemm_even_blocks", mode > 0);
+    mk::set_tuning("gemm_row_split", mode > 0);         // a single block split by rows or by columns
+    mk::set_tuning("gemm_split_rows_cols", mode == 2);  // ... and small m split both ways
     for (int threads : {1, 2, 3}) {
       pool.set_num_threads(threads);
       check_case(rng, 1000, 40, 256, static_cast<int>(mk::Activation::kRelu), false);
       check_case(rng, 2051, 17, 96, static_cast<int>(mk::Activation::kIdentity), true);
       check_case(rng, 200, 130, 64, static_cast<int>(mk::Activation::kRelu6), true);   // one block
       check_case(rng, 97, 64, 32, static_cast<int>(mk::Activation::kHardswish), false);  // just enough rows
+      check_case(rng, 49, 160, 96, static_cast<int>(mk::Activation::kRelu), true);  // 3 column tiles, rows split
+      check_case(rng, 13, 96, 40, static_cast<int>(mk::Activation::kIdentity), false);
     }
   }
   mk::set_tuning("gemm_even_blocks", saved);
   mk::set_tuning("gemm_row_split", saved_rows);
+  mk::set_tuning("gemm_split_rows_cols", saved_both);
   pool.set_num_threads(saved_threads);
 }
 
