@@ -36,6 +36,10 @@ void dwconv_row_avx2(const DwconvParams& p, const float* x, const float* packed,
 void dwconv_row_avx512(const DwconvParams& p, const float* x, const float* packed, float* y_row,
                        int64_t oy);
 #endif
+#if defined(MK_HAVE_AVX2)
+// dwconv_rows2_avx512 on 8-channel blocks (4-pixel groups: 8 accumulators in 16 registers).
+void dwconv_rows2_avx2(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy);
+#endif
 #if defined(MK_HAVE_AVX512)
 // Rows oy and oy + 1 (oy + 1 < out_height, or only row oy is written); y_row points at
 // row oy, row oy + 1 follows it. Stride-1 and stride-2 3x3/5x5 rows inside the image share
@@ -103,6 +107,29 @@ inline void dwconv_ky_range(const DwconvParams& p, int64_t oy, int& ky_lo, int& 
   ky_hi = p.kernel_h - 1;
   while (ky_lo <= ky_hi && iy0 + static_cast<int64_t>(ky_lo) * p.dilation_h < 0) ++ky_lo;
   while (ky_hi >= ky_lo && iy0 + static_cast<int64_t>(ky_hi) * p.dilation_h >= p.height) --ky_hi;
+}
+
+// Columns [ox_begin, ox_end) whose every tap lies inside the image (empty, at out_width,
+// when the kernel has no fast path): ox*s - pad_left >= 0 and ox*s - pad_left + (k-1)*d <= W - 1.
+inline void dwconv_interior_columns(const DwconvParams& p, int64_t& ox_begin, int64_t& ox_end) {
+  const int64_t span_w = static_cast<int64_t>(p.dilation_w) * (p.kernel_w - 1);
+  ox_begin = (static_cast<int64_t>(p.pad_left) + p.stride_w - 1) / p.stride_w;
+  const int64_t last = p.width - 1 - span_w + p.pad_left;
+  ox_end = last >= 0 ? last / p.stride_w + 1 : 0;
+  ox_end = ox_end < p.out_width ? ox_end : p.out_width;
+  ox_begin = ox_begin < p.out_width ? ox_begin : p.out_width;
+  const bool fast = p.kernel_h == p.kernel_w && (p.kernel_w == 3 || p.kernel_w == 5);
+  if (!fast || ox_end <= ox_begin) ox_begin = ox_end = p.out_width;  // everything through the generic path
+}
+
+// Whether rows oy and oy + 1 run as a pair (dwconv_rows2_*): stride 1 or 2 (same both
+// ways), dilation 1, 3x3 or 5x5, both rows' kernel windows inside the image vertically.
+inline bool dwconv_pair_rows(const DwconvParams& p, int64_t oy, bool pairs, bool pairs_s2) {
+  const int k = p.kernel_w, s = p.stride_w;
+  const int64_t iy0 = oy * s - p.pad_top;
+  return pairs && (s == 1 || (s == 2 && pairs_s2)) && p.stride_h == s && p.dilation_h == 1 &&
+         p.dilation_w == 1 && p.kernel_h == k && (k == 3 || k == 5) && iy0 >= 0 && iy0 + k + s - 1 < p.height &&
+         oy + 1 < p.out_height;
 }
 
 // Taps of one output pixel that land inside the image: the kernel loops over

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "../runtime/thread_pool.h"
+#include "../runtime/tuning.h"
 
 namespace mk {
 
@@ -31,6 +32,11 @@ void dwconv_rows(Isa isa, const DwconvParams& p, const float* x, const float* pa
 #if defined(MK_HAVE_AVX512)
   if (isa == Isa::kAvx512) {
     for (; oy + 1 < oy_end; oy += 2, y_row += 2 * out_row) dwconv_rows2_avx512(p, x, packed, y_row, oy);
+  }
+#endif
+#if defined(MK_HAVE_AVX2)
+  if (isa == Isa::kAvx2 && tuning().dw_row_pairs_avx2) {
+    for (; oy + 1 < oy_end; oy += 2, y_row += 2 * out_row) dwconv_rows2_avx2(p, x, packed, y_row, oy);
   }
 #endif
   const DwconvRowKernel kernel = dwconv_row_kernel(isa);

@@ -23,7 +23,7 @@ int64_t conv_out_size(int64_t in, int kernel, int stride, int pad_before, int pa
 // The row microkernel for an ISA (scalar when the ISA has none).
 DwconvRowKernel dwconv_row_kernel(Isa isa);
 // Output rows [oy, oy_end) of one image, y_row pointing at row oy (rows consecutive):
-// AVX-512 takes them in pairs (dwconv_rows2_avx512), other ISAs row by row.
+// AVX-512 and AVX2 take them in pairs (dwconv_rows2_*), other ISAs row by row.
 void dwconv_rows(Isa isa, const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy,
                  int64_t oy_end);
 

@@ -31,6 +31,7 @@ struct Tuning {
   // Depthwise (AVX-512): stride-1 rows in pairs that share each input row.
   std::atomic<bool> dw_row_pairs{true};
   std::atomic<bool> dw_row_pairs_s2{true};  // ... and stride-2 rows
+  std::atomic<bool> dw_row_pairs_avx2{true};  // ... on AVX2 too
   // GEMM driver: small m with column tiles that do not share evenly: rows split as well.
   std::atomic<bool> gemm_split_rows_cols{true};
 };

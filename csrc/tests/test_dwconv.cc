@@ -64,11 +64,33 @@ std::vector<float> run(const Case& cs, const std::vector<float>& x, const std::v
   return y;
 }
 
+// Random input and weights for `cs`, every ISA's output against the float64 reference:
+// the largest relative error and the ISA that had it.
+struct Worst {
+  double err = 0;
+  mk::Isa isa = mk::Isa::kScalar;
+};
+
+Worst check_isas(const Case& cs, std::mt19937& rng) {
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  const int64_t ho = mk::conv_out_size(cs.h, cs.k, cs.stride, cs.pad_t, cs.pad_b, cs.dilation, "h");
+  const int64_t wo = mk::conv_out_size(cs.w, cs.k, cs.stride, cs.pad_l, cs.pad_r, cs.dilation, "w");
+  std::vector<float> x(cs.n * cs.h * cs.w * cs.c), packed((cs.k * cs.k + 1) * cs.c);
+  for (float& v : x) v = val(rng);
+  for (float& v : packed) v = val(rng);
+  const std::vector<double> ref = reference(cs, x, packed, ho, wo);
+  Worst worst;
+  for (mk::Isa isa : mktest::isas()) {
+    const double err = mktest::rel_error(run(cs, x, packed, ho, wo, isa), ref);
+    if (!(err <= worst.err)) worst = Worst{err, isa};  // NaN counts as worst
+  }
+  return worst;
+}
+
 }  // namespace
 
 TEST_CASE("dwconv: every ISA matches the float64 reference on random cases") {
   std::mt19937 rng(1234);
-  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
   const int channel_counts[] = {1, 3, 7, 8, 9, 16, 17, 24, 31, 33, 40, 48, 64, 80, 97};  // 64+: 4-block edge groups
   int cases = 0;
   for (int k : {3, 5}) {
@@ -89,18 +111,10 @@ TEST_CASE("dwconv: every ISA matches the float64 reference on random cases") {
           cs.pad_b = rep == 4 ? half * 2 : half;
           cs.pad_r = rep == 4 ? 0 : half;
           cs.act = static_cast<mk::Activation>(act);
-          const int64_t ho = mk::conv_out_size(cs.h, k, stride, cs.pad_t, cs.pad_b, cs.dilation, "h");
-          const int64_t wo = mk::conv_out_size(cs.w, k, stride, cs.pad_l, cs.pad_r, cs.dilation, "w");
-          std::vector<float> x(cs.n * cs.h * cs.w * cs.c), packed((k * k + 1) * cs.c);
-          for (float& v : x) v = val(rng);
-          for (float& v : packed) v = val(rng);
-          const std::vector<double> ref = reference(cs, x, packed, ho, wo);
-          for (mk::Isa isa : mktest::isas()) {
-            const double err = mktest::rel_error(run(cs, x, packed, ho, wo, isa), ref);
-            CHECK_MSG(err <= 1e-5, "isa=%s k=%d s=%d act=%d n=%lld h=%lld w=%lld c=%lld: rel err %g",
-                      mk::isa_name(isa), k, stride, act, (long long)cs.n, (long long)cs.h,
-                      (long long)cs.w, (long long)cs.c, err);
-          }
+          const Worst worst = check_isas(cs, rng);
+          CHECK_MSG(worst.err <= 1e-5, "isa=%s k=%d s=%d act=%d n=%lld h=%lld w=%lld c=%lld: rel err %g",
+                    mk::isa_name(worst.isa), k, stride, act, (long long)cs.n, (long long)cs.h, (long long)cs.w,
+                    (long long)cs.c, worst.err);
           ++cases;
         }
       }
@@ -113,7 +127,6 @@ TEST_CASE("dwconv: long rows (130-260 pixels) match the float64 reference") {
   // Rows of 100-130 KiB (130-260 pixels): many sliding groups per row, the shifted last
   // group, channel tails and asymmetric padding on long rows.
   std::mt19937 rng(99);
-  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
   const Case cases[] = {
       {1, 9, 130, 200, 3, 1, 1, 1, 1, 1, 1, mk::Activation::kRelu6},
       {2, 11, 131, 197, 5, 2, 1, 2, 2, 2, 2, mk::Activation::kHardswish},
@@ -121,17 +134,9 @@ TEST_CASE("dwconv: long rows (130-260 pixels) match the float64 reference") {
       {1, 7, 129, 256, 3, 1, 1, 1, 0, 1, 2, mk::Activation::kRelu},
   };
   for (const Case& cs : cases) {
-    const int64_t ho = mk::conv_out_size(cs.h, cs.k, cs.stride, cs.pad_t, cs.pad_b, cs.dilation, "h");
-    const int64_t wo = mk::conv_out_size(cs.w, cs.k, cs.stride, cs.pad_l, cs.pad_r, cs.dilation, "w");
-    std::vector<float> x(cs.n * cs.h * cs.w * cs.c), packed((cs.k * cs.k + 1) * cs.c);
-    for (float& v : x) v = val(rng);
-    for (float& v : packed) v = val(rng);
-    const std::vector<double> ref = reference(cs, x, packed, ho, wo);
-    for (mk::Isa isa : mktest::isas()) {
-      const double err = mktest::rel_error(run(cs, x, packed, ho, wo, isa), ref);
-      CHECK_MSG(err <= 1e-5, "isa=%s k=%d s=%d w=%lld c=%lld: rel err %g", mk::isa_name(isa), cs.k, cs.stride,
-                (long long)cs.w, (long long)cs.c, err);
-    }
+    const Worst worst = check_isas(cs, rng);
+    CHECK_MSG(worst.err <= 1e-5, "isa=%s k=%d s=%d w=%lld c=%lld: rel err %g", mk::isa_name(worst.isa), cs.k,
+              cs.stride, (long long)cs.w, (long long)cs.c, worst.err);
   }
 }
 
@@ -167,7 +172,6 @@ TEST_CASE("dwconv: rows of 1-60 pixels match the reference with padded groups on
   // groups, channel tails (and C = 512, excluded from some paths), one-sided and
   // wider-than-kernel padding, both strides.
   std::mt19937 rng(7);
-  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
   const bool saved_rows = mk::get_tuning("dw_padded_rows"), saved_edges = mk::get_tuning("dw_edge_groups");
   const int channel_counts[] = {5, 16, 33, 64, 100, 512};
   int cases = 0;
@@ -185,17 +189,9 @@ TEST_CASE("dwconv: rows of 1-60 pixels match the reference with padded groups on
           cs.pad_l = shape == 1 ? 2 * half : shape == 2 ? k : half;
           cs.pad_r = shape == 1 ? 0 : shape == 2 ? k - 1 : half;
           if (cs.w + cs.pad_l + cs.pad_r < k) continue;
-          const int64_t ho = mk::conv_out_size(cs.h, k, stride, cs.pad_t, cs.pad_b, 1, "h");
-          const int64_t wo = mk::conv_out_size(cs.w, k, stride, cs.pad_l, cs.pad_r, 1, "w");
-          std::vector<float> x(cs.n * cs.h * cs.w * cs.c), packed((k * k + 1) * cs.c);
-          for (float& v : x) v = val(rng);
-          for (float& v : packed) v = val(rng);
-          const std::vector<double> ref = reference(cs, x, packed, ho, wo);
-          for (mk::Isa isa : mktest::isas()) {
-            const double err = mktest::rel_error(run(cs, x, packed, ho, wo, isa), ref);
-            CHECK_MSG(err <= 1e-5, "padded=%d isa=%s k=%d s=%d w=%lld wo=%lld pad_l=%d c=%lld: rel err %g", padded,
-                      mk::isa_name(isa), k, stride, (long long)cs.w, (long long)wo, cs.pad_l, (long long)cs.c, err);
-          }
+          const Worst worst = check_isas(cs, rng);
+          CHECK_MSG(worst.err <= 1e-5, "padded=%d isa=%s k=%d s=%d w=%lld pad_l=%d c=%lld: rel err %g", padded,
+                    mk::isa_name(worst.isa), k, stride, (long long)cs.w, cs.pad_l, (long long)cs.c, worst.err);
           ++cases;
         }
       }
@@ -207,21 +203,23 @@ TEST_CASE("dwconv: rows of 1-60 pixels match the reference with padded groups on
 }
 
 TEST_CASE("dwconv: row pairs match the reference on any height, width, stride and thread count") {
-  // AVX-512 runs rows in pairs that share input rows (tuning dw_row_pairs, dw_row_pairs_s2): pairs
+  // AVX-512 and AVX2 run rows in pairs that share input rows (tuning dw_row_pairs,
+  // dw_row_pairs_s2, dw_row_pairs_avx2): pairs
   // only where both rows are inside the image, single rows at the top and bottom, odd row
   // counts, pairs never across images (batch 2) nor past a thread's chunk (1-3 threads);
   // narrow (padded groups), edge-group and one-pixel-edge rows; channel tails.
   std::mt19937 rng(11);
-  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
   auto& pool = mk::ThreadPool::instance();
   const int saved_threads = pool.num_threads();
   const bool saved_pairs = mk::get_tuning("dw_row_pairs"), saved_s2 = mk::get_tuning("dw_row_pairs_s2");
+  const bool saved_avx2 = mk::get_tuning("dw_row_pairs_avx2");
   const bool saved_edges = mk::get_tuning("dw_edge_groups");
   const int channel_counts[] = {7, 16, 40, 100};
   int cases = 0;
   for (bool pairs : {true, false}) {
     mk::set_tuning("dw_row_pairs", pairs);
     mk::set_tuning("dw_row_pairs_s2", pairs);
+    mk::set_tuning("dw_row_pairs_avx2", pairs);
     for (bool edges : {true, false}) {
       mk::set_tuning("dw_edge_groups", edges);
       for (int k : {3, 5}) {
@@ -234,20 +232,12 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
           cs.pad_t = cs.pad_l = cs.pad_b = cs.pad_r = (k - 1) / 2;
           if (h % 3 == 0) cs.pad_t = 0, cs.pad_b = k - 1;  // padding at the bottom only
           if (cs.w + cs.pad_l + cs.pad_r < k || cs.h + cs.pad_t + cs.pad_b < k) continue;
-          const int64_t ho = mk::conv_out_size(cs.h, k, stride, cs.pad_t, cs.pad_b, 1, "h");
-          const int64_t wo = mk::conv_out_size(cs.w, k, stride, cs.pad_l, cs.pad_r, 1, "w");
-          std::vector<float> x(cs.n * cs.h * cs.w * cs.c), packed((k * k + 1) * cs.c);
-          for (float& v : x) v = val(rng);
-          for (float& v : packed) v = val(rng);
-          const std::vector<double> ref = reference(cs, x, packed, ho, wo);
           for (int threads : {1, 2, 3}) {
             pool.set_num_threads(threads);
-            for (mk::Isa isa : mktest::isas()) {
-              const double err = mktest::rel_error(run(cs, x, packed, ho, wo, isa), ref);
-              CHECK_MSG(err <= 1e-5, "pairs=%d edges=%d threads=%d isa=%s k=%d s=%d n=%lld h=%lld w=%lld c=%lld: rel err %g",
-                        int(pairs), int(edges), threads, mk::isa_name(isa), k, stride, (long long)cs.n, (long long)h,
-                        (long long)w, (long long)cs.c, err);
-            }
+            const Worst worst = check_isas(cs, rng);
+            CHECK_MSG(worst.err <= 1e-5, "pairs=%d edges=%d threads=%d isa=%s k=%d s=%d n=%lld h=%lld w=%lld c=%lld: rel err %g",
+                      int(pairs), int(edges), threads, mk::isa_name(worst.isa), k, stride, (long long)cs.n,
+                      (long long)h, (long long)w, (long long)cs.c, worst.err);
           }
           ++cases;
         }
@@ -256,6 +246,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   }
   mk::set_tuning("dw_row_pairs", saved_pairs);
   mk::set_tuning("dw_row_pairs_s2", saved_s2);
+  mk::set_tuning("dw_row_pairs_avx2", saved_avx2);
   mk::set_tuning("dw_edge_groups", saved_edges);
   pool.set_num_threads(saved_threads);
   CHECK(cases >= 70);

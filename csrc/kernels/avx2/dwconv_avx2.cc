@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "../dwconv.h"
+#include "../dwconv_pairs.h"
 #include "../../runtime/tuning.h"
 #include "activation_avx2.h"
 
@@ -263,18 +264,8 @@ void dwconv_row_avx2(const DwconvParams& p, const float* x, const float* packed,
   const int64_t c_main = C & ~int64_t{7};
   const __m256i tail = tail_mask_avx2(C - c_main);
 
-  // Columns whose every tap is inside the image: ox*s - pad_left >= 0 and
-  // ox*s - pad_left + (k-1)*d <= W - 1.
-  const int64_t span_w = static_cast<int64_t>(p.dilation_w) * (p.kernel_w - 1);
-  int64_t ox_begin = (static_cast<int64_t>(p.pad_left) + p.stride_w - 1) / p.stride_w;
-  const int64_t last = p.width - 1 - span_w + p.pad_left;
-  int64_t ox_end = last >= 0 ? last / p.stride_w + 1 : 0;
-  ox_end = std::min(ox_end, p.out_width);
-  ox_begin = std::min(ox_begin, p.out_width);
-  const bool fast = p.kernel_h == p.kernel_w && (p.kernel_w == 3 || p.kernel_w == 5);
-  if (!fast || ox_end <= ox_begin) {
-    ox_begin = ox_end = p.out_width;  // everything through the generic path
-  }
+  int64_t ox_begin, ox_end;
+  dwconv_interior_columns(p, ox_begin, ox_end);
   const DwconvRowPath path = dwconv_row_path(p, ox_begin, ox_end, 8, tuning().dw_padded_rows, tuning().dw_edge_groups);
   int ky_lo, ky_hi;
   dwconv_ky_range(p, oy, ky_lo, ky_hi);
@@ -300,6 +291,40 @@ void dwconv_row_avx2(const DwconvParams& p, const float* x, const float* packed,
     }
     for (int64_t ox = ox_end; ox < ow; ++ox) generic_pixel<A>(p, x, packed, y_row, oy, ox, c_main, tail);
   });
+}
+
+namespace {  // TU-local: each ISA file has its own PairOps
+
+// 8-channel vectors, 4-pixel pair groups: 8 accumulators + 2K weights in 16 ymm registers
+// (at K = 5 the compiler reloads some weights from L1).
+struct PairOps {
+  using V = __m256;
+  using Mask = __m256i;
+  static constexpr int kLanes = 8, kPixels = 4;
+  template <bool Masked>
+  static V load(const float* p, Mask m) { return load8<Masked>(p, m); }
+  template <bool Masked>
+  static void store(float* p, V v, Mask m) { store8<Masked>(p, v, m); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  template <Activation A>
+  static V act(V v) { return activation_avx2(v, A); }
+  static Mask all() { return _mm256_set1_epi32(-1); }
+  static Mask tail(int64_t n) { return tail_mask_avx2(n); }
+  static void row(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy) {
+    dwconv_row_avx2(p, x, packed, y_row, oy);
+  }
+  template <Activation A>
+  static void generic_pixel(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy,
+                            int64_t ox, int64_t c_main, Mask tail) {
+    mk::generic_pixel<A>(p, x, packed, y_row, oy, ox, c_main, tail);
+  }
+};
+
+}  // namespace
+
+void dwconv_rows2_avx2(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy) {
+  if (p.stride_w == 1) return dwconv_pairs::rows2<PairOps, 1>(p, x, packed, y_row, oy);
+  dwconv_pairs::rows2<PairOps, 2>(p, x, packed, y_row, oy);
 }
 
 }  // namespace mk

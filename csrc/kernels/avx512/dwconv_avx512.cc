@@ -13,6 +13,7 @@
 #include <algorithm>
 
 #include "../dwconv.h"
+#include "../dwconv_pairs.h"
 #include "../../runtime/tuning.h"
 #include "activation_avx512.h"
 
@@ -103,70 +104,6 @@ inline void interior_pixels_sliding(const DwconvParams& p, const float* x, const
   float* y = y_row + ox * C + c;
 #pragma GCC unroll 8
   for (int j = 0; j < P; ++j) store16<Masked>(y + j * C, activation_avx512(acc[j], A), mask);
-}
-
-// Two output rows (oy, oy + 1) x P pixels x 16 channels at stride S, dilation 1, both rows
-// inside the image: each of the K + S input rows is loaded once for both output rows
-// (stride 1: (K + 1) * (P - 1 + K) input loads per 2 * P * K * K FMAs where two single-row
-// calls load 2 * K * (P - 1 + K), a third less L2 -> L1 traffic at K = 3; stride 2 shares
-// one row and gives 2 * P independent chains). 2 * P accumulators + 2 * K weights + 1
-// input vector <= 27 of the 32 zmm registers. Padded: input columns outside the image are
-// skipped (as in padded_pixels) and pixels j >= valid are not stored.
-template <int K, int S, int P, bool Masked, bool Padded, Activation A>
-inline void sliding_pair(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
-                         int64_t c, __mmask16 mask, int64_t iy0, int64_t ox0, int64_t valid) {
-  constexpr int kInputs = (P - 1) * S + K;
-  const int64_t C = p.channels;
-  const int64_t ix0 = ox0 * S - p.pad_left;
-  const int64_t in_lo = Padded ? std::max<int64_t>(0, -ix0) : 0;
-  const int64_t in_hi = Padded ? std::min<int64_t>(kInputs, p.width - ix0) : kInputs;
-  const __m512 bias = load16<Masked>(packed + static_cast<int64_t>(K) * K * C + c, mask);
-  __m512 a0[P], a1[P];
-#pragma GCC unroll 8
-  for (int j = 0; j < P; ++j) a0[j] = a1[j] = bias;
-#pragma GCC unroll 7
-  for (int r = 0; r < K + S; ++r) {  // input row iy0 + r: kernel row r of output row 0, r - S of row 1
-    const float* xr = x + ((iy0 + r) * p.width + ix0) * C + c;
-    __m512 w0[K], w1[K];
-#pragma GCC unroll 5
-    for (int kx = 0; kx < K; ++kx) {
-      if (r < K) w0[kx] = load16<Masked>(packed + (static_cast<int64_t>(r) * K + kx) * C + c, mask);
-      if (r >= S) w1[kx] = load16<Masked>(packed + (static_cast<int64_t>(r - S) * K + kx) * C + c, mask);
-    }
-#pragma GCC unroll 32
-    for (int i = 0; i < kInputs; ++i) {
-      if (Padded && (i < in_lo || i >= in_hi)) continue;  // padding: contributes nothing
-      const __m512 xv = load16<Masked>(xr + i * C, mask);
-#pragma GCC unroll 8
-      for (int j = 0; j < P; ++j) {
-        const int kx = i - j * S;
-        if (kx >= 0 && kx < K) {
-          if (r < K) a0[j] = _mm512_fmadd_ps(xv, w0[kx], a0[j]);
-          if (r >= S) a1[j] = _mm512_fmadd_ps(xv, w1[kx], a1[j]);
-        }
-      }
-    }
-  }
-  float* y0 = y_row0 + ox0 * C + c;
-  float* y1 = y_row1 + ox0 * C + c;
-#pragma GCC unroll 8
-  for (int j = 0; j < P; ++j) {
-    if (Padded && j >= valid) break;
-    store16<Masked>(y0 + j * C, activation_avx512(a0[j], A), mask);
-    store16<Masked>(y1 + j * C, activation_avx512(a1[j], A), mask);
-  }
-}
-
-// sliding_pair over every channel block of one group.
-template <int K, int S, int P, bool Padded, Activation A>
-void pair_group(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
-                int64_t c_main, __mmask16 tail, int64_t iy0, int64_t ox0, int64_t valid) {
-  for (int64_t c = 0; c < c_main; c += 16) {
-    sliding_pair<K, S, P, false, Padded, A>(p, x, packed, y_row0, y_row1, c, 0xFFFF, iy0, ox0, valid);
-  }
-  if (c_main < p.channels) {
-    sliding_pair<K, S, P, true, Padded, A>(p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox0, valid);
-  }
 }
 
 // 8 output pixels x 16 channels at stride S (1 or 2), dilation 1, padding included: the
@@ -309,32 +246,6 @@ void interior_row(const DwconvParams& p, const float* x, const float* packed, fl
   }
 }
 
-// Rows oy and oy + 1 in P-pixel groups over columns [ox_begin, ox_end) (>= P of them
-// unless Padded; the last group shifted left to end at ox_end). Padded: padding inside groups.
-template <int K, int S, int P, bool Padded, Activation A>
-void pair_row(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
-              int64_t c_main, __mmask16 tail, int64_t iy0, int64_t ox_begin, int64_t ox_end) {
-  for (int64_t ox = ox_begin;;) {
-    pair_group<K, S, P, Padded, A>(p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox,
-                                   std::min<int64_t>(P, ox_end - ox));
-    if (ox + P >= ox_end) return;
-    ox = std::min(ox + P, ox_end - P);
-  }
-}
-
-// Columns [ox_begin, ox_end) whose every tap lies inside the image (empty when the
-// kernel has no fast path): ox*s - pad_left >= 0 and ox*s - pad_left + (k-1)*d <= W - 1.
-void interior_columns(const DwconvParams& p, int64_t& ox_begin, int64_t& ox_end) {
-  const int64_t span_w = static_cast<int64_t>(p.dilation_w) * (p.kernel_w - 1);
-  ox_begin = (static_cast<int64_t>(p.pad_left) + p.stride_w - 1) / p.stride_w;
-  const int64_t last = p.width - 1 - span_w + p.pad_left;
-  ox_end = last >= 0 ? last / p.stride_w + 1 : 0;
-  ox_end = std::min(ox_end, p.out_width);
-  ox_begin = std::min(ox_begin, p.out_width);
-  const bool fast = p.kernel_h == p.kernel_w && (p.kernel_w == 3 || p.kernel_w == 5);
-  if (!fast || ox_end <= ox_begin) ox_begin = ox_end = p.out_width;  // everything through the generic path
-}
-
 }  // namespace
 
 void dwconv_row_avx512(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy) {
@@ -343,7 +254,7 @@ void dwconv_row_avx512(const DwconvParams& p, const float* x, const float* packe
   const __mmask16 tail = tail_mask_avx512(C - c_main);
 
   int64_t ox_begin, ox_end;
-  interior_columns(p, ox_begin, ox_end);
+  dwconv_interior_columns(p, ox_begin, ox_end);
   const DwconvRowPath path = dwconv_row_path(p, ox_begin, ox_end, 16, tuning().dw_padded_rows, tuning().dw_edge_groups);
   int ky_lo, ky_hi;
   dwconv_ky_range(p, oy, ky_lo, ky_hi);
@@ -371,50 +282,40 @@ void dwconv_row_avx512(const DwconvParams& p, const float* x, const float* packe
   });
 }
 
-void dwconv_rows2_avx512(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy) {
-  const int64_t C = p.channels, out_row = p.out_width * C;
-  float* y_row1 = y_row + out_row;
-  const int K = p.kernel_w, S = p.stride_w;
-  const int64_t iy0 = oy * S - p.pad_top, ow = p.out_width;
-  int64_t ox_begin, ox_end;
-  interior_columns(p, ox_begin, ox_end);
-  const bool pair = tuning().dw_row_pairs && (S == 1 || (S == 2 && tuning().dw_row_pairs_s2)) &&
-                    p.stride_h == S && p.dilation_h == 1 && p.dilation_w == 1 && p.kernel_h == K &&
-                    (K == 3 || K == 5) && iy0 >= 0 && iy0 + K + S - 1 < p.height && oy + 1 < p.out_height;
-  const DwconvRowPath path =
-      pair ? dwconv_row_path(p, ox_begin, ox_end, 16, tuning().dw_padded_rows, tuning().dw_edge_groups)
-           : DwconvRowPath::kSplit;
-  // Stride 1 groups 8 pixels, stride 2 4 (8 independent chains over the two rows); the split
-  // path needs one whole group between its one-pixel edges.
-  const int64_t group = S == 1 ? 8 : 4;
-  if (!pair || (path == DwconvRowPath::kSplit && ox_end - ox_begin < group)) {
+namespace {  // TU-local: each ISA file has its own PairOps
+
+// 16-channel vectors, 4-pixel pair groups at stride 2 and 8 at stride 1 (8 or 16
+// accumulators + 2K weights in 32 zmm registers; 8-pixel groups at stride 2 measured the
+// same, bench/NOTES.md).
+template <int P>
+struct PairOps {
+  using V = __m512;
+  using Mask = __mmask16;
+  static constexpr int kLanes = 16, kPixels = P;
+  template <bool Masked>
+  static V load(const float* p, Mask m) { return load16<Masked>(p, m); }
+  template <bool Masked>
+  static void store(float* p, V v, Mask m) { store16<Masked>(p, v, m); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  template <Activation A>
+  static V act(V v) { return activation_avx512(v, A); }
+  static Mask all() { return 0xFFFF; }
+  static Mask tail(int64_t n) { return tail_mask_avx512(n); }
+  static void row(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy) {
     dwconv_row_avx512(p, x, packed, y_row, oy);
-    if (oy + 1 < p.out_height) dwconv_row_avx512(p, x, packed, y_row1, oy + 1);
-    return;
   }
-  const int64_t c_main = C & ~int64_t{15};
-  const __mmask16 tail = tail_mask_avx512(C - c_main);
-  with_activation(p.act, [&](auto act) {
-    constexpr Activation A = decltype(act)::value;
-    with_kernel_stride(K, S, [&](auto k_tag, auto s_tag) {
-      constexpr int KK = decltype(k_tag)::value, SS = decltype(s_tag)::value;
-      constexpr int PP = SS == 1 ? 8 : 4;
-      if (path == DwconvRowPath::kPaddedRow) {
-        return pair_row<KK, SS, PP, true, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, 0, ow);
-      }
-      if (path == DwconvRowPath::kEdgeGroups) {  // padded groups of 8 at the ends, as the row kernel
-        pair_row<KK, SS, PP, true, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, 0, 8);
-        pair_row<KK, SS, PP, false, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, 8, ow - 8);
-        return pair_row<KK, SS, PP, true, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, ow - 8, ow);
-      }
-      for (int r = 0; r < 2; ++r) {
-        float* yr = y_row + r * out_row;
-        for (int64_t ox = 0; ox < ox_begin; ++ox) generic_pixel<A>(p, x, packed, yr, oy + r, ox, c_main, tail);
-        for (int64_t ox = ox_end; ox < ow; ++ox) generic_pixel<A>(p, x, packed, yr, oy + r, ox, c_main, tail);
-      }
-      pair_row<KK, SS, PP, false, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, ox_begin, ox_end);
-    });
-  });
+  template <Activation A>
+  static void generic_pixel(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy,
+                            int64_t ox, int64_t c_main, Mask tail) {
+    mk::generic_pixel<A>(p, x, packed, y_row, oy, ox, c_main, tail);
+  }
+};
+
+}  // namespace
+
+void dwconv_rows2_avx512(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy) {
+  if (p.stride_w == 1) return dwconv_pairs::rows2<PairOps<8>, 1>(p, x, packed, y_row, oy);
+  dwconv_pairs::rows2<PairOps<4>, 2>(p, x, packed, y_row, oy);
 }
 
 }  // namespace mk

@@ -1,0 +1,140 @@
+// Depthwise rows in pairs (oy, oy + 1), one template for the SIMD ISAs: each of the K + S
+// input rows of a pair is loaded once for both output rows (stride 1: (K + 1) / (2K) of
+// the row kernel's input loads, a third less L2 -> L1 traffic at K = 3; stride 2: one row
+// shared and twice the independent FMA chains). Included by the ISA kernel files, which
+// compile it with their own target flags; `Ops` is that ISA's vector interface:
+//   V, Mask, kLanes (floats per vector), kPixels (pixels per group: 2 * kPixels
+//   accumulators + 2 * K weights must fit the register file);
+//   load<Masked>(p, mask), store<Masked>(p, v, mask), fma(a, b, c), act<A>(v),
+//   all() (the full mask), tail(n) (the first n lanes);
+//   row(p, x, packed, y_row, oy) (the single-row kernel, for rows that do not pair);
+//   generic_pixel<A>(p, x, packed, y_row, oy, ox, c_main, tail) (any pixel, valid taps).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "../runtime/tuning.h"
+#include "dwconv.h"
+
+namespace mk {
+namespace dwconv_pairs {
+
+// Two output rows x Ops::kPixels pixels x one vector of channels [c, c + kLanes) at
+// stride S, dilation 1, both rows' windows inside the image vertically. Padded: input
+// columns outside the image are skipped (a predictable branch per column) and pixels
+// j >= valid are not stored.
+template <class Ops, int K, int S, bool Masked, bool Padded, Activation A>
+inline void sliding_pair(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
+                         int64_t c, typename Ops::Mask mask, int64_t iy0, int64_t ox0, int64_t valid) {
+  using V = typename Ops::V;
+  constexpr int P = Ops::kPixels;
+  constexpr int kInputs = (P - 1) * S + K;
+  const int64_t C = p.channels;
+  const int64_t ix0 = ox0 * S - p.pad_left;
+  const int64_t in_lo = Padded ? std::max<int64_t>(0, -ix0) : 0;
+  const int64_t in_hi = Padded ? std::min<int64_t>(kInputs, p.width - ix0) : kInputs;
+  const V bias = Ops::template load<Masked>(packed + static_cast<int64_t>(K) * K * C + c, mask);
+  V a0[P], a1[P];
+#pragma GCC unroll 8
+  for (int j = 0; j < P; ++j) a0[j] = a1[j] = bias;
+#pragma GCC unroll 7
+  for (int r = 0; r < K + S; ++r) {  // input row iy0 + r: kernel row r of output row 0, r - S of row 1
+    const float* xr = x + ((iy0 + r) * p.width + ix0) * C + c;
+    V w0[K], w1[K];
+#pragma GCC unroll 5
+    for (int kx = 0; kx < K; ++kx) {
+      if (r < K) w0[kx] = Ops::template load<Masked>(packed + (static_cast<int64_t>(r) * K + kx) * C + c, mask);
+      if (r >= S) w1[kx] = Ops::template load<Masked>(packed + (static_cast<int64_t>(r - S) * K + kx) * C + c, mask);
+    }
+#pragma GCC unroll 32
+    for (int i = 0; i < kInputs; ++i) {
+      if (Padded && (i < in_lo || i >= in_hi)) continue;  // padding: contributes nothing
+      const V xv = Ops::template load<Masked>(xr + i * C, mask);
+#pragma GCC unroll 8
+      for (int j = 0; j < P; ++j) {
+        const int kx = i - j * S;
+        if (kx >= 0 && kx < K) {
+          if (r < K) a0[j] = Ops::fma(xv, w0[kx], a0[j]);
+          if (r >= S) a1[j] = Ops::fma(xv, w1[kx], a1[j]);
+        }
+      }
+    }
+  }
+  float* y0 = y_row0 + ox0 * C + c;
+  float* y1 = y_row1 + ox0 * C + c;
+#pragma GCC unroll 8
+  for (int j = 0; j < P; ++j) {
+    if (Padded && j >= valid) break;
+    Ops::template store<Masked>(y0 + j * C, Ops::template act<A>(a0[j]), mask);
+    Ops::template store<Masked>(y1 + j * C, Ops::template act<A>(a1[j]), mask);
+  }
+}
+
+// Rows oy and oy + 1 in kPixels-pixel groups over columns [ox_begin, ox_end), every
+// channel block (>= kPixels columns unless Padded; the last group shifted left to end at
+// ox_end, recomputing a few pixels).
+template <class Ops, int K, int S, bool Padded, Activation A>
+void pair_row(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
+              int64_t c_main, typename Ops::Mask tail, int64_t iy0, int64_t ox_begin, int64_t ox_end) {
+  constexpr int P = Ops::kPixels;
+  for (int64_t ox = ox_begin;;) {
+    const int64_t valid = std::min<int64_t>(P, ox_end - ox);
+    for (int64_t c = 0; c < c_main; c += Ops::kLanes) {
+      sliding_pair<Ops, K, S, false, Padded, A>(p, x, packed, y_row0, y_row1, c, Ops::all(), iy0, ox, valid);
+    }
+    if (c_main < p.channels) {
+      sliding_pair<Ops, K, S, true, Padded, A>(p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox, valid);
+    }
+    if (ox + P >= ox_end) return;
+    ox = std::min<int64_t>(ox + P, ox_end - P);
+  }
+}
+
+// Rows oy and oy + 1 (y_row: row oy; row oy + 1 follows it) at stride S with the row
+// kernel's column paths (dwconv_row_path): narrow rows as padded pair groups, wide rows
+// with padded groups over the 8 columns at each end, or one-pixel edges around the
+// interior. Rows that do not pair go through Ops::row.
+template <class Ops, int S>
+void rows2(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy) {
+  const int64_t C = p.channels, out_row = p.out_width * C;
+  float* y_row1 = y_row + out_row;
+  const int64_t iy0 = oy * S - p.pad_top, ow = p.out_width;
+  int64_t ox_begin, ox_end;
+  dwconv_interior_columns(p, ox_begin, ox_end);
+  const bool pair = p.stride_w == S && dwconv_pair_rows(p, oy, tuning().dw_row_pairs, tuning().dw_row_pairs_s2);
+  const DwconvRowPath path =
+      pair ? dwconv_row_path(p, ox_begin, ox_end, Ops::kLanes, tuning().dw_padded_rows, tuning().dw_edge_groups)
+           : DwconvRowPath::kSplit;
+  if (!pair || (path == DwconvRowPath::kSplit && ox_end - ox_begin < Ops::kPixels)) {
+    Ops::row(p, x, packed, y_row, oy);
+    if (oy + 1 < p.out_height) Ops::row(p, x, packed, y_row1, oy + 1);
+    return;
+  }
+  const int64_t c_main = C / Ops::kLanes * Ops::kLanes;
+  const typename Ops::Mask tail = Ops::tail(C - c_main);
+  with_activation(p.act, [&](auto act) {
+    constexpr Activation A = decltype(act)::value;
+    const auto run = [&](auto k_tag) {
+      constexpr int K = decltype(k_tag)::value;
+      if (path == DwconvRowPath::kPaddedRow) {
+        return pair_row<Ops, K, S, true, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, 0, ow);
+      }
+      if (path == DwconvRowPath::kEdgeGroups) {
+        pair_row<Ops, K, S, true, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, 0, 8);
+        pair_row<Ops, K, S, false, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, 8, ow - 8);
+        return pair_row<Ops, K, S, true, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, ow - 8, ow);
+      }
+      for (int r = 0; r < 2; ++r) {
+        float* yr = y_row + r * out_row;
+        for (int64_t ox = 0; ox < ox_begin; ++ox) Ops::template generic_pixel<A>(p, x, packed, yr, oy + r, ox, c_main, tail);
+        for (int64_t ox = ox_end; ox < ow; ++ox) Ops::template generic_pixel<A>(p, x, packed, yr, oy + r, ox, c_main, tail);
+      }
+      pair_row<Ops, K, S, false, A>(p, x, packed, y_row, y_row1, c_main, tail, iy0, ox_begin, ox_end);
+    };
+    if (p.kernel_w == 3) return run(std::integral_constant<int, 3>{});
+    run(std::integral_constant<int, 5>{});
+  });
+}
+
+}  // namespace dwconv_pairs
+}  // namespace mk
