@@ -51,12 +51,12 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
   const int64_t max_block = std::max<int64_t>(kTileRows, (65536 / p.k) / kTileRows * kTileRows);
   const int64_t threads = ThreadPool::instance().num_threads();
   int64_t block = even_part_size(a.m, max_block, kTileRows, 2);
-  // One block but rows enough for every thread (14x14 maps): one block per thread, so each
-  // thread writes whole pixels, as the next layer's row split reads them (gemm_row_split).
   const int64_t col_tiles = (p.n + kTileCols - 1) / kTileCols;
-  // Fewer rows (7x7 maps) and too few column tiles to share evenly (N = 160: 64 + 64 + 32
-  // columns over 2 threads): rows split too, jobs row-block-major, so each thread takes
-  // one row block's columns (each reads all of B; gemm_split_rows_cols).
+  // One block, split over the threads by rows instead of columns, so each thread writes
+  // whole pixels, as the next layer's row split reads them: when there are rows enough for
+  // every thread (14x14 maps, gemm_row_split), or fewer rows (7x7) but column tiles that do
+  // not share evenly (N = 160: 64 + 64 + 32 columns over 2 threads; each thread then reads
+  // all of B, gemm_split_rows_cols). Jobs are row-block-major: one row block per thread.
   const bool uneven = col_tiles % threads != 0 && col_tiles < 4 * threads && a.m >= threads * kTileRows;
   if (threads > 1 && block >= a.m && tuning().gemm_row_split &&
       (a.m >= threads * 8 * kTileRows || (uneven && tuning().gemm_split_rows_cols)))
