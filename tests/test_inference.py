@@ -81,6 +81,29 @@ def test_cpu_capture_runs_the_same_network_with_frozen_weights():
     assert fast.captured and torch.equal(fast(x), changed)
 
 
+@pytest.mark.parametrize("fmt", [torch.channels_last, torch.contiguous_format])
+def test_cpu_capture_same_input_tensor_refilled_or_moved(fmt):
+    """The captured network reuses the last input's array view when the same tensor comes
+    back on the same memory: refilling it in place, or moving it to other memory (set_),
+    must still give that call's result."""
+    torch.manual_seed(1)
+    model = randomize_bn(models.mobilenet_v3_small(0.5)).eval()
+    x = torch.randn(1, 3, 32, 40).contiguous(memory_format=fmt)
+    fast = compile_for_inference(model, x, clone_output=True)
+    assert fast.captured
+    for step in range(3):
+        if step == 1:
+            x.copy_(torch.randn_like(x))  # refilled in place: same memory
+        if step == 2:
+            x.set_(torch.randn(1, 3, 32, 40).contiguous(memory_format=fmt))  # same object, new memory
+        with torch.no_grad():
+            want = model(x)
+        assert torch.equal(fast(x), want), f"step {step}"
+    other = torch.randn(1, 3, 32, 40).contiguous(memory_format=fmt)
+    with torch.no_grad():
+        assert torch.equal(fast(other), model(other))
+
+
 def test_cpu_not_one_network_runs_the_model():
     seq = mobilekernels.nn.FusedSequential(models.mobilenet_v2(0.5).features[:3], nn.Hardswish(), nn.Flatten())
     seq = randomize_bn(seq).eval()

@@ -85,6 +85,8 @@ void gemm_tile_avx2(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, con
 // 6 rows x 64 columns (24 zmm accumulators) or x 32 (12), masked column tails.
 void gemm_tile_avx512(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const float* x,
                       const float* packed, const float* residual, float* y);
+void gemm_rows_avx512(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x,
+                      const float* packed, const float* residual, float* y);
 #endif
 #if defined(MK_HAVE_NEON)
 // 6 rows x 8 columns (12 q registers); 4-column and scalar column tails.

@@ -86,6 +86,13 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
         for (int64_t c = 0; c < k_chunks; ++c) {
           pc.k_lo = c * k_chunk;
           pc.k_hi = std::min(p.k, pc.k_lo + k_chunk);
+#if defined(MK_HAVE_AVX512)
+          if (isa == Isa::kAvx512 && tuning().gemm_row_loop) {
+            gemm_rows_avx512(pc, m1 - m0, n0, nr, a.x + m0 * gemm_lda(p), a.packed,
+                             a.residual ? a.residual + m0 * p.n : nullptr, a.y + m0 * p.n);
+            continue;
+          }
+#endif
           for (int64_t i = m0; i < m1; i += kTileRows) {
             const int64_t mr = std::min(kTileRows, m1 - i);
             kernel(pc, mr, n0, nr, a.x + i * gemm_lda(p), a.packed, a.residual ? a.residual + i * p.n : nullptr,

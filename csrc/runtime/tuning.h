@@ -34,6 +34,8 @@ struct Tuning {
   std::atomic<bool> dw_row_pairs_avx2{true};  // ... on AVX2 too
   // GEMM driver: small m with column tiles that do not share evenly: rows split as well.
   std::atomic<bool> gemm_split_rows_cols{true};
+  // AVX-512 GEMM: a column tile's row tiles in one kernel call.
+  std::atomic<bool> gemm_row_loop{true};
 };
 
 Tuning& tuning();

@@ -66,17 +66,21 @@ TEST_CASE("pwconv: every ISA matches the float64 reference on random cases") {
 // K past one AVX-512 K chunk (256), with the driver's K chunks on and off: with chunks,
 // partial sums go through Y and the epilogue (activation, residual) runs once, after the
 // last chunk; 64- and 32-column tiles (gemm_wide_tiles on and off) with one- to
-// three-panel tails.
+// three-panel tails; a column tile's row tiles in one kernel call or one call each
+// (gemm_row_loop).
 TEST_CASE("pwconv: K chunks and 64/32-column tiles match the reference") {
   std::mt19937 rng(7);
   const bool saved = mk::get_tuning("gemm_k_chunks"), saved_wide = mk::get_tuning("gemm_wide_tiles");
-  for (bool wide : {false, true}) {
+  const bool saved_loop = mk::get_tuning("gemm_row_loop");
+  for (int mode = 0; mode < 3; ++mode) {
+    const bool wide = mode > 0;
     mk::set_tuning("gemm_wide_tiles", wide);
+    mk::set_tuning("gemm_row_loop", mode == 2);
     for (bool chunks : {false, true}) {
       mk::set_tuning("gemm_k_chunks", chunks);
       for (int64_t k : {255, 256, 257, 520}) {
         for (int64_t n : {16, 32, 47, 64, 88, 128}) {
-          check_case(rng, 13, n, k, static_cast<int>(mk::Activation::kHardswish), true);
+          check_case(rng, 17, n, k, static_cast<int>(mk::Activation::kHardswish), true);
           check_case(rng, 7, n, k, static_cast<int>(mk::Activation::kRelu6), false);
         }
       }
@@ -84,6 +88,7 @@ TEST_CASE("pwconv: K chunks and 64/32-column tiles match the reference") {
   }
   mk::set_tuning("gemm_k_chunks", saved);
   mk::set_tuning("gemm_wide_tiles", saved_wide);
+  mk::set_tuning("gemm_row_loop", saved_loop);
 }
 
 // Several row blocks (m past 65536 / k rows) split over 1-3 threads, blocks evened out to a

@@ -146,9 +146,17 @@ class FrozenNetwork:
         _, ho, wo, c = self.handle.out_shape(n, h, w)
         self.output = _new_output((n, c, ho, wo), example)
         self._out = self.output.permute(0, 2, 3, 1).numpy()
+        self._last = self._last_ptr = self._last_view = None
 
     def __call__(self, x):
-        array, nchw = _network_input(x)
+        # The same tensor as last time, on the same memory: its view is still valid. A forward
+        # leaves torch's code cold, so building the view costs ~50 us a call there (v3-small
+        # is ~1.3 ms); a loop that refills one input tensor in place pays it once.
+        if x is self._last and x.data_ptr() == self._last_ptr:
+            array, nchw = self._last_view
+        else:
+            array, nchw = self._last_view = _network_input(x)
+            self._last, self._last_ptr = x, x.data_ptr()
         self.handle.run(array, self._out, "auto", nchw)
         return self.output
 
