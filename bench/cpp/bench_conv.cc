@@ -9,6 +9,7 @@
 #include "ops/conv.h"
 #include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
+#include "runtime/tuning.h"
 
 int main(int argc, char** argv) {
   if (argc < 6) {
@@ -25,14 +26,19 @@ int main(int argc, char** argv) {
   mk::ConvArgs a{x.data(), packed.data(), y.data(), 1, H, H, cin, cout, ho, ho, k, s, pad, pad, pad, pad,
                  mk::Activation::kRelu6};
   for (int r = 0; r < 5; ++r) mk::conv_bn_act(a, isa);
-  double best = 1e9;
-  for (int r = 0; r < 100; ++r) {
+  // MK_AB=SWITCH: alternate calls with that tuning switch off and on (in-process A/B).
+  const char* ab = std::getenv("MK_AB");
+  double best[2] = {1e9, 1e9};
+  for (int r = 0; r < (ab ? 400 : 100); ++r) {
+    const int v = ab ? r % 2 : 0;
+    if (ab) mk::set_tuning(ab, v == 1);
     const auto t0 = std::chrono::steady_clock::now();
     mk::conv_bn_act(a, isa);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    best[v] = std::min(best[v], std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
+  if (ab) std::printf("%s off %.1f us, on %.1f us, ratio %.3f\n", ab, best[0] * 1e6, best[1] * 1e6, best[0] / best[1]);
   const double macs = double(ho) * ho * cout * k * k * cin;
   std::printf("conv %lldx%lld %lld->%lld k%d s%d %s: %.1f us, %.1f GFLOP/s\n", (long long)H, (long long)H,
-              (long long)cin, (long long)cout, k, s, mk::isa_name(isa), best * 1e6, 2 * macs / best / 1e9);
+              (long long)cin, (long long)cout, k, s, mk::isa_name(isa), best[ab ? 1 : 0] * 1e6, 2 * macs / best[ab ? 1 : 0] / 1e9);
   return 0;
 }

@@ -28,6 +28,7 @@ const Switch kSwitches[] = {
     {"dw_row_pairs_avx2", &Tuning::dw_row_pairs_avx2},
     {"gemm_split_rows_cols", &Tuning::gemm_split_rows_cols},
     {"gemm_row_loop", &Tuning::gemm_row_loop},
+    {"conv_stem_kernel", &Tuning::conv_stem_kernel},
 };
 
 std::atomic<bool>& find(const std::string& name) {

@@ -36,6 +36,9 @@ struct Tuning {
   std::atomic<bool> gemm_split_rows_cols{true};
   // AVX-512 GEMM: a column tile's row tiles in one kernel call.
   std::atomic<bool> gemm_row_loop{true};
+  // Stem conv (3 channels, 3x3, stride 2): the unrolled microkernel (kernels/conv.h)
+  // instead of the GEMM tile for interior pixels.
+  std::atomic<bool> conv_stem_kernel{true};
 };
 
 Tuning& tuning();

@@ -1,0 +1,33 @@
+// Stem microkernels: the 3x3 stride-2 conv of a 3-channel image (MobileNet's first layer),
+// for output pixels whose taps are all inside the image.
+//
+// The generic path runs this layer as a GEMM with K = 27 in three runs of 9 floats and
+// 6-pixel tiles: at N = 16 that is 6 accumulators (latency-bound) and per-tile overhead
+// on 27 k steps, ~85-115 GFLOP/s. Here the input layout is fixed at compile time (pixel i
+// of a row is 6 floats after pixel i - 1, tap t of a kernel row t floats after its first),
+// so every broadcast is a constant offset from one of three row pointers and the whole
+// K loop unrolls: 24 pixels x 16 channels (N <= 16) or 12 x 32, 24 accumulators.
+#pragma once
+#include <cstdint>
+
+#include "activation.h"
+
+namespace mk {
+
+struct StemRow {
+  const float* x;      // channel 0 of the input pixel under output pixel 0's tap (0, 0)
+  int64_t row_stride;  // floats from one input row to the next (width * 3)
+  const float* packed; // [28][n]: rows (ky, kx, ci), then the bias
+  int64_t n;           // output channels
+  Activation act;
+  float* y;            // output pixel 0, [pixels][n]
+  int64_t pixels;      // consecutive output pixels of one output row
+};
+
+// Returns false (and writes nothing) when the row is too short for the kernel's tiles;
+// the caller then takes the generic path.
+#if defined(MK_HAVE_AVX512)
+bool conv3x3s2_c3_avx512(const StemRow& r);
+#endif
+
+}  // namespace mk
