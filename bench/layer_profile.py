@@ -100,6 +100,18 @@ def ort_per_module(profile_file: str, skip: int) -> dict:
     return grouped
 
 
+def fused_groups(*medians) -> list:
+    """[(first, end)] layer ranges: a layer the network fused into the one before it (it
+    reports 0 s, its time in its first layer's) joins that layer's group."""
+    groups = []
+    for j in range(len(medians[0])):
+        if groups and any(m[j] == 0.0 for m in medians):
+            groups[-1] = (groups[-1][0], j + 1)
+        else:
+            groups.append((j, j + 1))
+    return groups
+
+
 def ab_switch(args, layers, shapes, handle, xn, yn, nchw) -> None:
     saved = _ext._C.get_tuning(args.switch)
     per = {False: [[] for _ in layers], True: [[] for _ in layers]}
@@ -117,12 +129,18 @@ def ab_switch(args, layers, shapes, handle, xn, yn, nchw) -> None:
           f"alternating in-sequence runs")
     print(f"{'#':>3} {'layer':44} {'off us':>8} {'on us':>8} {'speedup':>8}")
     tot = [0.0, 0.0]
-    for j, (layer, shp) in enumerate(zip(layers, shapes)):
-        cin, h, _, cout, ho, _ = shp
-        off, on = (statistics.median(per[v][j]) * 1e6 for v in (False, True))
+    med = {v: [statistics.median(per[v][j]) * 1e6 for j in range(len(layers))] for v in (False, True)}
+    for first, end in fused_groups(med[False], med[True]):
+        off, on = (sum(med[v][first:end]) for v in (False, True))
         tot[0] += off
         tot[1] += on
-        print(f"{j:3d} {describe(layer, cin, h, cout, ho):44} {off:8.1f} {on:8.1f} {off / on:8.3f}")
+        for j in range(first, end):
+            cin, h, _, cout, ho, _ = shapes[j]
+            name = describe(layers[j], cin, h, cout, ho)
+            if j == first:
+                print(f"{j:3d} {name:44} {off:8.1f} {on:8.1f} {off / on:8.3f}")
+            else:
+                print(f"{j:3d} {name:44} {'(with the layer above)':>26}")
     print(f"    {'sum':44} {tot[0]:8.1f} {tot[1]:8.1f} {tot[0] / tot[1]:8.3f}")
 
 
@@ -208,17 +226,23 @@ def main() -> None:
           f"(ORT per node: with profiling on)")
     print(f"{'#':>3} {'layer':44} {'ours us':>8} {'ORT us':>8} {'ORT/ours':>8} {'MMAC':>7} {'GFLOP/s':>8}")
     tot_ours = tot_ort = 0.0
-    for i, (layer, shp) in enumerate(zip(layers, shapes)):
-        cin, h, w, cout, ho, wo = shp
-        t = statistics.median(ours[i]) * 1e6
-        macs = layer_macs(layer, cin, h, w, cout, ho, wo)
-        o = ort.get(i) if i < n_features else None
+    med = [statistics.median(ours[i]) * 1e6 for i in range(len(layers))]
+    for first, end in fused_groups(med):  # a fused group: its time and ORT's summed on its first row
+        t = sum(med[first:end])
+        macs = sum(layer_macs(layers[i], *shapes[i]) for i in range(first, end))
+        os_ = [ort.get(i) if i < n_features else None for i in range(first, end)]
+        o = sum(os_) if all(os_) else None
         tot_ours += t
         tot_ort += o or 0.0
-        ratio = f"{o / t:8.2f}" if o else f"{'-':>8}"
-        ostr = f"{o:8.1f}" if o else f"{'-':>8}"
-        print(f"{i:3d} {describe(layer, cin, h, cout, ho):44} {t:8.1f} {ostr} {ratio} {macs / 1e6:7.2f} "
-              f"{2 * macs / t / 1e3:8.1f}")
+        for i in range(first, end):
+            cin, h, w, cout, ho, wo = shapes[i]
+            name = describe(layers[i], cin, h, cout, ho)
+            if i > first:
+                print(f"{i:3d} {name:44} {'(with the layer above)':>26}")
+                continue
+            ratio = f"{o / t:8.2f}" if o else f"{'-':>8}"
+            ostr = f"{o:8.1f}" if o else f"{'-':>8}"
+            print(f"{i:3d} {name:44} {t:8.1f} {ostr} {ratio} {macs / 1e6:7.2f} {2 * macs / t / 1e3:8.1f}")
     h_ours = sum(statistics.median(ours[i]) * 1e6 for i in range(n_features, len(layers)))
     h_ort = ort.get("head", 0.0) + ort.get("reorder", 0.0)
     print(f"    {'pool + classifier (ORT: + reorders)':44} {h_ours:8.1f} {h_ort:8.1f}")

@@ -35,3 +35,13 @@ def test_op_variants_agree(kind, shape):
         got = torch.from_numpy(np.asarray(ort()[0]))
         assert torch.allclose(got, want, rtol=1e-4, atol=1e-4)
         assert ort.node_us() > 0
+
+
+def test_layer_profile_groups_fused_layers():
+    """A layer the network ran inside the one before it reports 0 s: the profile shows the
+    pair as one group (its time, and ORT's, summed on the first row)."""
+    from layer_profile import fused_groups
+
+    assert fused_groups([5.0, 0.0, 0.0, 3.0, 2.0]) == [(0, 3), (3, 4), (4, 5)]
+    # A/B: a layer starts a group only where neither variant fused it.
+    assert fused_groups([5.0, 4.0, 3.0], [9.0, 0.0, 3.0]) == [(0, 2), (2, 3)]

@@ -91,13 +91,16 @@ bool stem_row(const ConvArgs& a, Isa isa, const float* x, float* y, int64_t pixe
 
 }  // namespace
 
-void conv_bn_act(const ConvArgs& a, Isa isa) {
-  require(a.x && a.packed && a.y, "conv_bn_act: null buffer");
+void conv_check(const ConvArgs& a) {
+  require(a.packed, "conv_bn_act: null buffer");
   require(a.batch >= 1 && a.in_channels >= 1 && a.out_channels >= 1 && a.kernel >= 1 && a.stride >= 1,
           "conv_bn_act: sizes must be >= 1");
   require(a.out_height == conv_out_size(a.height, a.kernel, a.stride, a.pad_top, a.pad_bottom, 1, "height") &&
               a.out_width == conv_out_size(a.width, a.kernel, a.stride, a.pad_left, a.pad_right, 1, "width"),
           "conv_bn_act: output size does not match kernel, stride and padding");
+}
+
+void conv_rows(const ConvArgs& a, Isa isa, int64_t n, int64_t oy0, int64_t oy1, float* y_rows) {
   const int64_t patch = static_cast<int64_t>(a.kernel) * a.kernel * a.in_channels;
   const int64_t cin = a.in_channels, cout = a.out_channels;
   int64_t ox_begin, ox_end;
@@ -111,57 +114,64 @@ void conv_bn_act(const ConvArgs& a, Isa isa) {
   direct.lda = static_cast<int64_t>(a.stride) * cin;  // next output pixel
   direct.seg = static_cast<int64_t>(a.kernel) * cin;  // one kernel row of taps
   direct.seg_stride = a.width * cin;                  // next kernel row: the image row below
+  // Edge pixels (padding left or right) of the inside rows are im2col'ed together and go
+  // through one GEMM call, their results scattered back: a call per row (one pixel each
+  // for the stem) cost ~0.2 us a row, a sixth of the stem's time once its interior had its
+  // own microkernel.
+  const int64_t edges_per_row = ox_begin + (a.out_width - std::max(ox_begin, ox_end));
+  thread_local FloatBuffer cols, edge_out;
+  scratch(cols, std::max(a.out_width, (oy1 - oy0) * edges_per_row) * patch);
+  scratch(edge_out, (oy1 - oy0) * edges_per_row * cout);
+  const float* image = a.x + n * a.height * a.width * cin;
+  const auto inside = [&](int64_t oy) {
+    const int64_t iy0 = oy * a.stride - a.pad_top;
+    return iy0 >= 0 && iy0 + a.kernel <= a.height;
+  };
+  // Visits the edge pixels of the inside rows in one fixed order.
+  const auto for_each_edge = [&](auto&& f) {
+    for (int64_t oy = oy0; oy < oy1; ++oy) {
+      if (!inside(oy)) continue;
+      for (int64_t ox = 0; ox < ox_begin; ++ox) f(oy, ox);
+      for (int64_t ox = std::max(ox_begin, ox_end); ox < a.out_width; ++ox) f(oy, ox);
+    }
+  };
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
+    float* y = y_rows + (oy - oy0) * a.out_width * cout;
+    if (!inside(oy)) {  // a padded row: all of it through im2col
+      im2col(a, image, oy, 0, a.out_width, cols.data());
+      pwconv_bn_act(PwconvArgs{cols.data(), a.packed, nullptr, y, a.out_width, dense}, isa);
+      continue;
+    }
+    if (ox_begin < ox_end) {
+      const float* x = image + ((oy * a.stride - a.pad_top) * a.width + ox_begin * a.stride - a.pad_left) * cin;
+      if (!stem_row(a, isa, x, y + ox_begin * cout, ox_end - ox_begin))
+        pwconv_bn_act(PwconvArgs{x, a.packed, nullptr, y + ox_begin * cout, ox_end - ox_begin, direct}, isa);
+    }
+  }
+  int64_t edges = 0;
+  for_each_edge([&](int64_t oy, int64_t ox) { im2col(a, image, oy, ox, ox + 1, cols.data() + edges++ * patch); });
+  if (edges == 0) return;
+  pwconv_bn_act(PwconvArgs{cols.data(), a.packed, nullptr, edge_out.data(), edges, dense}, isa);
+  int64_t e = 0;
+  for_each_edge([&](int64_t oy, int64_t ox) {
+    std::copy_n(edge_out.data() + e++ * cout, cout, y_rows + ((oy - oy0) * a.out_width + ox) * cout);
+  });
+}
+
+void conv_bn_act(const ConvArgs& a, Isa isa) {
+  require(a.x && a.y, "conv_bn_act: null buffer");
+  conv_check(a);
   // Bands of output rows, one job each (nested parallel_for runs inline on the worker).
   // ~4096 output pixels per band at most, the bands of an image evened out over the threads
   // (the stem's 112 rows were bands of 36, 36, 36 and 4: 72 rows against 40 on 2 threads).
   const int64_t max_band = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, a.out_width));
   const int64_t band = even_part_size(a.out_height, max_band, 1, 1);
   const int64_t bands = (a.out_height + band - 1) / band;
-  // Edge pixels (padding left or right) of a band's inside rows are im2col'ed together and
-  // go through one GEMM call, their results scattered back: a call per row (one pixel
-  // each for the stem) cost ~0.2 us a row, a sixth of the stem's time once its interior
-  // had its own microkernel.
-  const int64_t edges_per_row = ox_begin + (a.out_width - std::max(ox_begin, ox_end));
   ThreadPool::instance().parallel_for(a.batch * bands, [&](int64_t begin, int64_t end) {
-    thread_local FloatBuffer cols, edge_out;
-    scratch(cols, std::max(a.out_width, band * edges_per_row) * patch);
-    scratch(edge_out, band * edges_per_row * cout);
     for (int64_t job = begin; job < end; ++job) {
       const int64_t n = job / bands, oy0 = (job % bands) * band;
       const int64_t oy1 = std::min(a.out_height, oy0 + band);
-      const float* image = a.x + n * a.height * a.width * cin;
-      float* const band_y = a.y + (n * a.out_height * a.out_width) * cout;
-      // Visits the edge pixels of the band's inside rows in one fixed order.
-      const auto for_each_edge = [&](auto&& f) {
-        for (int64_t oy = oy0; oy < oy1; ++oy) {
-          const int64_t iy0 = oy * a.stride - a.pad_top;
-          if (iy0 < 0 || iy0 + a.kernel > a.height) continue;
-          for (int64_t ox = 0; ox < ox_begin; ++ox) f(oy, ox);
-          for (int64_t ox = std::max(ox_begin, ox_end); ox < a.out_width; ++ox) f(oy, ox);
-        }
-      };
-      for (int64_t oy = oy0; oy < oy1; ++oy) {
-        float* y = band_y + oy * a.out_width * cout;
-        const int64_t iy0 = oy * a.stride - a.pad_top;
-        if (iy0 < 0 || iy0 + a.kernel > a.height) {  // a padded row: all of it through im2col
-          im2col(a, image, oy, 0, a.out_width, cols.data());
-          pwconv_bn_act(PwconvArgs{cols.data(), a.packed, nullptr, y, a.out_width, dense}, isa);
-          continue;
-        }
-        if (ox_begin < ox_end) {
-          const float* x = image + (iy0 * a.width + ox_begin * a.stride - a.pad_left) * cin;
-          if (!stem_row(a, isa, x, y + ox_begin * cout, ox_end - ox_begin))
-            pwconv_bn_act(PwconvArgs{x, a.packed, nullptr, y + ox_begin * cout, ox_end - ox_begin, direct}, isa);
-        }
-      }
-      int64_t edges = 0;
-      for_each_edge([&](int64_t oy, int64_t ox) { im2col(a, image, oy, ox, ox + 1, cols.data() + edges++ * patch); });
-      if (edges == 0) continue;
-      pwconv_bn_act(PwconvArgs{cols.data(), a.packed, nullptr, edge_out.data(), edges, dense}, isa);
-      int64_t e = 0;
-      for_each_edge([&](int64_t oy, int64_t ox) {
-        std::copy_n(edge_out.data() + e++ * cout, cout, band_y + (oy * a.out_width + ox) * cout);
-      });
+      conv_rows(a, isa, n, oy0, oy1, a.y + (n * a.out_height + oy0) * a.out_width * a.out_channels);
     }
   });
 }

@@ -20,4 +20,11 @@ struct ConvArgs {
 
 void conv_bn_act(const ConvArgs& a, Isa isa);
 
+// The checks conv_bn_act makes on sizes and weights (not on x and y).
+void conv_check(const ConvArgs& a);
+// Output rows [oy0, oy1) of image n into y_rows (row oy0's first pixel; rows of
+// out_width * out_channels floats, consecutive), on the calling thread. a.y is not used.
+// For drivers that consume a conv's output a band at a time (inverted_residual's stem).
+void conv_rows(const ConvArgs& a, Isa isa, int64_t n, int64_t oy0, int64_t oy1, float* y_rows);
+
 }  // namespace mk

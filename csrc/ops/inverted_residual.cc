@@ -22,11 +22,16 @@ DwconvParams dw_params(const InvertedResidualArgs& a) {
                       a.stride, a.stride, a.pad_top, a.pad_left, 1, 1, a.dw_act};
 }
 
-void project(const InvertedResidualArgs& a, const float* d, int64_t first_pixel, int64_t pixels, Isa isa) {
-  pwconv_bn_act(PwconvArgs{d, a.project, a.residual ? a.x + first_pixel * a.in_channels : nullptr,
-                           a.y + first_pixel * a.out_channels, pixels,
-                           GemmParams{a.hidden, a.out_channels, Activation::kIdentity, a.panels}},
+// residual: the block input's rows for these pixels, or null.
+void project(const InvertedResidualArgs& a, const float* d, int64_t first_pixel, int64_t pixels,
+             const float* residual, Isa isa) {
+  pwconv_bn_act(PwconvArgs{d, a.project, residual, a.y + first_pixel * a.out_channels, pixels,
+                           GemmParams{a.hidden, a.out_channels, a.project_act, a.panels}},
                 isa);
+}
+
+const float* residual_rows(const InvertedResidualArgs& a, int64_t first_pixel) {
+  return a.residual ? a.x + first_pixel * a.in_channels : nullptr;
 }
 
 // Output rows per band: ~384 output pixels, while the band's expanded window
@@ -50,8 +55,10 @@ void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_beg
   thread_local FloatBuffer window_buf, band_buf;  // per worker thread, reused
   const int64_t row_in = a.width * a.in_channels, row_hidden = a.width * a.hidden;
   const int64_t out_row = a.out_width * a.hidden;
-  const float* image = a.x + n * a.height * row_in;
-  float* window = a.expand ? scratch(window_buf, ((band - 1) * a.stride + a.kernel) * row_hidden) : nullptr;
+  const float* image = a.stem ? nullptr : a.x + n * a.height * row_in;
+  // The expanded (or stem) rows' window; without either the depthwise reads x itself.
+  const bool produce = a.expand || a.stem;
+  float* window = produce ? scratch(window_buf, ((band - 1) * a.stride + a.kernel) * row_hidden) : nullptr;
   float* band_out = dw_out ? nullptr : scratch(band_buf, band * out_row);
   int64_t base = 0, have = 0;  // the window holds expanded input rows [base, have)
   for (int64_t oy0 = oy_begin; oy0 < oy_end; oy0 += band) {
@@ -62,14 +69,16 @@ void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_beg
     DwconvParams p = dw_params(a);
     const float* src = image;
     int64_t oy_shift = 0;
-    if (a.expand) {
+    if (produce) {
       int64_t start = lo;
       if (have > lo && lo >= base) {  // slide: keep the rows this band shares with the last
         std::memmove(window, window + (lo - base) * row_hidden, (have - lo) * row_hidden * sizeof(float));
         start = have;
       }
       base = lo;
-      if (hi > start) {
+      if (hi > start && a.stem) {
+        conv_rows(*a.stem, isa, n, start, hi, window + (start - base) * row_hidden);
+      } else if (hi > start) {
         pwconv_bn_act(PwconvArgs{image + start * row_in, a.expand, nullptr, window + (start - base) * row_hidden,
                                  (hi - start) * a.width, GemmParams{a.in_channels, a.hidden, a.expand_act, a.panels}},
                       isa);
@@ -87,7 +96,12 @@ void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_beg
     // padding): the kernels then read no row.
     float* dst = dw_out ? dw_out + (n * a.out_height + oy0) * out_row : band_out;
     dwconv_rows(isa, p, src, a.dw, dst, oy0 - oy_shift, oy1 - oy_shift);
-    if (!dw_out) project(a, band_out, (n * a.out_height + oy0) * a.out_width, (oy1 - oy0) * a.out_width, isa);
+    if (dw_out) continue;
+    // A stem block's residual is its input rows, in the window: stride 1, so output row oy
+    // is input row oy, inside [base, have) (inverted_residual keeps pad_top < kernel).
+    const int64_t first = (n * a.out_height + oy0) * a.out_width;
+    const float* residual = a.stem && a.residual ? window + (oy0 - base) * row_in : residual_rows(a, first);
+    project(a, band_out, first, (oy1 - oy0) * a.out_width, residual, isa);
   }
 }
 
@@ -128,13 +142,13 @@ void per_op(const InvertedResidualArgs& a, Isa isa) {
     se.panels = a.panels;
     squeeze_excite(se, isa);
   }
-  project(a, d, 0, out_pixels, isa);
+  project(a, d, 0, out_pixels, residual_rows(a, 0), isa);
 }
 
 }  // namespace
 
 void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
-  require(a.x && a.dw && a.project && a.y, "inverted_residual: null buffer");
+  require((a.x || a.stem) && a.dw && a.project && a.y, "inverted_residual: null buffer");
   require(a.batch >= 1 && a.height >= 1 && a.width >= 1 && a.in_channels >= 1 && a.hidden >= 1 &&
               a.out_channels >= 1 && a.out_height >= 1 && a.out_width >= 1,
           "inverted_residual: sizes must be >= 1");
@@ -147,7 +161,15 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
   require(!a.se_fc1 || a.se_channels >= 1, "inverted_residual: SE needs squeeze channels >= 1");
   require(!a.residual || (a.out_height == a.height && a.out_width == a.width && a.out_channels == a.in_channels),
           "inverted_residual: residual needs the output shape to equal the input shape");
-  for (Activation act : {a.expand_act, a.dw_act, a.se_act, a.se_gate}) {
+  if (a.stem) {
+    const ConvArgs& c = *a.stem;
+    require(c.x, "inverted_residual: null stem input");
+    conv_check(c);
+    require(!a.expand, "inverted_residual: a stem needs a block without expand");
+    require(c.batch == a.batch && c.out_height == a.height && c.out_width == a.width && c.out_channels == a.in_channels,
+            "inverted_residual: the stem's output must be the block's input");
+  }
+  for (Activation act : {a.expand_act, a.dw_act, a.se_act, a.se_gate, a.project_act}) {
     const int code = static_cast<int>(act);
     require(code >= 0 && code < kNumActivations, "inverted_residual: unknown activation code " + std::to_string(code));
   }
@@ -158,7 +180,21 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
   // On small maps the halo would be a large share of each part (7x7, k = 5, 2 parts:
   // 11 expanded rows instead of 7): the per-op schedule splits its GEMMs by columns
   // instead, with no recomputation.
-  if (a.per_op || (a.expand && halo_rows(a, splits) * 4 > a.height)) {
+  const bool by_op = a.per_op || (a.expand && halo_rows(a, splits) * 4 > a.height);
+  // A stem whose rows the bands cannot take from their window (per-op; a residual that SE's
+  // second pass or an unusual top padding would need again): its output stored whole first.
+  if (a.stem && (by_op || (a.residual && (a.se_fc1 || a.pad_top >= a.kernel)))) {
+    thread_local FloatBuffer stem_buf;
+    ConvArgs c = *a.stem;
+    c.y = scratch(stem_buf, a.batch * a.height * a.width * a.in_channels);
+    conv_bn_act(c, isa);
+    InvertedResidualArgs b = a;
+    b.stem = nullptr;
+    b.x = c.y;
+    inverted_residual(b, isa);
+    return;
+  }
+  if (by_op) {
     per_op(a, isa);
     return;
   }
@@ -224,7 +260,7 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
       const int64_t first = n * out_pixels + oy_begin * a.out_width, pixels = (oy_end - oy_begin) * a.out_width;
       float* rows = dw_out + first * a.hidden;
       scale(rows, pixels, a.hidden, a.hidden, gate + n * a.hidden, rows);
-      project(a, rows, first, pixels, isa);
+      project(a, rows, first, pixels, residual_rows(a, first), isa);
     }
   });
 }

@@ -19,6 +19,7 @@
 
 #include "../kernels/activation.h"
 #include "../runtime/cpu_features.h"
+#include "conv.h"
 
 namespace mk {
 
@@ -37,6 +38,11 @@ struct InvertedResidualArgs {
   bool per_op = false;
   bool panels = false;  // expand, project and the SE FCs in the 16-column panel layout (pack_gemm_panels)
   int64_t band_pixels = 0;  // output pixels per row band; 0: the default (~384). Tests force short bands.
+  Activation project_act = Activation::kIdentity;  // MobileNet v1's depthwise-separable pairs have one
+  // Optional: the block's input is this conv's output (a stem: image -> [batch][height]
+  // [width][in_channels]), computed band by band into the window like an expansion and
+  // never stored whole; x is then unused. Only for blocks without expand.
+  const ConvArgs* stem = nullptr;
 };
 
 void inverted_residual(const InvertedResidualArgs& a, Isa isa);

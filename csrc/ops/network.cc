@@ -12,6 +12,7 @@
 #include "pwconv.h"
 #include "squeeze_excite.h"
 #include "../runtime/scratch.h"
+#include "../runtime/tuning.h"
 
 namespace mk {
 
@@ -31,6 +32,9 @@ void check_activation(Activation act, const std::string& layer) {
   const int code = static_cast<int>(act);
   require(code >= 0 && code < kNumActivations, layer + ": unknown activation code " + std::to_string(code));
 }
+
+InvertedResidualArgs block_args(const NetworkLayer& l, const float* x, int64_t batch, const Extent& in,
+                                const Extent& out, float* y);
 
 void run_layer(const NetworkLayer& l, const float* x, int64_t batch, const Extent& in, const Extent& out,
                float* y, Isa isa) {
@@ -60,17 +64,48 @@ void run_layer(const NetworkLayer& l, const float* x, int64_t batch, const Exten
     case Kind::kGlobalAvgPool:
       global_avgpool(x, batch, in.height * in.width, in.channels, y, isa);
       return;
-    case Kind::kInvertedResidual: {
-      InvertedResidualArgs a{x, l.packed, l.dw, l.se_fc1, l.se_fc2, l.project, y, batch,
-                             in.height, in.width, in.channels, l.hidden, l.se_channels,
-                             out.channels, out.height, out.width, l.kernel, l.stride,
-                             l.pad_top, l.pad_left, l.pad_bottom, l.pad_right, l.act, l.dw_act,
-                             l.se_act, l.se_gate, l.residual};
-      a.panels = l.panels;
-      inverted_residual(a, isa);
+    case Kind::kInvertedResidual:
+      inverted_residual(block_args(l, x, batch, in, out, y), isa);
       return;
-    }
   }
+}
+
+// Depthwise + pointwise (MobileNet v1's separable pair) as one inverted residual without
+// expand, its project carrying the pointwise activation: the depthwise output then stays
+// in a band buffer instead of going to memory. Only where that output is large (>= 1 MiB):
+// on smaller maps it stays in L2 anyway, and the block's row split would make every thread
+// read all of the pointwise weights where the GEMM driver splits them by columns.
+bool fusable_pair(const NetworkLayer& dw, const NetworkLayer& pw, const Extent& in) {
+  if (dw.kind != Kind::kDwconv || pw.kind != Kind::kPwconv || dw.dilation != 1 || (dw.kernel != 3 && dw.kernel != 5))
+    return false;
+  const Extent out = layer_out(dw, in);
+  return out.height * out.width * out.channels * static_cast<int64_t>(sizeof(float)) >= (1 << 20);
+}
+
+InvertedResidualArgs block_args(const NetworkLayer& l, const float* x, int64_t batch, const Extent& in,
+                                const Extent& out, float* y) {
+  InvertedResidualArgs a{x, l.packed, l.dw, l.se_fc1, l.se_fc2, l.project, y, batch,
+                         in.height, in.width, in.channels, l.hidden, l.se_channels,
+                         out.channels, out.height, out.width, l.kernel, l.stride,
+                         l.pad_top, l.pad_left, l.pad_bottom, l.pad_right, l.act, l.dw_act,
+                         l.se_act, l.se_gate, l.residual};
+  a.panels = l.panels;
+  return a;
+}
+
+// A dwconv + pwconv pair as a block (fusable_pair).
+NetworkLayer pair_block(const NetworkLayer& dw, const NetworkLayer& pw) {
+  NetworkLayer b = dw;
+  b.kind = Kind::kInvertedResidual;
+  b.out_channels = pw.out_channels;
+  b.act = Activation::kIdentity;  // no expand
+  b.packed = nullptr;
+  b.hidden = dw.in_channels;
+  b.dw = dw.packed;
+  b.dw_act = dw.act;
+  b.project = pw.packed;
+  b.panels = pw.panels;
+  return b;
 }
 
 }  // namespace
@@ -175,18 +210,50 @@ void Network::run(const float* x, int64_t batch, int64_t height, int64_t width, 
     nchw_to_nhwc(x, batch, in.channels, height * width, moved);
     cur = moved;
   }
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    const Extent out = layer_out(layers_[i], in);
-    float* dst = i + 1 == layers_.size() ? y : scratch(buffers[i % 2], batch * out.height * out.width * out.channels);
-    if (layer_seconds) {
-      const auto t0 = i == 0 ? start : std::chrono::steady_clock::now();
-      run_layer(layers_[i], cur, batch, in, out, dst, isa);
-      layer_seconds->push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  const bool fuse = tuning().net_fuse;
+  for (size_t i = 0; i < layers_.size();) {
+    // Layers [i, i + used) run as one step: a stem conv feeding a block without expand (or a
+    // fusable depthwise + pointwise pair) computes its rows band by band inside the block;
+    // a fusable pair runs as a block. Outputs are the same, bit for bit.
+    const NetworkLayer& l = layers_[i];
+    size_t used = 1;
+    NetworkLayer block;
+    bool stem = false;
+    if (fuse && l.kind == Kind::kConv && i + 1 < layers_.size()) {
+      const Extent mid = layer_out(l, in);
+      const NetworkLayer& next = layers_[i + 1];
+      if (next.kind == Kind::kInvertedResidual && !next.packed) {
+        block = next, used = 2, stem = true;
+      } else if (i + 2 < layers_.size() && fusable_pair(next, layers_[i + 2], mid)) {
+        block = pair_block(next, layers_[i + 2]), used = 3, stem = true;
+      }
+    } else if (fuse && i + 1 < layers_.size() && fusable_pair(l, layers_[i + 1], in)) {
+      block = pair_block(l, layers_[i + 1]), used = 2;
+    }
+    Extent out = in;
+    for (size_t j = i; j < i + used; ++j) out = layer_out(layers_[j], out);
+    const size_t last = i + used - 1;
+    float* dst = last + 1 == layers_.size() ? y : scratch(buffers[last % 2], batch * out.height * out.width * out.channels);
+    const auto t0 = i == 0 ? start : std::chrono::steady_clock::now();
+    if (used == 1) {
+      run_layer(l, cur, batch, in, out, dst, isa);
     } else {
-      run_layer(layers_[i], cur, batch, in, out, dst, isa);
+      const Extent block_in = stem ? layer_out(l, in) : in;
+      InvertedResidualArgs a = block_args(block, cur, batch, block_in, out, dst);
+      a.project_act = used == 3 || !stem ? layers_[last].act : Activation::kIdentity;
+      ConvArgs c{cur, l.packed, nullptr, batch, in.height, in.width, in.channels, block_in.channels,
+                 block_in.height, block_in.width, l.kernel, l.stride, l.pad_top, l.pad_left, l.pad_bottom,
+                 l.pad_right, l.act};
+      if (stem) a.stem = &c;
+      inverted_residual(a, isa);
+    }
+    if (layer_seconds) {  // a fused step's time goes to its first layer, 0 to the others
+      layer_seconds->push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      for (size_t j = 1; j < used; ++j) layer_seconds->push_back(0.0);
     }
     cur = dst;
     in = out;
+    i += used;
   }
 }
 

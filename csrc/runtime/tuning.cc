@@ -29,6 +29,7 @@ const Switch kSwitches[] = {
     {"gemm_split_rows_cols", &Tuning::gemm_split_rows_cols},
     {"gemm_row_loop", &Tuning::gemm_row_loop},
     {"conv_stem_kernel", &Tuning::conv_stem_kernel},
+    {"net_fuse", &Tuning::net_fuse},
 };
 
 std::atomic<bool>& find(const std::string& name) {

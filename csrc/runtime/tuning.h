@@ -39,6 +39,9 @@ struct Tuning {
   // Stem conv (3 channels, 3x3, stride 2): the unrolled microkernel (kernels/conv.h)
   // instead of the GEMM tile for interior pixels.
   std::atomic<bool> conv_stem_kernel{true};
+  // Network: a stem conv computed band by band inside the block after it, depthwise +
+  // pointwise pairs on large maps as one block (ops/network.cc).
+  std::atomic<bool> net_fuse{true};
 };
 
 Tuning& tuning();

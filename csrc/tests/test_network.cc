@@ -1,6 +1,7 @@
 // Network: a chain run in one call must give exactly what the drivers give one after
 // another (same kernels, same data), for 1 and 2 threads, batch 1 and 2; layers that do
 // not chain are rejected when added.
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -14,6 +15,7 @@
 #include "../ops/pwconv.h"
 #include "../ops/squeeze_excite.h"
 #include "../runtime/thread_pool.h"
+#include "../runtime/tuning.h"
 #include "harness.h"
 
 namespace {
@@ -170,4 +172,83 @@ TEST_CASE("network: rejects layers that do not chain and empty networks") {
   CHECK_MSG(throws([&] { net.add(layer(Kind::kGlobalAvgPool, 8, 8, 3, 1, mk::Activation::kIdentity, nullptr)); }),
             "pool with a kernel accepted");
   CHECK(net.size() == 2);
+}
+
+// Fused steps (net_fuse): a stem conv computed band by band inside the block without
+// expand after it (with a residual, with SE, with both: that one stores the stem output
+// first), and depthwise + pointwise pairs on maps large enough to be fused (>= 1 MiB of
+// depthwise output), also behind a stem. Each must equal the layer-by-layer run bit for
+// bit, on 1-3 threads and batch 1-2.
+TEST_CASE("network: fused stem blocks and depthwise + pointwise pairs equal the unfused run") {
+  using Kind = mk::NetworkLayer::Kind;
+  using A = mk::Activation;
+  std::mt19937 rng(5);
+  struct Weights {
+    std::vector<std::vector<float>> v;
+    const float* add(std::mt19937& rng, int64_t n, float scale) {
+      v.push_back(random_vec(rng, n, scale));
+      return v.back().data();
+    }
+  } wts;
+  auto stem = [&](int64_t cout, A act) {
+    return layer(Kind::kConv, 3, cout, 3, 2, act, wts.add(rng, (27 + 1) * cout, 0.5f));
+  };
+  auto block = [&](int64_t c, int64_t cout, int s, bool se, bool residual) {
+    mk::NetworkLayer b = layer(Kind::kInvertedResidual, c, cout, 3, s, A::kIdentity, nullptr);
+    b.hidden = c;
+    b.dw = wts.add(rng, 10 * c, 0.5f);
+    b.dw_act = A::kRelu;
+    b.project = wts.add(rng, (c + 1) * cout, 0.3f);
+    b.residual = residual;
+    if (se) {
+      b.se_channels = 8;
+      b.se_fc1 = wts.add(rng, (c + 1) * 8, 0.5f);
+      b.se_fc2 = wts.add(rng, 9 * c, 0.5f);
+      b.se_act = A::kRelu;
+      b.se_gate = A::kHardsigmoid;
+    }
+    return b;
+  };
+  struct Case {
+    const char* name;
+    int64_t h, w;
+    std::vector<mk::NetworkLayer> layers;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"stem + block with residual", 64, 50, {stem(16, A::kHardswish), block(16, 16, 1, false, true)}});
+  cases.push_back({"stem + SE block, stride 2", 45, 64, {stem(16, A::kHardswish), block(16, 24, 2, true, false)}});
+  cases.push_back({"stem + SE block with residual", 40, 33, {stem(16, A::kRelu6), block(16, 16, 1, true, true)}});
+  cases.push_back({"stem + dw + pw, then a pair", 130, 129,
+                   {stem(64, A::kRelu6), layer(Kind::kDwconv, 64, 64, 3, 1, A::kRelu6, wts.add(rng, 10 * 64, 0.5f)),
+                    layer(Kind::kPwconv, 64, 64, 1, 1, A::kRelu6, wts.add(rng, 65 * 64, 0.3f)),
+                    layer(Kind::kDwconv, 64, 64, 5, 1, A::kRelu, wts.add(rng, 26 * 64, 0.5f)),
+                    layer(Kind::kPwconv, 64, 8, 1, 1, A::kHardswish, wts.add(rng, 65 * 8, 0.3f))}});
+  auto& pool = mk::ThreadPool::instance();
+  const int saved = pool.num_threads();
+  const bool saved_fuse = mk::get_tuning("net_fuse");
+  for (const Case& c : cases) {
+    mk::Network net;
+    for (const mk::NetworkLayer& l : c.layers) net.add(l);
+    const mk::Extent out = net.out_extent(c.h, c.w);
+    for (int threads : {1, 2, 3}) {
+      pool.set_num_threads(threads);
+      for (int64_t n : {1, 2}) {
+        if (n == 2 && threads == 2) continue;
+        const std::vector<float> x = random_vec(rng, n * c.h * c.w * 3, 1.0f);
+        const int64_t size = n * out.height * out.width * out.channels;
+        std::vector<float> got[2];
+        for (int fused : {0, 1}) {
+          mk::set_tuning("net_fuse", fused == 1);
+          got[fused].assign(size, std::numeric_limits<float>::quiet_NaN());
+          net.run(x.data(), n, c.h, c.w, got[fused].data(), mk::best_isa());
+        }
+        bool finite = true;
+        for (float v : got[1]) finite = finite && std::isfinite(v);
+        CHECK_MSG(finite && std::memcmp(got[0].data(), got[1].data(), size * sizeof(float)) == 0,
+                  "%s, threads=%d n=%lld: the fused run differs from layer by layer", c.name, threads, (long long)n);
+      }
+    }
+  }
+  mk::set_tuning("net_fuse", saved_fuse);
+  pool.set_num_threads(saved);
 }
