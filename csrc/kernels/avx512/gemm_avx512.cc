@@ -130,21 +130,35 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
 // broadcasts per 24 FMAs, against 8 loads per 12 FMAs for 32 columns; the epilogue and the
 // A rows are shared by twice the columns. For CPUs with two 512-bit FMA ports (Intel),
 // where the 32-column tile's loads and per-tile overhead showed (bench/NOTES.md).
+// What a 64-column tile needs besides its rows: the same for every row tile of a column
+// tile, so rows() computes it once (per-tile setup was a third of a K = 16 tile's time).
+struct Tile64Setup {
+  const float *b0, *b1, *b2, *b3;  // the four 16-column B panels' row 0
+  int64_t ldb, lda, n, k_lo, k_hi;
+  bool first, last;
+  Tile64Setup(const GemmParams& p, const float* packed, int64_t n0)
+      : b0(gemm_b_column(p, packed, n0)),
+        b1(gemm_b_column(p, packed, n0 + 16)),
+        b2(gemm_b_column(p, packed, n0 + 32)),
+        b3(gemm_b_column(p, packed, n0 + 48)),
+        ldb(gemm_ldb(p)),
+        lda(gemm_lda(p)),
+        n(p.n),
+        k_lo(p.k_lo),
+        k_hi(p.k_hi < 0 ? p.k : p.k_hi),
+        first(p.k_lo == 0),
+        last(p.k_hi < 0 || p.k_hi == p.k) {}
+};
+
 template <int MR, Activation A>
-void tile64(const GemmParams& p, int64_t n0, const float* x, const float* packed, const float* residual,
-            float* y) {
+__attribute__((always_inline)) inline void tile64(const GemmParams& p, const Tile64Setup& t, const float* x,
+                                                  const float* residual, float* y) {
   using L = Lanes<16>;
   using V = __m512;
   constexpr __mmask16 kAll = 0xFFFF;
-  const int64_t K = p.k, N = p.n;
-  const float* b0 = gemm_b_column(p, packed, n0);
-  const float* b1 = gemm_b_column(p, packed, n0 + 16);
-  const float* b2 = gemm_b_column(p, packed, n0 + 32);
-  const float* b3 = gemm_b_column(p, packed, n0 + 48);
-  const int64_t ldb = gemm_ldb(p), lda = gemm_lda(p);
-  const int64_t k_lo = p.k_lo, k_hi = p.k_hi < 0 ? K : p.k_hi;
-  const bool first = k_lo == 0, last = k_hi == K;
-  y += n0;
+  const int64_t K = p.k, N = t.n, ldb = t.ldb, lda = t.lda;
+  const float *b0 = t.b0, *b1 = t.b1, *b2 = t.b2, *b3 = t.b3;
+  const bool first = t.first, last = t.last;
   const V bias0 = L::loadu(b0 + K * ldb), bias1 = L::loadu(b1 + K * ldb);
   const V bias2 = L::loadu(b2 + K * ldb), bias3 = L::loadu(b3 + K * ldb);
 #define MK_DECL(i)                                                                     \
@@ -167,7 +181,7 @@ void tile64(const GemmParams& p, int64_t n0, const float* x, const float* packed
     c##i##3 = _mm512_fmadd_ps(a, bv3, c##i##3);      \
   }
 #define MK_SHIFT(i) [[maybe_unused]] const float* s##i = x##i + shift;
-  gemm_for_each_run(p, k_lo, k_hi, [&](int64_t k0, int64_t k1, int64_t shift) {
+  gemm_for_each_run(p, t.k_lo, t.k_hi, [&](int64_t k0, int64_t k1, int64_t shift) {
     MK_ROWS(MK_SHIFT)
     for (int64_t kk = k0; kk < k1; ++kk) {
       const V bv0 = L::loadu(b0 + kk * ldb), bv1 = L::loadu(b1 + kk * ldb);
@@ -177,10 +191,9 @@ void tile64(const GemmParams& p, int64_t n0, const float* x, const float* packed
   });
 #undef MK_SHIFT
 #undef MK_FMA
-  const float* r = residual ? residual + n0 : nullptr;
 #define MK_STORE(i)                                                                           \
   if constexpr (MR > i) {                                                                     \
-    const float* ri = r ? r + i * N : nullptr;                                                \
+    const float* ri = residual ? residual + i * N : nullptr;                                  \
     store<L, A>(last, c##i##0, ri, y + i * N, kAll);                                          \
     store<L, A>(last, c##i##1, ri ? ri + 16 : nullptr, y + i * N + 16, kAll);                 \
     store<L, A>(last, c##i##2, ri ? ri + 32 : nullptr, y + i * N + 32, kAll);                 \
@@ -188,6 +201,16 @@ void tile64(const GemmParams& p, int64_t n0, const float* x, const float* packed
   }
   MK_ROWS(MK_STORE)
 #undef MK_STORE
+}
+
+// A full 64-column tile (four 16-column B vectors): 24 zmm accumulators, 4 B loads and 6
+// broadcasts per 24 FMAs, against 8 loads per 12 FMAs for 32 columns; the epilogue and the
+// A rows are shared by twice the columns. For CPUs with two 512-bit FMA ports (Intel),
+// where the 32-column tile's loads and per-tile overhead showed (bench/NOTES.md).
+template <int MR, Activation A>
+void tile64(const GemmParams& p, int64_t n0, const float* x, const float* packed, const float* residual,
+            float* y) {
+  tile64<MR, A>(p, Tile64Setup(p, packed, n0), x, residual ? residual + n0 : nullptr, y + n0);
 }
 
 #undef MK_ROWS
@@ -216,8 +239,9 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
   const int64_t lda = gemm_lda(p), N = p.n;
   int64_t i = 0;
   if (nr == 64) {
-    for (; i + 6 <= m; i += 6)
-      tile64<6, A>(p, n0, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
+    const Tile64Setup t(p, packed, n0);
+    const float* r = residual ? residual + n0 : nullptr;
+    for (; i + 6 <= m; i += 6) tile64<6, A>(p, t, x + i * lda, r ? r + i * N : nullptr, y + n0 + i * N);
   } else {
     for (; i + 6 <= m; i += 6) tile<6, A>(p, n0, nr, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
   }
