@@ -6,7 +6,8 @@
 // on 27 k steps, ~85-115 GFLOP/s. Here the input layout is fixed at compile time (pixel i
 // of a row is 6 floats after pixel i - 1, tap t of a kernel row t floats after its first),
 // so every broadcast is a constant offset from one of three row pointers and the whole
-// K loop unrolls: 24 pixels x 16 channels (N <= 16) or 12 x 32, 24 accumulators.
+// K loop's FMAs unroll: on AVX-512 24 pixels x 16 channels or 12 x 32 (24 accumulators),
+// on AVX2 12 x 8 or 6 x 16 (12).
 #pragma once
 #include <cstdint>
 
@@ -26,6 +27,9 @@ struct StemRow {
 
 // Returns false (and writes nothing) when the row is too short for the kernel's tiles;
 // the caller then takes the generic path.
+#if defined(MK_HAVE_AVX2)
+bool conv3x3s2_c3_avx2(const StemRow& r);
+#endif
 #if defined(MK_HAVE_AVX512)
 bool conv3x3s2_c3_avx512(const StemRow& r);
 #endif

@@ -1,0 +1,86 @@
+// The stem tile (kernels/conv.h) for the SIMD ISAs, one template: R output pixels x C
+// vectors of channels, the 27 taps a loop with the R x C FMAs of each unrolled. Per tap:
+// C weight loads and R broadcasts, each a constant offset from the tap's pointer (pixel
+// i's taps are 6 floats after pixel i - 1's). Included by the ISA kernel files, which
+// compile it with their own target flags; `Ops` is that ISA's vector interface:
+//   V, Mask, kLanes (floats per vector), kRows1 / kRows2 (pixels per tile with one / two
+//   vectors of channels: R * C accumulators + C weights + 1 broadcast fit the registers);
+//   load(p, mask), store(p, v, mask), bcast(p), fma(a, b, c), act<A>(v), all(), tail(n).
+#pragma once
+#include <cstdint>
+
+#include "conv.h"
+
+namespace mk {
+namespace stem_tile {
+
+constexpr int kTaps = 9;   // one kernel row: 3 pixels x 3 channels, contiguous in NHWC
+constexpr int kPixel = 6;  // stride 2 x 3 channels: the next output pixel's taps
+
+template <class Ops, int R, int C, Activation A>
+__attribute__((always_inline)) inline void tile(const StemRow& r, const float* x, int64_t n0,
+                                                typename Ops::Mask last, float* y) {
+  using V = typename Ops::V;
+  constexpr int L = Ops::kLanes;
+  const int64_t n = r.n;
+  const float* w = r.packed + n0;
+  V acc[R][C];
+#pragma GCC unroll 2
+  for (int c = 0; c < C; ++c) {
+    const V bias = Ops::load(w + 27 * n + L * c, c + 1 == C ? last : Ops::all());
+#pragma GCC unroll 24
+    for (int i = 0; i < R; ++i) acc[i][c] = bias;
+  }
+  // The tap loops stay loops: fully unrolled (648 FMAs in one block) GCC hoisted the
+  // broadcasts of later taps and spilled the accumulators.
+#pragma GCC unroll 1
+  for (int ky = 0; ky < 3; ++ky) {
+    const float* row = x + ky * r.row_stride;
+#pragma GCC unroll 1
+    for (int t = 0; t < kTaps; ++t) {
+      V b[C];
+#pragma GCC unroll 2
+      for (int c = 0; c < C; ++c) b[c] = Ops::load(w + (ky * kTaps + t) * n + L * c, c + 1 == C ? last : Ops::all());
+#pragma GCC unroll 24
+      for (int i = 0; i < R; ++i) {
+        const V a = Ops::bcast(row + i * kPixel + t);
+#pragma GCC unroll 2
+        for (int c = 0; c < C; ++c) acc[i][c] = Ops::fma(a, b[c], acc[i][c]);
+      }
+    }
+  }
+#pragma GCC unroll 24
+  for (int i = 0; i < R; ++i) {
+#pragma GCC unroll 2
+    for (int c = 0; c < C; ++c)
+      Ops::store(y + i * n + L * c, Ops::template act<A>(acc[i][c]), c + 1 == C ? last : Ops::all());
+  }
+}
+
+// Pixels in tiles of R; a last partial tile is moved back to end at the last pixel (it
+// recomputes a few pixels with the same result) so every tile is whole.
+template <class Ops, int R, int C, Activation A>
+void columns(const StemRow& r, int64_t n0, typename Ops::Mask last) {
+  for (int64_t p = 0; p < r.pixels; p += R) {
+    const int64_t q = p + R <= r.pixels ? p : r.pixels - R;
+    tile<Ops, R, C, A>(r, r.x + q * kPixel, n0, last, r.y + q * r.n + n0);
+  }
+}
+
+// Channels in tiles of two vectors, a last one of one vector.
+template <class Ops>
+bool row(const StemRow& r) {
+  constexpr int L = Ops::kLanes;
+  const int64_t tail = r.n % (2 * L);
+  if (r.pixels < (tail > 0 && tail <= L ? Ops::kRows1 : Ops::kRows2)) return false;
+  with_activation(r.act, [&](auto act) {
+    constexpr Activation A = decltype(act)::value;
+    int64_t n0 = 0;
+    for (; r.n - n0 > L; n0 += 2 * L) columns<Ops, Ops::kRows2, 2, A>(r, n0, Ops::tail(r.n - n0 - L));
+    if (n0 < r.n) columns<Ops, Ops::kRows1, 1, A>(r, n0, Ops::tail(r.n - n0));
+  });
+  return true;
+}
+
+}  // namespace stem_tile
+}  // namespace mk
