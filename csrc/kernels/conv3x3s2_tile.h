@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "conv.h"
+#include "unroll.h"
 
 namespace mk {
 namespace stem_tile {
@@ -25,33 +26,33 @@ __attribute__((always_inline)) inline void tile(const StemRow& r, const float* x
   const int64_t n = r.n;
   const float* w = r.packed + n0;
   V acc[R][C];
-#pragma GCC unroll 2
+MK_UNROLL(2)
   for (int c = 0; c < C; ++c) {
     const V bias = Ops::load(w + 27 * n + L * c, c + 1 == C ? last : Ops::all());
-#pragma GCC unroll 24
+MK_UNROLL(24)
     for (int i = 0; i < R; ++i) acc[i][c] = bias;
   }
   // The tap loops stay loops: fully unrolled (648 FMAs in one block) GCC hoisted the
   // broadcasts of later taps and spilled the accumulators.
-#pragma GCC unroll 1
+MK_UNROLL(1)
   for (int ky = 0; ky < 3; ++ky) {
     const float* row = x + ky * r.row_stride;
-#pragma GCC unroll 1
+MK_UNROLL(1)
     for (int t = 0; t < kTaps; ++t) {
       V b[C];
-#pragma GCC unroll 2
+MK_UNROLL(2)
       for (int c = 0; c < C; ++c) b[c] = Ops::load(w + (ky * kTaps + t) * n + L * c, c + 1 == C ? last : Ops::all());
-#pragma GCC unroll 24
+MK_UNROLL(24)
       for (int i = 0; i < R; ++i) {
         const V a = Ops::bcast(row + i * kPixel + t);
-#pragma GCC unroll 2
+MK_UNROLL(2)
         for (int c = 0; c < C; ++c) acc[i][c] = Ops::fma(a, b[c], acc[i][c]);
       }
     }
   }
-#pragma GCC unroll 24
+MK_UNROLL(24)
   for (int i = 0; i < R; ++i) {
-#pragma GCC unroll 2
+MK_UNROLL(2)
     for (int c = 0; c < C; ++c)
       Ops::store(y + i * n + L * c, Ops::template act<A>(acc[i][c]), c + 1 == C ? last : Ops::all());
   }

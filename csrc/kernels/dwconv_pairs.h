@@ -15,6 +15,7 @@
 
 #include "../runtime/tuning.h"
 #include "dwconv.h"
+#include "unroll.h"
 
 namespace mk {
 namespace dwconv_pairs {
@@ -35,22 +36,22 @@ inline void sliding_pair(const DwconvParams& p, const float* x, const float* pac
   const int64_t in_hi = Padded ? std::min<int64_t>(kInputs, p.width - ix0) : kInputs;
   const V bias = Ops::template load<Masked>(packed + static_cast<int64_t>(K) * K * C + c, mask);
   V a0[P], a1[P];
-#pragma GCC unroll 8
+MK_UNROLL(8)
   for (int j = 0; j < P; ++j) a0[j] = a1[j] = bias;
-#pragma GCC unroll 7
+MK_UNROLL(7)
   for (int r = 0; r < K + S; ++r) {  // input row iy0 + r: kernel row r of output row 0, r - S of row 1
     const float* xr = x + ((iy0 + r) * p.width + ix0) * C + c;
     V w0[K], w1[K];
-#pragma GCC unroll 5
+MK_UNROLL(5)
     for (int kx = 0; kx < K; ++kx) {
       if (r < K) w0[kx] = Ops::template load<Masked>(packed + (static_cast<int64_t>(r) * K + kx) * C + c, mask);
       if (r >= S) w1[kx] = Ops::template load<Masked>(packed + (static_cast<int64_t>(r - S) * K + kx) * C + c, mask);
     }
-#pragma GCC unroll 32
+MK_UNROLL(32)
     for (int i = 0; i < kInputs; ++i) {
       if (Padded && (i < in_lo || i >= in_hi)) continue;  // padding: contributes nothing
       const V xv = Ops::template load<Masked>(xr + i * C, mask);
-#pragma GCC unroll 8
+MK_UNROLL(8)
       for (int j = 0; j < P; ++j) {
         const int kx = i - j * S;
         if (kx >= 0 && kx < K) {
@@ -62,7 +63,7 @@ inline void sliding_pair(const DwconvParams& p, const float* x, const float* pac
   }
   float* y0 = y_row0 + ox0 * C + c;
   float* y1 = y_row1 + ox0 * C + c;
-#pragma GCC unroll 8
+MK_UNROLL(8)
   for (int j = 0; j < P; ++j) {
     if (Padded && j >= valid) break;
     Ops::template store<Masked>(y0 + j * C, Ops::template act<A>(a0[j]), mask);

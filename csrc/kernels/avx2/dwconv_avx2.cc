@@ -15,6 +15,7 @@
 #include "../dwconv_pairs.h"
 #include "../../runtime/tuning.h"
 #include "activation_avx2.h"
+#include "../unroll.h"
 
 namespace mk {
 
@@ -85,18 +86,18 @@ inline void interior_pixels_sliding(const DwconvParams& p, const float* x, const
   const int64_t C = p.channels;
   const __m256 bias = _mm256_loadu_ps(packed + static_cast<int64_t>(K) * K * C + c);
   __m256 acc[P];
-#pragma GCC unroll 8
+MK_UNROLL(8)
   for (int j = 0; j < P; ++j) acc[j] = bias;
   for (int ky = ky_lo; ky <= ky_hi; ++ky) {
     const float* xr = x + ((iy0 + ky) * p.width + ox * S - p.pad_left) * C + c;
     const float* wr = packed + static_cast<int64_t>(ky) * K * C + c;
     __m256 w[K];
-#pragma GCC unroll 5
+MK_UNROLL(5)
     for (int kx = 0; kx < K; ++kx) w[kx] = _mm256_loadu_ps(wr + kx * C);
-#pragma GCC unroll 32
+MK_UNROLL(32)
     for (int i = 0; i < kInputs; ++i) {
       const __m256 xv = _mm256_loadu_ps(xr + i * C);
-#pragma GCC unroll 8
+MK_UNROLL(8)
       for (int j = 0; j < P; ++j) {
         const int kx = i - j * S;
         if (kx >= 0 && kx < K) acc[j] = _mm256_fmadd_ps(xv, w[kx], acc[j]);
@@ -104,7 +105,7 @@ inline void interior_pixels_sliding(const DwconvParams& p, const float* x, const
     }
   }
   float* y = y_row + ox * C + c;
-#pragma GCC unroll 8
+MK_UNROLL(8)
   for (int j = 0; j < P; ++j) _mm256_storeu_ps(y + j * C, activation_avx2(acc[j], A));
 }
 
@@ -123,19 +124,19 @@ inline void padded_pixels(const DwconvParams& p, const float* x, const float* pa
   const int64_t in_lo = std::max<int64_t>(0, -ix0), in_hi = std::min<int64_t>(kInputs, p.width - ix0);
   const __m256 bias = load8<Masked>(packed + static_cast<int64_t>(K) * K * C + c, mask);
   __m256 acc[P];
-#pragma GCC unroll 8
+MK_UNROLL(8)
   for (int j = 0; j < P; ++j) acc[j] = bias;
   for (int ky = ky_lo; ky <= ky_hi; ++ky) {
     const float* xr = x + ((iy0 + ky) * p.width + ix0) * C + c;
     const float* wr = packed + static_cast<int64_t>(ky) * K * C + c;
     __m256 w[K];
-#pragma GCC unroll 5
+MK_UNROLL(5)
     for (int kx = 0; kx < K; ++kx) w[kx] = load8<Masked>(wr + kx * C, mask);
-#pragma GCC unroll 32
+MK_UNROLL(32)
     for (int i = 0; i < kInputs; ++i) {
       if (i < in_lo || i >= in_hi) continue;  // padding: contributes nothing
       const __m256 xv = load8<Masked>(xr + i * C, mask);
-#pragma GCC unroll 8
+MK_UNROLL(8)
       for (int j = 0; j < P; ++j) {
         const int kx = i - j * S;
         if (kx >= 0 && kx < K) acc[j] = _mm256_fmadd_ps(xv, w[kx], acc[j]);
@@ -143,7 +144,7 @@ inline void padded_pixels(const DwconvParams& p, const float* x, const float* pa
     }
   }
   float* y = y_row + ox0 * C + c;
-#pragma GCC unroll 8
+MK_UNROLL(8)
   for (int j = 0; j < P; ++j) {
     if (j < valid) store8<Masked>(y + j * C, activation_avx2(acc[j], A), mask);
   }

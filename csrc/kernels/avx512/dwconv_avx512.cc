@@ -16,6 +16,7 @@
 #include "../dwconv_pairs.h"
 #include "../../runtime/tuning.h"
 #include "activation_avx512.h"
+#include "../unroll.h"
 
 namespace mk {
 
@@ -83,18 +84,18 @@ inline void interior_pixels_sliding(const DwconvParams& p, const float* x, const
   const int64_t C = p.channels;
   const __m512 bias = load16<Masked>(packed + static_cast<int64_t>(K) * K * C + c, mask);
   __m512 acc[P];
-#pragma GCC unroll 8
+MK_UNROLL(8)
   for (int j = 0; j < P; ++j) acc[j] = bias;
   for (int ky = ky_lo; ky <= ky_hi; ++ky) {
     const float* xr = x + ((iy0 + ky) * p.width + ox - p.pad_left) * C + c;
     const float* wr = packed + static_cast<int64_t>(ky) * K * C + c;
     __m512 w[K];
-#pragma GCC unroll 5
+MK_UNROLL(5)
     for (int kx = 0; kx < K; ++kx) w[kx] = load16<Masked>(wr + kx * C, mask);
-#pragma GCC unroll 16
+MK_UNROLL(16)
     for (int i = 0; i < kInputs; ++i) {
       const __m512 xv = load16<Masked>(xr + i * C, mask);
-#pragma GCC unroll 8
+MK_UNROLL(8)
       for (int j = 0; j < P; ++j) {
         const int kx = i - j;
         if (kx >= 0 && kx < K) acc[j] = _mm512_fmadd_ps(xv, w[kx], acc[j]);
@@ -102,7 +103,7 @@ inline void interior_pixels_sliding(const DwconvParams& p, const float* x, const
     }
   }
   float* y = y_row + ox * C + c;
-#pragma GCC unroll 8
+MK_UNROLL(8)
   for (int j = 0; j < P; ++j) store16<Masked>(y + j * C, activation_avx512(acc[j], A), mask);
 }
 
@@ -123,19 +124,19 @@ inline void padded_pixels(const DwconvParams& p, const float* x, const float* pa
   const int64_t in_lo = std::max<int64_t>(0, -ix0), in_hi = std::min<int64_t>(kInputs, p.width - ix0);
   const __m512 bias = load16<Masked>(packed + static_cast<int64_t>(K) * K * C + c, mask);
   __m512 acc[P];
-#pragma GCC unroll 8
+MK_UNROLL(8)
   for (int j = 0; j < P; ++j) acc[j] = bias;
   for (int ky = ky_lo; ky <= ky_hi; ++ky) {
     const float* xr = x + ((iy0 + ky) * p.width + ix0) * C + c;
     const float* wr = packed + static_cast<int64_t>(ky) * K * C + c;
     __m512 w[K];
-#pragma GCC unroll 5
+MK_UNROLL(5)
     for (int kx = 0; kx < K; ++kx) w[kx] = load16<Masked>(wr + kx * C, mask);
-#pragma GCC unroll 32
+MK_UNROLL(32)
     for (int i = 0; i < kInputs; ++i) {
       if (i < in_lo || i >= in_hi) continue;  // padding: contributes nothing
       const __m512 xv = load16<Masked>(xr + i * C, mask);
-#pragma GCC unroll 8
+MK_UNROLL(8)
       for (int j = 0; j < P; ++j) {
         const int kx = i - j * S;
         if (kx >= 0 && kx < K) acc[j] = _mm512_fmadd_ps(xv, w[kx], acc[j]);
@@ -143,7 +144,7 @@ inline void padded_pixels(const DwconvParams& p, const float* x, const float* pa
     }
   }
   float* y = y_row + ox0 * C + c;
-#pragma GCC unroll 8
+MK_UNROLL(8)
   for (int j = 0; j < P; ++j) {
     if (j < valid) store16<Masked>(y + j * C, activation_avx512(acc[j], A), mask);
   }

@@ -15,6 +15,7 @@
 
 #include "../dwconv.h"
 #include "activation_neon.h"
+#include "../unroll.h"
 
 namespace mk {
 
@@ -68,7 +69,7 @@ inline void sliding8(const DwconvParams& p, const float* x, const float* packed,
   const float* bias = packed + static_cast<int64_t>(K) * K * C + c;
   float32x4_t lo[P], hi[P];
   const float32x4_t b0 = vld1q_f32(bias), b1 = vld1q_f32(bias + 4);
-#pragma GCC unroll 8
+MK_UNROLL(8)
   for (int j = 0; j < P; ++j) {
     lo[j] = b0;
     hi[j] = b1;
@@ -77,15 +78,15 @@ inline void sliding8(const DwconvParams& p, const float* x, const float* packed,
     const float* xr = x + ((iy0 + ky) * p.width + ox - p.pad_left) * C + c;
     const float* wr = packed + static_cast<int64_t>(ky) * K * C + c;
     float32x4_t w0[K], w1[K];
-#pragma GCC unroll 5
+MK_UNROLL(5)
     for (int kx = 0; kx < K; ++kx) {
       w0[kx] = vld1q_f32(wr + kx * C);
       w1[kx] = vld1q_f32(wr + kx * C + 4);
     }
-#pragma GCC unroll 16
+MK_UNROLL(16)
     for (int i = 0; i < P - 1 + K; ++i) {
       const float32x4_t x0 = vld1q_f32(xr + i * C), x1 = vld1q_f32(xr + i * C + 4);
-#pragma GCC unroll 8
+MK_UNROLL(8)
       for (int j = 0; j < P; ++j) {
         const int kx = i - j;
         if (kx >= 0 && kx < K) {
@@ -96,7 +97,7 @@ inline void sliding8(const DwconvParams& p, const float* x, const float* packed,
     }
   }
   float* y = y_row + ox * C + c;
-#pragma GCC unroll 8
+MK_UNROLL(8)
   for (int j = 0; j < P; ++j) {
     vst1q_f32(y + j * C, activation_neon(lo[j], p.act));
     vst1q_f32(y + j * C + 4, activation_neon(hi[j], p.act));
@@ -122,7 +123,7 @@ inline void group4(const DwconvParams& p, const float* x, const float* packed, f
     for (int kx = 0; kx < K; ++kx) {
       const float32x4_t w0 = vld1q_f32(wr + kx * C), w1 = vld1q_f32(wr + kx * C + 4);
       const float* xp = xr + kx * tap_step;
-#pragma GCC unroll 4
+MK_UNROLL(4)
       for (int j = 0; j < 4; ++j) {
         lo[j] = vfmaq_f32(lo[j], vld1q_f32(xp + j * step), w0);
         hi[j] = vfmaq_f32(hi[j], vld1q_f32(xp + j * step + 4), w1);
