@@ -34,9 +34,12 @@ def test_torchvision_checkpoint_loads_and_agrees(name):
     assert_close(got, want)
 
 
-def test_mobilenet_v1_fused_matches_plain_torch():
-    m = randomize_bn(models.mobilenet_v1(0.5)).eval()
-    x = torch.randn(1, 3, 128, 128).contiguous(memory_format=torch.channels_last)
+# 1.0 at 192: the depthwise outputs of the 96x96 and 48x48 pairs pass 1 MiB, so the C++
+# network runs them fused (ops/network.cc), one of them two steps after the fused stem.
+@pytest.mark.parametrize("width,res", [(0.5, 128), (1.0, 192)])
+def test_mobilenet_v1_fused_matches_plain_torch(width, res):
+    m = randomize_bn(models.mobilenet_v1(width)).eval()
+    x = torch.randn(1, 3, res, res).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         got = m(x)
         with unfused():

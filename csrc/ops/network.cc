@@ -198,8 +198,8 @@ void Network::run(const float* x, int64_t batch, int64_t height, int64_t width, 
   require(batch >= 1, "network: batch must be >= 1");
   out_extent(height, width);  // every layer's size is valid before anything runs
   // Per calling thread: concurrent runs (several Python threads) never share buffers.
-  // Layer i writes buffer i % 2 and reads the other, so growing one never moves the input;
-  // an NCHW input is moved to NHWC in a third.
+  // Step s (a layer, or layers run fused) writes buffer s % 2 and reads the other, so
+  // growing one never moves the input; an NCHW input is moved to NHWC in a third.
   thread_local FloatBuffer buffers[2], nhwc_input;
   Extent in{height, width, in_channels()};
   const float* cur = x;
@@ -211,7 +211,7 @@ void Network::run(const float* x, int64_t batch, int64_t height, int64_t width, 
     cur = moved;
   }
   const bool fuse = tuning().net_fuse;
-  for (size_t i = 0; i < layers_.size();) {
+  for (size_t i = 0, step = 0; i < layers_.size(); ++step) {
     // Layers [i, i + used) run as one step: a stem conv feeding a block without expand (or a
     // fusable depthwise + pointwise pair) computes its rows band by band inside the block;
     // a fusable pair runs as a block. Outputs are the same, bit for bit.
@@ -233,7 +233,7 @@ void Network::run(const float* x, int64_t batch, int64_t height, int64_t width, 
     Extent out = in;
     for (size_t j = i; j < i + used; ++j) out = layer_out(layers_[j], out);
     const size_t last = i + used - 1;
-    float* dst = last + 1 == layers_.size() ? y : scratch(buffers[last % 2], batch * out.height * out.width * out.channels);
+    float* dst = last + 1 == layers_.size() ? y : scratch(buffers[step % 2], batch * out.height * out.width * out.channels);
     const auto t0 = i == 0 ? start : std::chrono::steady_clock::now();
     if (used == 1) {
       run_layer(l, cur, batch, in, out, dst, isa);

@@ -222,7 +222,16 @@ TEST_CASE("network: fused stem blocks and depthwise + pointwise pairs equal the 
                    {stem(64, A::kRelu6), layer(Kind::kDwconv, 64, 64, 3, 1, A::kRelu6, wts.add(rng, 10 * 64, 0.5f)),
                     layer(Kind::kPwconv, 64, 64, 1, 1, A::kRelu6, wts.add(rng, 65 * 64, 0.3f)),
                     layer(Kind::kDwconv, 64, 64, 5, 1, A::kRelu, wts.add(rng, 26 * 64, 0.5f)),
-                    layer(Kind::kPwconv, 64, 8, 1, 1, A::kHardswish, wts.add(rng, 65 * 8, 0.3f))}});
+                    layer(Kind::kPwconv, 64, 8, 1, 1, A::kHardswish, wts.add(rng, 65 * 8, 0.3f)),
+                    layer(Kind::kGlobalAvgPool, 8, 8, 1, 1, A::kIdentity, nullptr)}});
+  // A fused pair two layers after a fused stem: its input and output buffers must differ.
+  cases.push_back({"stem + dw + pw, pw, then a pair", 130, 131,
+                   {stem(64, A::kRelu6), layer(Kind::kDwconv, 64, 64, 3, 1, A::kRelu6, wts.add(rng, 10 * 64, 0.5f)),
+                    layer(Kind::kPwconv, 64, 64, 1, 1, A::kRelu6, wts.add(rng, 65 * 64, 0.3f)),
+                    layer(Kind::kPwconv, 64, 64, 1, 1, A::kRelu, wts.add(rng, 65 * 64, 0.3f)),
+                    layer(Kind::kDwconv, 64, 64, 3, 1, A::kRelu, wts.add(rng, 10 * 64, 0.5f)),
+                    layer(Kind::kPwconv, 64, 8, 1, 1, A::kHardswish, wts.add(rng, 65 * 8, 0.3f)),
+                    layer(Kind::kGlobalAvgPool, 8, 8, 1, 1, A::kIdentity, nullptr)}});
   auto& pool = mk::ThreadPool::instance();
   const int saved = pool.num_threads();
   const bool saved_fuse = mk::get_tuning("net_fuse");

@@ -126,10 +126,6 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
 #undef MK_STORE
 }
 
-// A full 64-column tile (four 16-column B vectors): 24 zmm accumulators, 4 B loads and 6
-// broadcasts per 24 FMAs, against 8 loads per 12 FMAs for 32 columns; the epilogue and the
-// A rows are shared by twice the columns. For CPUs with two 512-bit FMA ports (Intel),
-// where the 32-column tile's loads and per-tile overhead showed (bench/NOTES.md).
 // What a 64-column tile needs besides its rows: the same for every row tile of a column
 // tile, so rows() computes it once (per-tile setup was a third of a K = 16 tile's time).
 struct Tile64Setup {
@@ -150,6 +146,7 @@ struct Tile64Setup {
         last(p.k_hi < 0 || p.k_hi == p.k) {}
 };
 
+// The 64-column tile's body; x, residual and y point at the tile's first row and column.
 template <int MR, Activation A>
 __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Tile64Setup& t, const float* x,
                                                   const float* residual, float* y) {
@@ -231,8 +228,9 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
 }
 
 // Rows [0, m) of columns [n0, n0 + nr): the row tiles of one column tile in one call, the
-// activation and column shape dispatched once (per-tile dispatch and call overhead was
-// ~100 cycles a tile: a third of a K = 16 tile's time).
+// activation and column shape dispatched once and a 64-column tile's setup computed once.
+// A tile's fixed cost was ~100 cycles, a third of a K = 16 tile's time; this cut K <= 32
+// GEMMs' time by 3-12% (bench/NOTES.md).
 template <Activation A>
 void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x, const float* packed,
           const float* residual, float* y) {
