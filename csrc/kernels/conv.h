@@ -7,7 +7,7 @@
 // of a row is 6 floats after pixel i - 1, tap t of a kernel row t floats after its first),
 // so every broadcast is a constant offset from one of three row pointers and the whole
 // K loop's FMAs unroll: on AVX-512 24 pixels x 16 channels or 12 x 32 (24 accumulators),
-// on AVX2 12 x 8 or 6 x 16 (12).
+// on AVX2 12 x 8 or 6 x 16 (12), on NEON 24 x 4 or 12 x 8 (24).
 #pragma once
 #include <cstdint>
 
@@ -32,6 +32,9 @@ bool conv3x3s2_c3_avx2(const StemRow& r);
 #endif
 #if defined(MK_HAVE_AVX512)
 bool conv3x3s2_c3_avx512(const StemRow& r);
+#endif
+#if defined(MK_HAVE_NEON)
+bool conv3x3s2_c3_neon(const StemRow& r);
 #endif
 
 }  // namespace mk

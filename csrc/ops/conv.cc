@@ -87,6 +87,9 @@ bool stem_row(const ConvArgs& a, Isa isa, const float* x, float* y, int64_t pixe
 #if defined(MK_HAVE_AVX2)
   if (isa == Isa::kAvx2) return conv3x3s2_c3_avx2(r);
 #endif
+#if defined(MK_HAVE_NEON)
+  if (isa == Isa::kNeon) return conv3x3s2_c3_neon(r);
+#endif
   (void)r;
   (void)isa;
   return false;
