@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/gemm.h"
 #include "ops/inverted_residual.h"
 #include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
@@ -28,11 +29,19 @@ int main(int argc, char** argv) {
   mk::FloatBuffer x(H * W * cin, 0.5f), ex((cin + 1) * hid, 0.01f), dw((k * k + 1) * hid, 0.1f);
   mk::FloatBuffer f1((hid + 1) * sq, 0.01f), f2((sq + 1) * hid, 0.01f), pr((hid + 1) * cout, 0.01f);
   mk::FloatBuffer y(ho * wo * cout);
+  // The pointwise weights in the GEMM's panel layout, as a Network holds them.
+  auto panels = [](const mk::FloatBuffer& w, int64_t k, int64_t n) {
+    mk::FloatBuffer out(mk::gemm_panels_size(k, n));
+    mk::pack_gemm_panels(w.data(), k, n, out.data());
+    return out;
+  };
+  ex = panels(ex, cin, hid), f1 = panels(f1, hid, sq), f2 = panels(f2, sq, hid), pr = panels(pr, hid, cout);
   const bool residual = s == 1 && cin == cout;
   mk::InvertedResidualArgs a{x.data(), hid == cin ? nullptr : ex.data(), dw.data(), se ? f1.data() : nullptr,
                              se ? f2.data() : nullptr, pr.data(), y.data(), 1, H, W, cin, hid, se ? sq : 0, cout,
                              ho, wo, k, s, pad, pad, pad, pad, mk::Activation::kRelu6, mk::Activation::kRelu6,
                              mk::Activation::kRelu, mk::Activation::kHardsigmoid, residual};
+  a.panels = true;
   // MK_BANDS_ONLY=1: time row bands alone (for perf profiles of the fused driver).
   const bool bands_only = std::getenv("MK_BANDS_ONLY") != nullptr;
   std::vector<double> t[2];
