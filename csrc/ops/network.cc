@@ -34,7 +34,15 @@ void check_activation(Activation act, const std::string& layer) {
 }
 
 InvertedResidualArgs block_args(const NetworkLayer& l, const float* x, int64_t batch, const Extent& in,
-                                const Extent& out, float* y);
+                                const Extent& out, float* y) {
+  InvertedResidualArgs a{x, l.packed, l.dw, l.se_fc1, l.se_fc2, l.project, y, batch,
+                         in.height, in.width, in.channels, l.hidden, l.se_channels,
+                         out.channels, out.height, out.width, l.kernel, l.stride,
+                         l.pad_top, l.pad_left, l.pad_bottom, l.pad_right, l.act, l.dw_act,
+                         l.se_act, l.se_gate, l.residual};
+  a.panels = l.panels;
+  return a;
+}
 
 void run_layer(const NetworkLayer& l, const float* x, int64_t batch, const Extent& in, const Extent& out,
                float* y, Isa isa) {
@@ -80,17 +88,6 @@ bool fusable_pair(const NetworkLayer& dw, const NetworkLayer& pw, const Extent& 
     return false;
   const Extent out = layer_out(dw, in);
   return out.height * out.width * out.channels * static_cast<int64_t>(sizeof(float)) >= (1 << 20);
-}
-
-InvertedResidualArgs block_args(const NetworkLayer& l, const float* x, int64_t batch, const Extent& in,
-                                const Extent& out, float* y) {
-  InvertedResidualArgs a{x, l.packed, l.dw, l.se_fc1, l.se_fc2, l.project, y, batch,
-                         in.height, in.width, in.channels, l.hidden, l.se_channels,
-                         out.channels, out.height, out.width, l.kernel, l.stride,
-                         l.pad_top, l.pad_left, l.pad_bottom, l.pad_right, l.act, l.dw_act,
-                         l.se_act, l.se_gate, l.residual};
-  a.panels = l.panels;
-  return a;
 }
 
 // A dwconv + pwconv pair as a block (fusable_pair).

@@ -227,6 +227,20 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
   tile<MR, 8, 0, A>(p, n0, nr, x, packed, residual, y);
 }
 
+// One tile of mr (1..6) rows.
+template <Activation A>
+void tile_rows(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const float* x, const float* packed,
+               const float* residual, float* y) {
+  switch (mr) {
+    case 6: return tile<6, A>(p, n0, nr, x, packed, residual, y);
+    case 5: return tile<5, A>(p, n0, nr, x, packed, residual, y);
+    case 4: return tile<4, A>(p, n0, nr, x, packed, residual, y);
+    case 3: return tile<3, A>(p, n0, nr, x, packed, residual, y);
+    case 2: return tile<2, A>(p, n0, nr, x, packed, residual, y);
+    default: return tile<1, A>(p, n0, nr, x, packed, residual, y);
+  }
+}
+
 // Rows [0, m) of columns [n0, n0 + nr): the row tiles of one column tile in one call, the
 // activation and column shape dispatched once and a 64-column tile's setup computed once.
 // A tile's fixed cost was ~100 cycles, a third of a K = 16 tile's time; this cut K <= 32
@@ -243,17 +257,7 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
   } else {
     for (; i + 6 <= m; i += 6) tile<6, A>(p, n0, nr, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
   }
-  if (i == m) return;
-  x += i * lda;
-  y += i * N;
-  if (residual) residual += i * N;
-  switch (m - i) {
-    case 5: return tile<5, A>(p, n0, nr, x, packed, residual, y);
-    case 4: return tile<4, A>(p, n0, nr, x, packed, residual, y);
-    case 3: return tile<3, A>(p, n0, nr, x, packed, residual, y);
-    case 2: return tile<2, A>(p, n0, nr, x, packed, residual, y);
-    default: return tile<1, A>(p, n0, nr, x, packed, residual, y);
-  }
+  if (i < m) tile_rows<A>(p, m - i, n0, nr, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
 }
 
 }  // namespace
@@ -270,15 +274,7 @@ void gemm_tile_avx512(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, c
                       const float* packed, const float* residual, float* y) {
   const bool last = p.k_hi < 0 || p.k_hi == p.k;
   with_activation(last ? p.act : Activation::kIdentity, [&](auto act) {
-    constexpr Activation A = decltype(act)::value;
-    switch (mr) {
-      case 6: return tile<6, A>(p, n0, nr, x, packed, residual, y);
-      case 5: return tile<5, A>(p, n0, nr, x, packed, residual, y);
-      case 4: return tile<4, A>(p, n0, nr, x, packed, residual, y);
-      case 3: return tile<3, A>(p, n0, nr, x, packed, residual, y);
-      case 2: return tile<2, A>(p, n0, nr, x, packed, residual, y);
-      default: return tile<1, A>(p, n0, nr, x, packed, residual, y);
-    }
+    tile_rows<decltype(act)::value>(p, mr, n0, nr, x, packed, residual, y);
   });
 }
 
