@@ -210,4 +210,28 @@ TEST_CASE("inverted_residual: rejects inconsistent sizes") {
   a = args_of(c, y.data(), false);
   a.dw_act = static_cast<mk::Activation>(99);
   CHECK_MSG(throws(a), "activation 99 accepted");
+  // A stem must produce exactly the block's input, feed a block without expand, and have
+  // an input of its own.
+  a = args_of(c, y.data(), false);
+  std::vector<float> image(c.n * (2 * c.h) * (2 * c.w) * 3, 0.5f), stem_w(28 * c.cin, 0.1f);
+  mk::ConvArgs stem{image.data(), stem_w.data(), nullptr, c.n, 2 * c.h, 2 * c.w, 3, c.cin, c.h, c.w, 3, 2,
+                    1, 1, 0, 0, mk::Activation::kRelu};
+  a.stem = &stem;
+  a.expand = nullptr;
+  a.hidden = a.in_channels;
+  a.se_fc1 = a.se_fc2 = nullptr;
+  CHECK_MSG(!throws(a), "a valid stem rejected");
+  mk::ConvArgs bad = stem;
+  bad.out_channels += 1;
+  a.stem = &bad;
+  CHECK_MSG(throws(a), "stem with other output channels accepted");
+  bad = stem;
+  bad.x = nullptr;
+  CHECK_MSG(throws(a), "stem without input accepted");
+  bad = stem;
+  bad.out_height += 1;
+  CHECK_MSG(throws(a), "stem with a wrong output height accepted");
+  a = args_of(c, y.data(), false);
+  a.stem = &stem;
+  CHECK_MSG(!a.expand || throws(a), "stem before an expand accepted");
 }
