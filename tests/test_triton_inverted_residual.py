@@ -192,3 +192,48 @@ def test_autotune_picks_a_config_and_stays_correct():
     best, timings = fused.autotune(x, e, 2, d, 3, 2, [1] * 4, 2, p, False, warmup=5, rep=20)
     assert best in fused.CONFIGS and len(timings) == len(fused.CONFIGS)
     _run(x, weights, A.RELU6, 3, 2, [1] * 4, A.RELU6, False)
+
+
+class _SharedMemoryLimit:
+    """Stands in for the jitted kernel: raises triton's OutOfResources (as a launch on a GPU
+    does before anything runs) for plans with more than `max_cout` x `max_hid` channels per
+    block, launches the real kernel otherwise; records every plan tried."""
+
+    def __init__(self, kernel, max_cout, max_hid):
+        self.kernel, self.max_cout, self.max_hid, self.tried = kernel, max_cout, max_hid, []
+
+    def __getitem__(self, grid):
+        def launch(*args, **kw):
+            self.tried.append((kw["COUT_BLOCK"], kw["HID_BLOCK"], kw["P"]))
+            if kw["COUT_BLOCK"] > self.max_cout or kw["HID_BLOCK"] > self.max_hid:
+                raise fused.OutOfResources(317952, 232448, "shared memory")
+            return self.kernel[grid](*args, **kw)
+        return launch
+
+
+@pytest.mark.parametrize("max_cout,max_hid", [(16, 16), (32, 64)])
+def test_a_plan_over_the_gpu_limit_is_shrunk_and_stays_correct(monkeypatch, max_cout, max_hid):
+    """The zoo's 32-32-16 block needed 317952 B of shared memory on an H200 (limit 232448):
+    the launcher shrinks the output-channel block, then the hidden block, until the launch
+    fits, remembers that per shape, and the result is still the block's."""
+    limit = _SharedMemoryLimit(fused._inverted_residual_kernel, max_cout, max_hid)
+    monkeypatch.setattr(fused, "_inverted_residual_kernel", limit)
+    monkeypatch.setattr(fused, "_FITTED", {})
+    weights = _block(6, 40, 40, 3, seed=5)
+    x = make_input(1, 6, 7, 9, seed=5)
+    _run(x, weights, A.RELU6, 3, 1, [1] * 4, A.RELU6, False, hid_block=64, acc_budget=64 * 64)
+    fits = [t for t in limit.tried if t[0] <= max_cout and t[1] <= max_hid]
+    assert limit.tried[0][:2] == (64, 64) and len(fits) == 1 and limit.tried[-1] == fits[0]
+    assert len(fused._FITTED) == 1
+    first = len(limit.tried)
+    _run(x, weights, A.RELU6, 3, 1, [1] * 4, A.RELU6, False, hid_block=64, acc_budget=64 * 64)
+    assert limit.tried[first:] == [fits[0]], "the fitted knobs are reused: one launch"
+
+
+def test_a_plan_that_cannot_shrink_raises(monkeypatch):
+    limit = _SharedMemoryLimit(fused._inverted_residual_kernel, 8, 8)  # below tl.dot's 16: never fits
+    monkeypatch.setattr(fused, "_inverted_residual_kernel", limit)
+    monkeypatch.setattr(fused, "_FITTED", {})
+    weights = _block(6, 40, 40, 3, seed=5)
+    with pytest.raises(fused.OutOfResources):
+        _run(make_input(1, 6, 7, 9, seed=5), weights, A.RELU6, 3, 1, [1] * 4, A.RELU6, False, tile=(2, 2))

@@ -63,12 +63,14 @@ axis and each split recomputes steps 1-2), num_warps.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import torch
 import triton
 import triton.language as tl
+from triton.runtime.errors import OutOfResources
 
-from ..ops.checks import out_hw
+from ..ops.checks import out_extent, out_hw
 from .activation import apply_activation
 
 # Tests set this to fill outputs with NaN before the kernel runs (an unwritten element fails).
@@ -299,24 +301,36 @@ def _shape_key(x, expand, dw, kernel_size, stride, padding, project, residual, k
     return key if kind == "block" else key + (kind,)
 
 
-def _launch(x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation, project, residual,
-            kind, gate=None, *, halo=None, max_lanes=None, hid_block=None, cin_block=None, acc_budget=16384,
-            num_warps=None, tile=None):
-    """One launch of _inverted_residual_kernel in mode `kind` (KINDS). Returns y for the
-    projecting kinds, (d or None, sums) for the pooling ones."""
-    n, cin, h, w = x.shape
-    hid = dw.shape[1]
+@dataclass(frozen=True)
+class Plan:
+    """One launch's tiling: the output tile (oth x otw pixels in p lanes, q halo lanes), the
+    channel blocks and the warps. Pure function of the layer's shape and the knobs
+    (`plan`), so tools can compile exactly what a launch would run (bench/triton_smem.py)."""
+    oth: int
+    otw: int
+    p: int
+    q: int
+    cin_block: int
+    hid_block: int
+    cout_block: int
+    num_warps: int
+    gather: bool
+
+
+def plan(n, cin, h, w, hid, cout, kernel_size, stride, padding, has_expand, kind, on_gpu, tuned=None, *,
+         halo=None, max_lanes=None, hid_block=None, cin_block=None, acc_budget=16384, num_warps=None, tile=None):
+    """The Plan of a launch in mode `kind` (KINDS); `tuned`: autotune's knobs for this shape
+    (explicit knobs win over them, they over DEFAULTS / INTERPRETER_DEFAULTS)."""
+    tuned = tuned or {}
     project_kind = kind in ("block", "gated")
-    cout = project.shape[1] if project_kind else 1  # pass 1: no output channels (the tile model ignores them)
-    ho, wo = out_hw(x, kernel_size, stride, padding)
-    has_expand = expand is not None
-    tuned = _TUNED.get(_shape_key(x, expand, dw, kernel_size, stride, padding, project if project_kind else None,
-                                  residual and project_kind, kind), {})
+    cout = cout if project_kind else 1  # pass 1: no output channels (the tile model ignores them)
+    ho = out_extent(h, kernel_size, stride, padding[0], padding[2])
+    wo = out_extent(w, kernel_size, stride, padding[1], padding[3])
     halo = halo or tuned.get("halo", "recompute")
     if halo not in DEFAULTS:
         raise ValueError(f"fused_inverted_residual: halo must be one of {tuple(DEFAULTS)}, got {halo!r}")
     gather = halo == "gather"
-    base = {**(DEFAULTS[halo] if x.device.type == "cuda" else INTERPRETER_DEFAULTS), **tuned}
+    base = {**(DEFAULTS[halo] if on_gpu else INTERPRETER_DEFAULTS), **tuned}
     max_lanes = max(_pow2(max_lanes or base["max_lanes"]), _pow2(kernel_size * kernel_size))  # >= one halo
     hid_block = min(_pow2(hid_block or base["hid_block"]), _pow2(hid))
     cin_block = min(_pow2(cin_block or 64), _pow2(cin))
@@ -328,7 +342,44 @@ def _launch(x, expand, expand_activation, dw, kernel_size, stride, padding, dw_a
         p = _pow2(oth * otw)
         q = _pow2(((oth - 1) * stride + kernel_size) * ((otw - 1) * stride + kernel_size)) if gather else p
         cout_block = min(_pow2(cout), _pow2(acc_budget // p))
-    num_warps = num_warps or base["num_warps"]
+    if not project_kind:
+        cout_block = 16
+    return Plan(oth, otw, p, q, cin_block, hid_block, cout_block, num_warps or base["num_warps"], gather)
+
+
+def shrink(knobs: dict, pl: Plan, kernel_size: int) -> dict | None:
+    """Smaller knobs for a plan that does not fit the GPU (shared memory or registers): first
+    the output-channel block (acc_budget), then the hidden block, then the lanes; None when
+    nothing is left to shrink."""
+    if pl.cout_block > 16:
+        return {**knobs, "acc_budget": max(16, pl.p * pl.cout_block // 2)}
+    if pl.hid_block > 16:
+        return {**knobs, "hid_block": pl.hid_block // 2}
+    lanes = max(pl.p, pl.q)
+    if lanes // 2 >= _pow2(kernel_size * kernel_size) and knobs.get("tile") is None:
+        return {**knobs, "max_lanes": lanes // 2}
+    return None
+
+
+_FITTED: dict = {}  # (shape key, requested knobs) -> knobs that fit this GPU (set by _launch)
+
+
+def _launch(x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation, project, residual,
+            kind, gate=None, **knobs):
+    """One launch of _inverted_residual_kernel in mode `kind` (KINDS). Returns y for the
+    projecting kinds, (d or None, sums) for the pooling ones. A plan the GPU cannot run
+    (triton's OutOfResources: shared memory or registers) is shrunk (`shrink`) and run
+    again; the knobs that fit are remembered per shape."""
+    n, cin, h, w = x.shape
+    hid = dw.shape[1]
+    project_kind = kind in ("block", "gated")
+    cout = project.shape[1] if project_kind else 1
+    ho, wo = out_hw(x, kernel_size, stride, padding)
+    has_expand = expand is not None
+    key = _shape_key(x, expand, dw, kernel_size, stride, padding, project if project_kind else None,
+                     residual and project_kind, kind)
+    requested = (key, tuple(sorted(knobs.items())))
+    knobs = _FITTED.get(requested, knobs)
 
     x = x.contiguous(memory_format=torch.channels_last)
     y = d = sums = None
@@ -343,27 +394,45 @@ def _launch(x, expand, expand_activation, dw, kernel_size, stride, padding, dw_a
             d = torch.empty((n, hid, ho, wo), dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
             if POISON_OUTPUTS:
                 d.fill_(float("nan"))
-        cout_block = 16
     gated = kind == "gated"
     if gated:
         gate = gate.contiguous()
-    tiles_x = triton.cdiv(wo, otw)
-    tiles_per_image = triton.cdiv(ho, oth) * tiles_x
     dwp = dw.to(x.dtype).contiguous()
     we = expand.to(x.dtype).contiguous() if has_expand else dwp  # any valid pointer when None
     unused = x  # any valid pointer for the buffers a mode does not touch
-    grid = (n * tiles_per_image, triton.cdiv(cout, cout_block) if project_kind else 1)
-    _inverted_residual_kernel[grid](
-        x, we, dwp, project if project_kind else unused, y if project_kind else unused,
-        gate if gated else unused, d if d is not None else unused, sums if sums is not None else unused,
-        h, w, cin, hid, cout, ho, wo, stride, padding[0], padding[1],
-        oth, otw, (oth - 1) * stride + kernel_size, (otw - 1) * stride + kernel_size, tiles_x, tiles_per_image,
+    while True:
+        pl = plan(n, cin, h, w, hid, cout, kernel_size, stride, padding, has_expand, kind, x.device.type == "cuda",
+                  _TUNED.get(key), **knobs)
+        tiles_x = triton.cdiv(wo, pl.otw)
+        tiles_per_image = triton.cdiv(ho, pl.oth) * tiles_x
+        grid = (n * tiles_per_image, triton.cdiv(cout, pl.cout_block) if project_kind else 1)
+        try:
+            _inverted_residual_kernel[grid](
+                x, we, dwp, project if project_kind else unused, y if project_kind else unused,
+                gate if gated else unused, d if d is not None else unused, sums if sums is not None else unused,
+                h, w, cin, hid, cout, ho, wo, stride, padding[0], padding[1],
+                pl.oth, pl.otw, (pl.oth - 1) * stride + kernel_size, (pl.otw - 1) * stride + kernel_size, tiles_x,
+                tiles_per_image, **constexprs(pl, kernel_size, has_expand, expand_activation, dw_activation,
+                                              residual, kind, cin, x.dtype == torch.float32),
+                num_warps=pl.num_warps)
+        except OutOfResources:
+            smaller = shrink(knobs, pl, kernel_size)
+            if smaller is None:
+                raise
+            knobs = _FITTED[requested] = smaller
+            continue
+        return y if project_kind else (d, sums)
+
+
+def constexprs(pl: Plan, kernel_size, has_expand, expand_activation, dw_activation, residual, kind, cin, fp32):
+    """The kernel's constexpr arguments for a Plan (shared by _launch and the compile-only tools)."""
+    project_kind = kind in ("block", "gated")
+    return dict(
         K=kernel_size, HAS_EXPAND=has_expand, ACT_E=int(expand_activation), ACT_D=int(dw_activation),
-        HAS_RES=bool(residual) and project_kind, FP32=x.dtype == torch.float32, GATHER=gather,
-        X_RESIDENT=gather and has_expand and cin <= cin_block,
-        PROJECT=project_kind, GATED=gated, STORE_DW=kind == "pool_store",
-        P=p, Q=q, CIN_BLOCK=cin_block, HID_BLOCK=hid_block, COUT_BLOCK=cout_block, num_warps=num_warps)
-    return y if project_kind else (d, sums)
+        HAS_RES=bool(residual) and project_kind, FP32=fp32, GATHER=pl.gather,
+        X_RESIDENT=pl.gather and has_expand and cin <= pl.cin_block,
+        PROJECT=project_kind, GATED=kind == "gated", STORE_DW=kind == "pool_store",
+        P=pl.p, Q=pl.q, CIN_BLOCK=pl.cin_block, HID_BLOCK=pl.hid_block, COUT_BLOCK=pl.cout_block)
 
 
 def fused_inverted_residual(x, expand, expand_activation, dw, kernel_size, stride, padding, dw_activation,
