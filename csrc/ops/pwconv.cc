@@ -49,7 +49,9 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
   // Row block: ~256 KiB of X at most, a multiple of the tile height, several blocks evened
   // out over the threads (one block: the columns are split below instead).
   const int64_t max_block = std::max<int64_t>(kTileRows, (65536 / p.k) / kTileRows * kTileRows);
-  const int64_t threads = ThreadPool::instance().num_threads();
+  // Inside a pool task (a block's band) the call runs inline: split as for one thread.
+  const int64_t threads = tuning().gemm_nested_serial ? ThreadPool::instance().threads_here()
+                                                      : ThreadPool::instance().num_threads();
   int64_t block = even_part_size(a.m, max_block, kTileRows, 2);
   const int64_t col_tiles = (p.n + kTileCols - 1) / kTileCols;
   // One block, split over the threads by rows instead of columns, so each thread writes
@@ -58,9 +60,14 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
   // not share evenly (N = 160: 64 + 64 + 32 columns over 2 threads; each thread then reads
   // all of B, gemm_split_rows_cols). Jobs are row-block-major: one row block per thread.
   const bool uneven = col_tiles % threads != 0 && col_tiles < 4 * threads && a.m >= threads * kTileRows;
+  // Shares are whole row tiles, except for few rows (7x7 maps), where rounding costs more
+  // than a partial tile: 49 rows go 25 + 24, not 30 + 19 (gemm_exact_split).
   if (threads > 1 && block >= a.m && tuning().gemm_row_split &&
-      (a.m >= threads * 8 * kTileRows || (uneven && tuning().gemm_split_rows_cols)))
-    block = ((a.m + threads - 1) / threads + kTileRows - 1) / kTileRows * kTileRows;
+      (a.m >= threads * 8 * kTileRows || (uneven && tuning().gemm_split_rows_cols))) {
+    block = (a.m + threads - 1) / threads;
+    if (a.m >= threads * 8 * kTileRows || !tuning().gemm_exact_split)
+      block = (block + kTileRows - 1) / kTileRows * kTileRows;
+  }
   const int64_t blocks = (a.m + block - 1) / block;
   // AVX-512 reads two B panels per tile (128 bytes per k): past K ~ 256 they no longer stay
   // in L1 across the row tiles of a block. The gemm_k_chunks switch (off by default) splits
@@ -70,6 +77,26 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
   // streaming B from L2, 128 bytes per 12 FMAs) and 1.8-2.5% on whole models.
   const int64_t k_chunks = isa == Isa::kAvx512 && tuning().gemm_k_chunks ? (p.k + 255) / 256 : 1;
   const int64_t k_chunk = (p.k + k_chunks - 1) / k_chunks;
+  // Rows [m0, m1) of the column tile [n0, n0 + nr).
+  const auto column = [&](int64_t n0, int64_t nr, int64_t m0, int64_t m1) {
+    GemmParams pc = p;
+    for (int64_t c = 0; c < k_chunks; ++c) {
+      pc.k_lo = c * k_chunk;
+      pc.k_hi = std::min(p.k, pc.k_lo + k_chunk);
+#if defined(MK_HAVE_AVX512)
+      if (isa == Isa::kAvx512 && tuning().gemm_row_loop) {
+        gemm_rows_avx512(pc, m1 - m0, n0, nr, a.x + m0 * gemm_lda(p), a.packed,
+                         a.residual ? a.residual + m0 * p.n : nullptr, a.y + m0 * p.n);
+        continue;
+      }
+#endif
+      for (int64_t i = m0; i < m1; i += kTileRows) {
+        const int64_t mr = std::min(kTileRows, m1 - i);
+        kernel(pc, mr, n0, nr, a.x + i * gemm_lda(p), a.packed, a.residual ? a.residual + i * p.n : nullptr,
+               a.y + i * p.n);
+      }
+    }
+  };
   // Small m (7x7 maps): split columns too, so batch 1 still uses every thread.
   const int64_t col_groups = blocks >= threads * 2 ? 1 : std::min<int64_t>(col_tiles, 4);
   const int64_t tiles_per_group = (col_tiles + col_groups - 1) / col_groups;
@@ -79,27 +106,7 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
       const int64_t m1 = std::min(a.m, m0 + block);
       const int64_t t0 = (job % col_groups) * tiles_per_group;
       const int64_t t1 = std::min(col_tiles, t0 + tiles_per_group);
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t n0 = t * kTileCols;
-        const int64_t nr = std::min(kTileCols, p.n - n0);
-        GemmParams pc = p;
-        for (int64_t c = 0; c < k_chunks; ++c) {
-          pc.k_lo = c * k_chunk;
-          pc.k_hi = std::min(p.k, pc.k_lo + k_chunk);
-#if defined(MK_HAVE_AVX512)
-          if (isa == Isa::kAvx512 && tuning().gemm_row_loop) {
-            gemm_rows_avx512(pc, m1 - m0, n0, nr, a.x + m0 * gemm_lda(p), a.packed,
-                             a.residual ? a.residual + m0 * p.n : nullptr, a.y + m0 * p.n);
-            continue;
-          }
-#endif
-          for (int64_t i = m0; i < m1; i += kTileRows) {
-            const int64_t mr = std::min(kTileRows, m1 - i);
-            kernel(pc, mr, n0, nr, a.x + i * gemm_lda(p), a.packed, a.residual ? a.residual + i * p.n : nullptr,
-                   a.y + i * p.n);
-          }
-        }
-      }
+      for (int64_t t = t0; t < t1; ++t) column(t * kTileCols, std::min(kTileCols, p.n - t * kTileCols), m0, m1);
     }
   });
 }

@@ -104,6 +104,8 @@ void ThreadPool::set_num_threads(int n) {
 
 int ThreadPool::num_threads() const { return num_threads_.load(); }
 
+int ThreadPool::threads_here() const { return in_pool_task ? 1 : num_threads(); }
+
 void ThreadPool::start_workers(int count) {
   uint64_t generation;
   {

@@ -23,6 +23,9 @@ class ThreadPool {
   // Total threads used by parallel_for, caller included (>= 1).
   void set_num_threads(int n);
   int num_threads() const;
+  // The threads a parallel_for issued here would use: 1 inside a task (it runs inline),
+  // else num_threads(). Drivers size their splits with it.
+  int threads_here() const;
 
   // Runs task(begin, end) over disjoint chunks covering [0, n). Exceptions thrown
   // by a task are rethrown in the caller (the first one wins).

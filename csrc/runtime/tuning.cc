@@ -27,6 +27,8 @@ const Switch kSwitches[] = {
     {"dw_row_pairs_s2", &Tuning::dw_row_pairs_s2},
     {"dw_row_pairs_avx2", &Tuning::dw_row_pairs_avx2},
     {"gemm_split_rows_cols", &Tuning::gemm_split_rows_cols},
+    {"gemm_exact_split", &Tuning::gemm_exact_split},
+    {"gemm_nested_serial", &Tuning::gemm_nested_serial},
     {"gemm_row_loop", &Tuning::gemm_row_loop},
     {"conv_stem_kernel", &Tuning::conv_stem_kernel},
     {"net_fuse", &Tuning::net_fuse},

@@ -34,6 +34,12 @@ struct Tuning {
   std::atomic<bool> dw_row_pairs_avx2{true};  // ... on AVX2 too
   // GEMM driver: small m with column tiles that do not share evenly: rows split as well.
   std::atomic<bool> gemm_split_rows_cols{true};
+  // ... into exact shares (m / threads rows), not shares rounded up to whole row tiles.
+  // (small m only: 14x14 maps measured 0.99x with exact shares)
+  std::atomic<bool> gemm_exact_split{true};
+  // GEMM driver: called inside a pool task (it then runs inline), row blocks and column
+  // groups sized for one thread instead of the pool's.
+  std::atomic<bool> gemm_nested_serial{true};
   // AVX-512 GEMM: a column tile's row tiles in one kernel call.
   std::atomic<bool> gemm_row_loop{true};
   // Stem conv (3 channels, 3x3, stride 2): the unrolled microkernel (kernels/conv.h)

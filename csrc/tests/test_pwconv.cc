@@ -99,11 +99,12 @@ TEST_CASE("pwconv: row blocks over several threads match the reference") {
   auto& pool = mk::ThreadPool::instance();
   const int saved_threads = pool.num_threads();
   const bool saved = mk::get_tuning("gemm_even_blocks"), saved_rows = mk::get_tuning("gemm_row_split");
-  const bool saved_both = mk::get_tuning("gemm_split_rows_cols");
-  for (int mode = 0; mode < 3; ++mode) {
+  const bool saved_both = mk::get_tuning("gemm_split_rows_cols"), saved_exact = mk::get_tuning("gemm_exact_split");
+  for (int mode = 0; mode < 4; ++mode) {
     mk::set_tuning("gemm_even_blocks", mode > 0);
     mk::set_tuning("gemm_row_split", mode > 0);         // a single block split by rows or by columns
-    mk::set_tuning("gemm_split_rows_cols", mode == 2);  // ... and small m split both ways
+    mk::set_tuning("gemm_split_rows_cols", mode >= 2);  // ... and small m split both ways
+    mk::set_tuning("gemm_exact_split", mode == 3);      // ... into exact shares (49 rows: 25 + 24)
     for (int threads : {1, 2, 3}) {
       pool.set_num_threads(threads);
       check_case(rng, 1000, 40, 256, static_cast<int>(mk::Activation::kRelu), false);
@@ -112,11 +113,41 @@ TEST_CASE("pwconv: row blocks over several threads match the reference") {
       check_case(rng, 97, 64, 32, static_cast<int>(mk::Activation::kHardswish), false);  // just enough rows
       check_case(rng, 49, 160, 96, static_cast<int>(mk::Activation::kRelu), true);  // 3 column tiles, rows split
       check_case(rng, 13, 96, 40, static_cast<int>(mk::Activation::kIdentity), false);
+      check_case(rng, 55, 320, 72, static_cast<int>(mk::Activation::kRelu6), true);  // 5 tiles, 19 + 18 + 18
     }
   }
   mk::set_tuning("gemm_even_blocks", saved);
   mk::set_tuning("gemm_row_split", saved_rows);
   mk::set_tuning("gemm_split_rows_cols", saved_both);
+  mk::set_tuning("gemm_exact_split", saved_exact);
+  pool.set_num_threads(saved_threads);
+}
+
+// A GEMM issued from inside a pool task runs inline (a block's band calls its project this
+// way): split as for one thread (gemm_nested_serial) or as for the pool's, the same result.
+TEST_CASE("pwconv: called inside a pool task matches the reference") {
+  auto& pool = mk::ThreadPool::instance();
+  const int saved_threads = pool.num_threads();
+  const bool saved = mk::get_tuning("gemm_nested_serial");
+  for (bool serial : {false, true}) {
+    mk::set_tuning("gemm_nested_serial", serial);
+    for (int threads : {2, 3}) {
+      pool.set_num_threads(threads);
+      int ran = 0;
+      pool.parallel_for(threads, [&](int64_t begin, int64_t) {
+        if (begin != 0) return;  // one task checks (the rng is not shared); the others only idle
+        std::mt19937 rng(11);
+        CHECK(pool.threads_here() == 1);
+        check_case(rng, 98, 96, 64, static_cast<int>(mk::Activation::kRelu6), true);  // one block, row split
+        check_case(rng, 49, 160, 96, static_cast<int>(mk::Activation::kRelu), false);  // uneven column tiles
+        check_case(rng, 2051, 17, 96, static_cast<int>(mk::Activation::kIdentity), true);  // several blocks
+        ++ran;
+      });
+      CHECK(ran == 1);
+    }
+  }
+  CHECK(pool.threads_here() == pool.num_threads());
+  mk::set_tuning("gemm_nested_serial", saved);
   pool.set_num_threads(saved_threads);
 }
 
