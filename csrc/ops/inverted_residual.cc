@@ -10,6 +10,7 @@
 #include "dwconv.h"
 #include "pwconv.h"
 #include "squeeze_excite.h"
+#include "../runtime/tuning.h"
 #include "../runtime/thread_pool.h"
 #include "../runtime/scratch.h"
 
@@ -180,7 +181,11 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
   // On small maps the halo would be a large share of each part (7x7, k = 5, 2 parts:
   // 11 expanded rows instead of 7): the per-op schedule splits its GEMMs by columns
   // instead, with no recomputation.
-  const bool by_op = a.per_op || (a.expand && halo_rows(a, splits) * 4 > a.height);
+  // Few output rows that do not share evenly (7 over 2 threads: 4 + 3, the slower part
+  // 14% over an even split) go per-op too: its GEMMs split their rows or columns evenly.
+  const bool uneven_rows = tuning().ir_uneven_by_op && splits > 1 && a.out_height % splits != 0 &&
+                           a.out_height < 4 * splits;
+  const bool by_op = a.per_op || (a.expand && (halo_rows(a, splits) * 4 > a.height || uneven_rows));
   // A stem whose rows the bands cannot take from their window (per-op; a residual that SE's
   // second pass or an unusual top padding would need again): its output stored whole first.
   if (a.stem && (by_op || (a.residual && (a.se_fc1 || a.pad_top >= a.kernel)))) {
