@@ -29,6 +29,7 @@ const Switch kSwitches[] = {
     {"gemm_split_rows_cols", &Tuning::gemm_split_rows_cols},
     {"gemm_exact_split", &Tuning::gemm_exact_split},
     {"gemm_nested_serial", &Tuning::gemm_nested_serial},
+    {"gemm_stream_next", &Tuning::gemm_stream_next},
     {"ir_uneven_by_op", &Tuning::ir_uneven_by_op},
     {"gemm_row_loop", &Tuning::gemm_row_loop},
     {"conv_stem_kernel", &Tuning::conv_stem_kernel},

@@ -40,6 +40,9 @@ struct Tuning {
   // GEMM driver: called inside a pool task (it then runs inline), row blocks and column
   // groups sized for one thread instead of the pool's.
   std::atomic<bool> gemm_nested_serial{true};
+  // AVX-512 GEMM row loop: each row tile of a 64-column tile prefetches a slice of the
+  // next column tile's B panels into L2.
+  std::atomic<bool> gemm_stream_next{true};
   // AVX-512 GEMM: a column tile's row tiles in one kernel call.
   std::atomic<bool> gemm_row_loop{true};
   // Stem conv (3 channels, 3x3, stride 2): the unrolled microkernel (kernels/conv.h)

@@ -91,6 +91,22 @@ TEST_CASE("pwconv: K chunks and 64/32-column tiles match the reference") {
   mk::set_tuning("gemm_row_loop", saved_loop);
 }
 
+// The AVX-512 row loop prefetching the next column tile's B (gemm_stream_next) on and off:
+// prefetches change no result; row tiles 1 to 9, one to four panels in the next tile.
+TEST_CASE("pwconv: next-tile B prefetch on and off matches the reference") {
+  std::mt19937 rng(13);
+  const bool saved = mk::get_tuning("gemm_stream_next");
+  for (bool on : {false, true}) {
+    mk::set_tuning("gemm_stream_next", on);
+    for (int64_t n : {65, 80, 128, 176, 200}) {
+      check_case(rng, 49, n, 300, static_cast<int>(mk::Activation::kRelu6), true);
+      check_case(rng, 6, n, 33, static_cast<int>(mk::Activation::kHardswish), false);
+      check_case(rng, 13, n, 1024, static_cast<int>(mk::Activation::kIdentity), false);
+    }
+  }
+  mk::set_tuning("gemm_stream_next", saved);
+}
+
 // Several row blocks (m past 65536 / k rows) split over 1-3 threads, blocks evened out to a
 // multiple of the thread count or not, and one block split by rows or by columns: every
 // row written once, none left out.

@@ -149,7 +149,8 @@ struct Tile64Setup {
 // The 64-column tile's body; x, residual and y point at the tile's first row and column.
 template <int MR, Activation A>
 __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Tile64Setup& t, const float* x,
-                                                  const float* residual, float* y) {
+                                                  const float* residual, float* y, const char* pf = nullptr,
+                                                  const char* pf_end = nullptr) {
   using L = Lanes<16>;
   using V = __m512;
   constexpr __mmask16 kAll = 0xFFFF;
@@ -184,6 +185,13 @@ __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Til
       const V bv0 = L::loadu(b0 + kk * ldb), bv1 = L::loadu(b1 + kk * ldb);
       const V bv2 = L::loadu(b2 + kk * ldb), bv3 = L::loadu(b3 + kk * ldb);
       MK_ROWS(MK_FMA)
+      // Every other line of a slice of the next column tile's B, every 4 k steps, into L2
+      // (gemm_stream_next; the L2 streamer fills the lines between). Software prefetches
+      // hold an L1 fill buffer until L3 answers, so a denser stream would starve the loads.
+      if ((kk & 3) == 0 && pf < pf_end) {
+        _mm_prefetch(pf, _MM_HINT_T1);
+        pf += 128;
+      }
     }
   });
 #undef MK_SHIFT
@@ -253,7 +261,22 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
   if (nr == 64) {
     const Tile64Setup t(p, packed, n0);
     const float* r = residual ? residual + n0 : nullptr;
-    for (; i + 6 <= m; i += 6) tile64<6, A>(p, t, x + i * lda, r ? r + i * N : nullptr, y + n0 + i * N);
+    // The next column tile's B panels, a slice per row tile (gemm_stream_next): a
+    // network's weights come from L3 (~28 GB/s on one core), and a column tile's first
+    // row tile otherwise waits for them (v2's 320 -> 1280 conv: 307 us in sequence, 252
+    // with its weights in L2). The slice may end up to 255 bytes past the panels:
+    // prefetches never fault.
+    const char* next = nullptr;
+    int64_t slice = 0;
+    if (tuning().gemm_stream_next && p.panels && n0 + 64 < N && m >= 6) {
+      const int64_t panels = std::min<int64_t>(4, (N - n0 - 64 + kGemmPanel - 1) / kGemmPanel);
+      next = reinterpret_cast<const char*>(gemm_b_column(p, packed, n0 + 64));
+      slice = (panels * (p.k + 1) * kGemmPanel * static_cast<int64_t>(sizeof(float)) / (m / 6) + 255) / 256 * 256;
+    }
+    for (int64_t tile_i = 0; i + 6 <= m; i += 6, ++tile_i) {
+      const char* pf = next ? next + tile_i * slice : nullptr;
+      tile64<6, A>(p, t, x + i * lda, r ? r + i * N : nullptr, y + n0 + i * N, pf, pf ? pf + slice : nullptr);
+    }
   } else {
     for (; i + 6 <= m; i += 6) tile<6, A>(p, n0, nr, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
   }
