@@ -60,13 +60,13 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
   // not share evenly (N = 160: 64 + 64 + 32 columns over 2 threads; each thread then reads
   // all of B, gemm_split_rows_cols). Jobs are row-block-major: one row block per thread.
   const bool uneven = col_tiles % threads != 0 && col_tiles < 4 * threads && a.m >= threads * kTileRows;
+  const bool many_rows = a.m >= threads * 8 * kTileRows;
   // Shares are whole row tiles, except for few rows (7x7 maps), where rounding costs more
   // than a partial tile: 49 rows go 25 + 24, not 30 + 19 (gemm_exact_split).
   if (threads > 1 && block >= a.m && tuning().gemm_row_split &&
-      (a.m >= threads * 8 * kTileRows || (uneven && tuning().gemm_split_rows_cols))) {
+      (many_rows || (uneven && tuning().gemm_split_rows_cols))) {
     block = (a.m + threads - 1) / threads;
-    if (a.m >= threads * 8 * kTileRows || !tuning().gemm_exact_split)
-      block = (block + kTileRows - 1) / kTileRows * kTileRows;
+    if (many_rows || !tuning().gemm_exact_split) block = (block + kTileRows - 1) / kTileRows * kTileRows;
   }
   const int64_t blocks = (a.m + block - 1) / block;
   // AVX-512 reads two B panels per tile (128 bytes per k): past K ~ 256 they no longer stay

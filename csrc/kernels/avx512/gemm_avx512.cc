@@ -264,8 +264,8 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
     // The next column tile's B panels, a slice per row tile (gemm_stream_next): a
     // network's weights come from L3 (~28 GB/s on one core), and a column tile's first
     // row tile otherwise waits for them (v2's 320 -> 1280 conv: 307 us in sequence, 252
-    // with its weights in L2). The slice may end up to 255 bytes past the panels:
-    // prefetches never fault.
+    // with its weights in L2). Slices are rounded up to 256 bytes, so the last may end up
+    // to 256 bytes per row tile past the panels: prefetches never fault.
     const char* next = nullptr;
     int64_t slice = 0;
     if (tuning().gemm_stream_next && p.panels && n0 + 64 < N && m >= 6) {
