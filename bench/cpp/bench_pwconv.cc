@@ -2,7 +2,9 @@
 //   mk_bench_pwconv M K N [isa=auto] [threads=1] [panels=0|1]
 // MK_COLD=1: before each call, evict the caches (read 64 MiB) and read X back in, so the
 // weights come from DRAM and the input from cache, as for a layer inside a network at
-// batch 1; prints the median instead of the best.
+// batch 1; prints the median instead of the best. With MK_COLD, MK_WARMY=1 / MK_WARMB=1
+// also read Y / the B panels back in (which cold lines cost). MK_MEDIAN=1: the median of
+// warm calls instead of the best.
 // MK_AB=SWITCH: alternate calls with that tuning switch (csrc/runtime/tuning.h) off and on
 // and print both (an in-process A/B: same binary, same machine state).
 #include <algorithm>
@@ -45,6 +47,8 @@ int main(int argc, char** argv) {
       float s = 0;
       for (size_t i = 0; i < evict.size(); i += 16) s += evict[i];
       for (int64_t i = 0; i < M * K; i += 16) s += x[i];
+      if (std::getenv("MK_WARMY")) for (int64_t i = 0; i < M * N; i += 16) s += y[i];
+      if (std::getenv("MK_WARMB")) for (size_t i = 0; i < paneled.size(); i += 16) s += paneled[i];
       sink = sink + s;
     }
     const auto t0 = std::chrono::steady_clock::now();
@@ -59,7 +63,7 @@ int main(int argc, char** argv) {
                 times[0][0] / times[1][0]);
     return 0;
   }
-  const double best = cold ? times[0][times[0].size() / 2] : times[0][0];
+  const double best = cold || std::getenv("MK_MEDIAN") ? times[0][times[0].size() / 2] : times[0][0];
   std::printf("pw M=%lld K=%lld N=%lld %s%s%s: %.1f us, %.1f GFLOP/s\n", (long long)M, (long long)K, (long long)N,
               mk::isa_name(isa), panels ? " panels" : "", cold ? " cold" : "", best * 1e6,
               2.0 * M * K * N / best / 1e9);

@@ -80,13 +80,18 @@ void dwconv_bn_act(const DwconvArgs& a, Isa isa) {
   const DwconvParams p = a.p;
   const int64_t in_image = p.height * p.width * p.channels;
   const int64_t out_row = p.out_width * p.channels;
-  const int64_t rows = a.batch * p.out_height;
-  ThreadPool::instance().parallel_for(rows, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end;) {  // the rows of one image at a time
-      const int64_t n = r / p.out_height, oy = r % p.out_height;
-      const int64_t count = std::min(end - r, p.out_height - oy);
-      dwconv_rows(isa, p, a.x + n * in_image, a.packed, a.y + r * out_row, oy, oy + count);
-      r += count;
+  // Work in units of two output rows: the kernels pair rows that share input rows
+  // (dw_row_pairs), and a pool chunk of one row (14 rows over 2 threads: 7 chunks a
+  // thread) ran every row alone, so the depthwise gained nothing from a second thread.
+  const int64_t unit = tuning().dw_pair_chunks ? 2 : 1;
+  const int64_t units = (p.out_height + unit - 1) / unit;  // per image
+  ThreadPool::instance().parallel_for(a.batch * units, [&](int64_t begin, int64_t end) {
+    for (int64_t u = begin; u < end;) {  // the rows of one image at a time
+      const int64_t n = u / units, q = u % units;
+      const int64_t count = std::min(end - u, units - q);
+      const int64_t oy0 = q * unit, oy1 = std::min(p.out_height, (q + count) * unit);
+      dwconv_rows(isa, p, a.x + n * in_image, a.packed, a.y + (n * p.out_height + oy0) * out_row, oy0, oy1);
+      u += count;
     }
   });
 }

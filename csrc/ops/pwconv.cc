@@ -59,7 +59,19 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
   // every thread (14x14 maps, gemm_row_split), or fewer rows (7x7) but column tiles that do
   // not share evenly (N = 160: 64 + 64 + 32 columns over 2 threads; each thread then reads
   // all of B, gemm_split_rows_cols). Jobs are row-block-major: one row block per thread.
-  const bool uneven = col_tiles % threads != 0 && col_tiles < 4 * threads && a.m >= threads * kTileRows;
+  bool uneven = col_tiles % threads != 0 && col_tiles < 4 * threads && a.m >= threads * kTileRows;
+  if (tuning().gemm_balance_cols && threads > 1 && a.m >= threads * kTileRows) {
+    // The column split's balance in 16-column panels: its busiest thread against an even
+    // share. N = 576 (9 tiles in 3 groups of 3) gave one of 2 threads 24 of 36 panels, and
+    // N = 96 (a 64- and a 32-column tile) 4 of 6: the rows are split instead.
+    const int64_t groups_max = std::min<int64_t>(col_tiles, 4);
+    const int64_t per_group = (col_tiles + groups_max - 1) / groups_max;
+    const int64_t groups = (col_tiles + per_group - 1) / per_group;
+    const int64_t panels = (p.n + kGemmPanel - 1) / kGemmPanel;
+    const int64_t group_panels = std::min(panels, per_group * (kTileCols / kGemmPanel));
+    const int64_t busiest = (groups + threads - 1) / threads * group_panels;
+    uneven = busiest * threads * 10 > panels * 11;
+  }
   const bool many_rows = a.m >= threads * 8 * kTileRows;
   // Shares are whole row tiles, except for few rows (7x7 maps), where rounding costs more
   // than a partial tile: 49 rows go 25 + 24, not 30 + 19 (gemm_exact_split).

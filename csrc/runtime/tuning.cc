@@ -34,6 +34,9 @@ const Switch kSwitches[] = {
     {"gemm_row_loop", &Tuning::gemm_row_loop},
     {"conv_stem_kernel", &Tuning::conv_stem_kernel},
     {"net_fuse", &Tuning::net_fuse},
+    {"pool_pixel_split", &Tuning::pool_pixel_split},
+    {"dw_pair_chunks", &Tuning::dw_pair_chunks},
+    {"gemm_balance_cols", &Tuning::gemm_balance_cols},
 };
 
 std::atomic<bool>& find(const std::string& name) {

@@ -37,6 +37,9 @@ struct Tuning {
   // ... into exact shares (m / threads rows), not shares rounded up to whole row tiles.
   // (small m only: 14x14 maps measured 0.99x with exact shares)
   std::atomic<bool> gemm_exact_split{true};
+  // ... judged by the column split's balance in 16-column panels (any number of tiles),
+  // not by the tile count alone.
+  std::atomic<bool> gemm_balance_cols{true};
   // GEMM driver: called inside a pool task (it then runs inline), row blocks and column
   // groups sized for one thread instead of the pool's.
   std::atomic<bool> gemm_nested_serial{true};
@@ -54,6 +57,12 @@ struct Tuning {
   // Inverted residual: blocks whose few output rows do not share evenly over the threads
   // run per-op (ops/inverted_residual.cc).
   std::atomic<bool> ir_uneven_by_op{true};
+  // Global average pool (SE's squeeze too) with fewer images than threads: split by pixel
+  // ranges with partial sums instead of by channel blocks (ops/squeeze_excite.cc).
+  std::atomic<bool> pool_pixel_split{true};
+  // Depthwise driver: the pool splits output rows in pairs, so each chunk keeps the
+  // kernels' row pairs (ops/dwconv.cc).
+  std::atomic<bool> dw_pair_chunks{true};
 };
 
 Tuning& tuning();

@@ -214,6 +214,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   const bool saved_pairs = mk::get_tuning("dw_row_pairs"), saved_s2 = mk::get_tuning("dw_row_pairs_s2");
   const bool saved_avx2 = mk::get_tuning("dw_row_pairs_avx2");
   const bool saved_edges = mk::get_tuning("dw_edge_groups");
+  const bool saved_chunks = mk::get_tuning("dw_pair_chunks");
   const int channel_counts[] = {7, 16, 40, 100};
   int cases = 0;
   for (bool pairs : {true, false}) {
@@ -234,6 +235,8 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
           if (cs.w + cs.pad_l + cs.pad_r < k || cs.h + cs.pad_t + cs.pad_b < k) continue;
           for (int threads : {1, 2, 3}) {
             pool.set_num_threads(threads);
+            // Pool chunks in whole row pairs or single rows (dw_pair_chunks).
+            mk::set_tuning("dw_pair_chunks", (threads + h) % 2 == 0);
             const Worst worst = check_isas(cs, rng);
             CHECK_MSG(worst.err <= 1e-5, "pairs=%d edges=%d threads=%d isa=%s k=%d s=%d n=%lld h=%lld w=%lld c=%lld: rel err %g",
                       int(pairs), int(edges), threads, mk::isa_name(worst.isa), k, stride, (long long)cs.n,
@@ -248,6 +251,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   mk::set_tuning("dw_row_pairs_s2", saved_s2);
   mk::set_tuning("dw_row_pairs_avx2", saved_avx2);
   mk::set_tuning("dw_edge_groups", saved_edges);
+  mk::set_tuning("dw_pair_chunks", saved_chunks);
   pool.set_num_threads(saved_threads);
   CHECK(cases >= 70);
 }

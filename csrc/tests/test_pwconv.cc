@@ -116,11 +116,13 @@ TEST_CASE("pwconv: row blocks over several threads match the reference") {
   const int saved_threads = pool.num_threads();
   const bool saved = mk::get_tuning("gemm_even_blocks"), saved_rows = mk::get_tuning("gemm_row_split");
   const bool saved_both = mk::get_tuning("gemm_split_rows_cols"), saved_exact = mk::get_tuning("gemm_exact_split");
-  for (int mode = 0; mode < 4; ++mode) {
+  const bool saved_balance = mk::get_tuning("gemm_balance_cols");
+  for (int mode = 0; mode < 5; ++mode) {
     mk::set_tuning("gemm_even_blocks", mode > 0);
     mk::set_tuning("gemm_row_split", mode > 0);         // a single block split by rows or by columns
     mk::set_tuning("gemm_split_rows_cols", mode >= 2);  // ... and small m split both ways
-    mk::set_tuning("gemm_exact_split", mode == 3);      // ... into exact shares (49 rows: 25 + 24)
+    mk::set_tuning("gemm_exact_split", mode >= 3);      // ... into exact shares (49 rows: 25 + 24)
+    mk::set_tuning("gemm_balance_cols", mode == 4);     // ... judged by the column split's balance
     for (int threads : {1, 2, 3}) {
       pool.set_num_threads(threads);
       check_case(rng, 1000, 40, 256, static_cast<int>(mk::Activation::kRelu), false);
@@ -130,8 +132,12 @@ TEST_CASE("pwconv: row blocks over several threads match the reference") {
       check_case(rng, 49, 160, 96, static_cast<int>(mk::Activation::kRelu), true);  // 3 column tiles, rows split
       check_case(rng, 13, 96, 40, static_cast<int>(mk::Activation::kIdentity), false);
       check_case(rng, 55, 320, 72, static_cast<int>(mk::Activation::kRelu6), true);  // 5 tiles, 19 + 18 + 18
+      check_case(rng, 49, 96, 576, static_cast<int>(mk::Activation::kHardswish), true);  // 9 tiles in 3 groups
+      check_case(rng, 49, 576, 96, static_cast<int>(mk::Activation::kIdentity), true);   // a 64 and a 32 tile
+      check_case(rng, 25, 64, 1024, static_cast<int>(mk::Activation::kRelu), true);      // 16 tiles, balanced
     }
   }
+  mk::set_tuning("gemm_balance_cols", saved_balance);
   mk::set_tuning("gemm_even_blocks", saved);
   mk::set_tuning("gemm_row_split", saved_rows);
   mk::set_tuning("gemm_split_rows_cols", saved_both);

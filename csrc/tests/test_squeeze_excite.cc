@@ -1,11 +1,14 @@
 // Global average pool and squeeze-excite drivers vs a double reference, every ISA,
-// channel tails and channel blocks (> 64), batch > 1, in place and out of place.
+// channel tails and channel blocks (> 64), batch > 1, in place and out of place, 1-3
+// threads with the pool split by pixels or by channel blocks.
 #include <cmath>
 #include <limits>
 #include <random>
 #include <vector>
 
 #include "../ops/squeeze_excite.h"
+#include "../runtime/thread_pool.h"
+#include "../runtime/tuning.h"
 #include "harness.h"
 #include "reference.h"
 
@@ -13,8 +16,13 @@ TEST_CASE("squeeze_excite and global_avgpool: every ISA matches the float64 refe
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
   const int64_t channel_counts[] = {1, 7, 8, 13, 64, 72, 130};
+  auto& thread_pool = mk::ThreadPool::instance();
+  const int saved_threads = thread_pool.num_threads();
+  const bool saved_split = mk::get_tuning("pool_pixel_split");
   int cases = 0;
   for (int rep = 0; rep < 14; ++rep) {
+    thread_pool.set_num_threads(1 + rep % 3);
+    mk::set_tuning("pool_pixel_split", rep % 4 != 3);
     const int64_t n = 1 + rng() % 2, pixels = 1 + rng() % 40, c = channel_counts[rep % 7], sq = 1 + rng() % 20;
     const auto act = static_cast<mk::Activation>(rng() % mk::kNumActivations);
     const auto gate = rep % 2 ? mk::Activation::kHardsigmoid : mk::Activation::kSigmoid;
@@ -44,8 +52,8 @@ TEST_CASE("squeeze_excite and global_avgpool: every ISA matches the float64 refe
       std::vector<float> got_pool(n * c, std::numeric_limits<float>::quiet_NaN());
       mk::global_avgpool(x.data(), n, pixels, c, got_pool.data(), isa);
       const double pool_err = mktest::rel_error(got_pool, pooled);
-      CHECK_MSG(pool_err <= 1e-5, "pool isa=%s n=%lld pixels=%lld c=%lld: rel err %g", mk::isa_name(isa),
-                (long long)n, (long long)pixels, (long long)c, pool_err);
+      CHECK_MSG(pool_err <= 1e-5, "pool isa=%s n=%lld pixels=%lld c=%lld threads=%d: rel err %g", mk::isa_name(isa),
+                (long long)n, (long long)pixels, (long long)c, thread_pool.num_threads(), pool_err);
       const bool in_place = rep % 3 == 0;
       std::vector<float> y = in_place ? x : std::vector<float>(x.size(), std::numeric_limits<float>::quiet_NaN());
       mk::squeeze_excite(mk::SqueezeExciteArgs{in_place ? y.data() : x.data(), fc1.data(), fc2.data(), y.data(),
@@ -58,5 +66,7 @@ TEST_CASE("squeeze_excite and global_avgpool: every ISA matches the float64 refe
     }
     ++cases;
   }
+  thread_pool.set_num_threads(saved_threads);
+  mk::set_tuning("pool_pixel_split", saved_split);
   CHECK(cases == 14);
 }
