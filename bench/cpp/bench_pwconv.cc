@@ -49,6 +49,8 @@ int main(int argc, char** argv) {
       for (int64_t i = 0; i < M * K; i += 16) s += x[i];
       if (std::getenv("MK_WARMY")) for (int64_t i = 0; i < M * N; i += 16) s += y[i];
       if (std::getenv("MK_WARMB")) for (size_t i = 0; i < paneled.size(); i += 16) s += paneled[i];
+      if (std::getenv("MK_WARMB_FIRST"))  // only the first 64-column tile's four panels
+        for (int64_t i = 0; i < std::min<int64_t>(paneled.size(), 4 * (K + 1) * 16); i += 16) s += paneled[i];
       sink = sink + s;
     }
     const auto t0 = std::chrono::steady_clock::now();

@@ -31,6 +31,19 @@ void project(const InvertedResidualArgs& a, const float* d, int64_t first_pixel,
                 isa);
 }
 
+// The expand's GEMM parameters; `first` marks the block's first expand call, which
+// streams the project's first 64-column tile into L2 (gemm_stream_hint: the project's
+// weights otherwise come from L3 when its first band starts).
+GemmParams expand_params(const InvertedResidualArgs& a, bool first) {
+  GemmParams g{a.in_channels, a.hidden, a.expand_act, a.panels};
+  if (first && a.panels) {
+    g.stream_after = reinterpret_cast<const char*>(a.project);
+    g.stream_after_bytes = std::min<int64_t>(4, (a.out_channels + kGemmPanel - 1) / kGemmPanel) * (a.hidden + 1) *
+                           kGemmPanel * static_cast<int64_t>(sizeof(float));
+  }
+  return g;
+}
+
 const float* residual_rows(const InvertedResidualArgs& a, int64_t first_pixel) {
   return a.residual ? a.x + first_pixel * a.in_channels : nullptr;
 }
@@ -81,7 +94,7 @@ void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_beg
         conv_rows(*a.stem, isa, n, start, hi, window + (start - base) * row_hidden);
       } else if (hi > start) {
         pwconv_bn_act(PwconvArgs{image + start * row_in, a.expand, nullptr, window + (start - base) * row_hidden,
-                                 (hi - start) * a.width, GemmParams{a.in_channels, a.hidden, a.expand_act, a.panels}},
+                                 (hi - start) * a.width, expand_params(a, oy0 == oy_begin)},
                       isa);
       }
       have = std::max(hi, start);
@@ -125,8 +138,7 @@ void per_op(const InvertedResidualArgs& a, Isa isa) {
   const float* expanded = a.x;
   if (a.expand) {
     float* e = scratch(expanded_buf, in_pixels * a.hidden);
-    pwconv_bn_act(PwconvArgs{a.x, a.expand, nullptr, e, in_pixels, GemmParams{a.in_channels, a.hidden, a.expand_act, a.panels}},
-                  isa);
+    pwconv_bn_act(PwconvArgs{a.x, a.expand, nullptr, e, in_pixels, expand_params(a, true)}, isa);
     expanded = e;
   }
   float* d = scratch(dw_buf, out_pixels * a.hidden);

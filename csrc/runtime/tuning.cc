@@ -30,6 +30,7 @@ const Switch kSwitches[] = {
     {"gemm_exact_split", &Tuning::gemm_exact_split},
     {"gemm_nested_serial", &Tuning::gemm_nested_serial},
     {"gemm_stream_next", &Tuning::gemm_stream_next},
+    {"gemm_stream_hint", &Tuning::gemm_stream_hint},
     {"ir_uneven_by_op", &Tuning::ir_uneven_by_op},
     {"gemm_row_loop", &Tuning::gemm_row_loop},
     {"conv_stem_kernel", &Tuning::conv_stem_kernel},

@@ -46,6 +46,9 @@ struct Tuning {
   // AVX-512 GEMM row loop: each row tile of a 64-column tile prefetches a slice of the
   // next column tile's B panels into L2.
   std::atomic<bool> gemm_stream_next{true};
+  // ... and the slice of the caller's next GEMM named in GemmParams::stream_after (an
+  // inverted residual's expand streams its project's first column tile).
+  std::atomic<bool> gemm_stream_hint{true};
   // AVX-512 GEMM: a column tile's row tiles in one kernel call.
   std::atomic<bool> gemm_row_loop{true};
   // Stem conv (3 channels, 3x3, stride 2): the unrolled microkernel (kernels/conv.h)

@@ -15,7 +15,9 @@
 namespace {
 
 // One random case checked on every ISA, both B layouts.
-void check_case(std::mt19937& rng, int64_t m, int64_t n, int64_t k, int act, bool with_residual) {
+// after: a buffer named as the caller's next GEMM (GemmParams::stream_after), or null.
+void check_case(std::mt19937& rng, int64_t m, int64_t n, int64_t k, int act, bool with_residual,
+                const std::vector<float>* after = nullptr) {
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
   std::vector<float> x(m * k), packed((k + 1) * n), res(with_residual ? m * n : 0);
   for (float& v : x) v = val(rng) * 2;
@@ -37,6 +39,10 @@ void check_case(std::mt19937& rng, int64_t m, int64_t n, int64_t k, int act, boo
       std::vector<float> y(m * n, std::numeric_limits<float>::quiet_NaN());
       mk::PwconvArgs a{x.data(), use_panels ? panels.data() : packed.data(), with_residual ? res.data() : nullptr,
                        y.data(), m, mk::GemmParams{k, n, static_cast<mk::Activation>(act), use_panels}};
+      if (after) {
+        a.p.stream_after = reinterpret_cast<const char*>(after->data());
+        a.p.stream_after_bytes = static_cast<int64_t>(after->size() * sizeof(float));
+      }
       mk::pwconv_bn_act(a, isa);
       const double err = mktest::rel_error(y, ref);
       CHECK_MSG(err <= 1e-5, "isa=%s panels=%d act=%d m=%lld n=%lld k=%lld residual=%d: rel err %g",
@@ -91,20 +97,25 @@ TEST_CASE("pwconv: K chunks and 64/32-column tiles match the reference") {
   mk::set_tuning("gemm_row_loop", saved_loop);
 }
 
-// The AVX-512 row loop prefetching the next column tile's B (gemm_stream_next) on and off:
-// prefetches change no result; row tiles 1 to 9, one to four panels in the next tile.
-TEST_CASE("pwconv: next-tile B prefetch on and off matches the reference") {
+// The AVX-512 row loop prefetching the next column tile's B (gemm_stream_next) and the
+// caller's next GEMM (gemm_stream_hint, GemmParams::stream_after) on and off: prefetches
+// change no result; row tiles 1 to 9, one to four panels in the next tile, hints of a
+// few bytes to more than a tile's share.
+TEST_CASE("pwconv: B prefetch streams on and off match the reference") {
   std::mt19937 rng(13);
-  const bool saved = mk::get_tuning("gemm_stream_next");
-  for (bool on : {false, true}) {
-    mk::set_tuning("gemm_stream_next", on);
+  const bool saved = mk::get_tuning("gemm_stream_next"), saved_hint = mk::get_tuning("gemm_stream_hint");
+  const std::vector<float> small(3, 1.0f), large(100000, 1.0f);
+  for (int mode = 0; mode < 3; ++mode) {
+    mk::set_tuning("gemm_stream_next", mode >= 1);
+    mk::set_tuning("gemm_stream_hint", mode == 2);
     for (int64_t n : {65, 80, 128, 176, 200}) {
-      check_case(rng, 49, n, 300, static_cast<int>(mk::Activation::kRelu6), true);
-      check_case(rng, 6, n, 33, static_cast<int>(mk::Activation::kHardswish), false);
-      check_case(rng, 13, n, 1024, static_cast<int>(mk::Activation::kIdentity), false);
+      check_case(rng, 49, n, 300, static_cast<int>(mk::Activation::kRelu6), true, &large);
+      check_case(rng, 6, n, 33, static_cast<int>(mk::Activation::kHardswish), false, &small);
+      check_case(rng, 13, n, 1024, static_cast<int>(mk::Activation::kIdentity), false, n % 2 ? &large : nullptr);
     }
   }
   mk::set_tuning("gemm_stream_next", saved);
+  mk::set_tuning("gemm_stream_hint", saved_hint);
 }
 
 // Several row blocks (m past 65536 / k rows) split over 1-3 threads, blocks evened out to a

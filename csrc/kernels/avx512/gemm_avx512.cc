@@ -150,7 +150,8 @@ struct Tile64Setup {
 template <int MR, Activation A>
 __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Tile64Setup& t, const float* x,
                                                   const float* residual, float* y, const char* pf = nullptr,
-                                                  const char* pf_end = nullptr) {
+                                                  const char* pf_end = nullptr, const char* pf2 = nullptr,
+                                                  const char* pf2_end = nullptr) {
   using L = Lanes<16>;
   using V = __m512;
   constexpr __mmask16 kAll = 0xFFFF;
@@ -191,6 +192,10 @@ __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Til
       if ((kk & 3) == 0 && pf < pf_end) {
         _mm_prefetch(pf, _MM_HINT_T1);
         pf += 128;
+      }
+      if ((kk & 3) == 2 && pf2 < pf2_end) {  // the same for the caller's next GEMM
+        _mm_prefetch(pf2, _MM_HINT_T1);
+        pf2 += 128;
       }
     }
   });
@@ -273,9 +278,20 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
       next = reinterpret_cast<const char*>(gemm_b_column(p, packed, n0 + 64));
       slice = (panels * (p.k + 1) * kGemmPanel * static_cast<int64_t>(sizeof(float)) / (m / 6) + 255) / 256 * 256;
     }
+    // The caller's next GEMM (p.stream_after): this column tile's share, split over its
+    // row tiles the same way.
+    const char* after = nullptr;
+    int64_t after_slice = 0;
+    if (tuning().gemm_stream_hint && p.stream_after && m >= 6) {
+      const int64_t col_tiles = (N + 63) / 64, share = (p.stream_after_bytes + col_tiles - 1) / col_tiles;
+      after = p.stream_after + (n0 / 64) * share;
+      after_slice = (share / (m / 6) + 255) / 256 * 256;
+    }
     for (int64_t tile_i = 0; i + 6 <= m; i += 6, ++tile_i) {
       const char* pf = next ? next + tile_i * slice : nullptr;
-      tile64<6, A>(p, t, x + i * lda, r ? r + i * N : nullptr, y + n0 + i * N, pf, pf ? pf + slice : nullptr);
+      const char* pf2 = after ? after + tile_i * after_slice : nullptr;
+      tile64<6, A>(p, t, x + i * lda, r ? r + i * N : nullptr, y + n0 + i * N, pf, pf ? pf + slice : nullptr, pf2,
+                   pf2 ? pf2 + after_slice : nullptr);
     }
   } else {
     for (; i + 6 <= m; i += 6) tile<6, A>(p, n0, nr, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
