@@ -33,6 +33,7 @@ const Switch kSwitches[] = {
     {"gemm_stream_hint", &Tuning::gemm_stream_hint},
     {"ir_uneven_by_op", &Tuning::ir_uneven_by_op},
     {"gemm_row_loop", &Tuning::gemm_row_loop},
+    {"gemm_tall_narrow", &Tuning::gemm_tall_narrow},
     {"conv_stem_kernel", &Tuning::conv_stem_kernel},
     {"net_fuse", &Tuning::net_fuse},
     {"pool_pixel_split", &Tuning::pool_pixel_split},
