@@ -34,6 +34,7 @@ const Switch kSwitches[] = {
     {"ir_uneven_by_op", &Tuning::ir_uneven_by_op},
     {"gemm_row_loop", &Tuning::gemm_row_loop},
     {"gemm_tall_narrow", &Tuning::gemm_tall_narrow},
+    {"gemm_tall_ymm", &Tuning::gemm_tall_ymm},
     {"conv_stem_kernel", &Tuning::conv_stem_kernel},
     {"net_fuse", &Tuning::net_fuse},
     {"pool_pixel_split", &Tuning::pool_pixel_split},

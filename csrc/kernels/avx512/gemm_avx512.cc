@@ -126,16 +126,17 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
 #undef MK_STORE
 }
 
-// 12 rows x one 16-column B vector (8 < nr <= 16): 12 FMA chains where the 6-row tile
-// has 6 (two 512-bit FMA ports x 4 cycles of latency need 8), and one tile's prologue and
-// epilogue per 12 rows. The A rows are addressed from two bases (rows 0 and 6) plus byte
-// strides of 1-5 rows, which GCC keeps as 5 index registers (12 row pointers would not
-// fit the 15 usable ones; the 12-row tiles of session 14 spilled them).
-template <Activation A>
-void tile12x16(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const float* packed,
-               const float* residual, float* y) {
-  using L = Lanes<16>;
-  using V = __m512;
+// 12 rows x one B vector of W lanes (16, or 8 for column tails of <= 8 on ymm): 12 FMA
+// chains where the 6-row tile has 6 (two 512-bit FMA ports x 4 cycles of latency need
+// 8), and one prologue and epilogue per 12 rows. The A rows are addressed from two bases
+// (rows 0 and 6) plus byte strides of 1-5 rows, which GCC keeps as 5 index registers (12
+// row pointers do not fit the 15 usable ones; session 14's 12-row tiles spilled them and
+// ran 0.85-0.91x). Two vectors (12 x 32, 24 accumulators) measured 0.87-1.01x: not used.
+template <int W, Activation A>
+void tile12(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const float* packed,
+            const float* residual, float* y) {
+  using L = Lanes<W>;
+  using V = typename L::V;
   const int64_t K = p.k, N = p.n;
   const __mmask16 m0 = tail_mask_avx512(nr);
   const float* b0 = gemm_b_column(p, packed, n0);
@@ -144,41 +145,30 @@ void tile12x16(const GemmParams& p, int64_t n0, int64_t nr, const float* x, cons
   const bool first = k_lo == 0, last = k_hi == K;
   y += n0;
   const V bias = L::load(b0 + K * ldb, m0);
-  V c0 = bias, c1 = bias, c2 = bias, c3 = bias, c4 = bias, c5 = bias;
-  V c6 = bias, c7 = bias, c8 = bias, c9 = bias, c10 = bias, c11 = bias;
-  if (!first) {
-    c0 = L::load(y, m0), c1 = L::load(y + N, m0), c2 = L::load(y + 2 * N, m0), c3 = L::load(y + 3 * N, m0);
-    c4 = L::load(y + 4 * N, m0), c5 = L::load(y + 5 * N, m0), c6 = L::load(y + 6 * N, m0);
-    c7 = L::load(y + 7 * N, m0), c8 = L::load(y + 8 * N, m0), c9 = L::load(y + 9 * N, m0);
-    c10 = L::load(y + 10 * N, m0), c11 = L::load(y + 11 * N, m0);
-  }
+#define MK_ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define MK_DECL(i) V c##i = first ? bias : L::load(y + i * N, m0);
+  MK_ROWS12(MK_DECL)
+#undef MK_DECL
   const int64_t s1 = lda * static_cast<int64_t>(sizeof(float)), s3 = 3 * s1, s5 = 5 * s1;
   gemm_for_each_run(p, k_lo, k_hi, [&](int64_t k0, int64_t k1, int64_t shift) {
     const char* a = reinterpret_cast<const char*>(x + k0 + shift);
     const char* a6 = a + 6 * s1;
     const float* bp = b0 + k0 * ldb;
+    // Row i's k value: base a (rows 0-5) or a6 (rows 6-11) plus 0-5 rows.
+    const int64_t off[6] = {0, s1, 2 * s1, s3, 4 * s1, s5};
     for (int64_t kk = k0; kk < k1; ++kk, a += sizeof(float), a6 += sizeof(float), bp += ldb) {
       const V bv = L::load(bp, m0);
-#define MK_BC(base, off) _mm512_set1_ps(*reinterpret_cast<const float*>((base) + (off)))
-      c0 = _mm512_fmadd_ps(MK_BC(a, 0), bv, c0);
-      c1 = _mm512_fmadd_ps(MK_BC(a, s1), bv, c1);
-      c2 = _mm512_fmadd_ps(MK_BC(a, 2 * s1), bv, c2);
-      c3 = _mm512_fmadd_ps(MK_BC(a, s3), bv, c3);
-      c4 = _mm512_fmadd_ps(MK_BC(a, 4 * s1), bv, c4);
-      c5 = _mm512_fmadd_ps(MK_BC(a, s5), bv, c5);
-      c6 = _mm512_fmadd_ps(MK_BC(a6, 0), bv, c6);
-      c7 = _mm512_fmadd_ps(MK_BC(a6, s1), bv, c7);
-      c8 = _mm512_fmadd_ps(MK_BC(a6, 2 * s1), bv, c8);
-      c9 = _mm512_fmadd_ps(MK_BC(a6, s3), bv, c9);
-      c10 = _mm512_fmadd_ps(MK_BC(a6, 4 * s1), bv, c10);
-      c11 = _mm512_fmadd_ps(MK_BC(a6, s5), bv, c11);
-#undef MK_BC
+#define MK_FMA(i) \
+  c##i = L::fma(L::bcast(_mm512_set1_ps(*reinterpret_cast<const float*>((i < 6 ? a : a6) + off[i % 6]))), bv, c##i);
+      MK_ROWS12(MK_FMA)
+#undef MK_FMA
     }
   });
   const float* r = residual ? residual + n0 : nullptr;
-#define MK_ST(i) store<L, A>(last, c##i, r ? r + i * N : nullptr, y + i * N, m0);
-  MK_ST(0) MK_ST(1) MK_ST(2) MK_ST(3) MK_ST(4) MK_ST(5) MK_ST(6) MK_ST(7) MK_ST(8) MK_ST(9) MK_ST(10) MK_ST(11)
-#undef MK_ST
+#define MK_STORE(i) store<L, A>(last, c##i, r ? r + i * N : nullptr, y + i * N, m0);
+  MK_ROWS12(MK_STORE)
+#undef MK_STORE
+#undef MK_ROWS12
 }
 
 // What a 64-column tile needs besides its rows: the same for every row tile of a column
@@ -349,9 +339,14 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
                    pf2 ? pf2 + after_slice : nullptr);
     }
   } else {
-    if (nr > 8 && nr <= 16 && tuning().gemm_tall_narrow) {
-      for (; i + 12 <= m; i += 12)
-        tile12x16<A>(p, n0, nr, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
+    // Column tiles of <= 16 columns: 12-row tiles first (gemm_tall_narrow, gemm_tall_ymm).
+    const bool ymm = nr <= 8 && tuning().gemm_ymm_tails;
+    if (nr <= 16 && (ymm ? tuning().gemm_tall_ymm : tuning().gemm_tall_narrow)) {
+      for (; i + 12 <= m; i += 12) {
+        const float* ri = residual ? residual + i * N : nullptr;
+        if (ymm) tile12<8, A>(p, n0, nr, x + i * lda, packed, ri, y + i * N);
+        else tile12<16, A>(p, n0, nr, x + i * lda, packed, ri, y + i * N);
+      }
     }
     for (; i + 6 <= m; i += 6) tile<6, A>(p, n0, nr, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
   }
