@@ -35,6 +35,7 @@ const Switch kSwitches[] = {
     {"gemm_row_loop", &Tuning::gemm_row_loop},
     {"gemm_tall_narrow", &Tuning::gemm_tall_narrow},
     {"gemm_tall_ymm", &Tuning::gemm_tall_ymm},
+    {"gemm_split_tails", &Tuning::gemm_split_tails},
     {"conv_stem_kernel", &Tuning::conv_stem_kernel},
     {"net_fuse", &Tuning::net_fuse},
     {"pool_pixel_split", &Tuning::pool_pixel_split},

@@ -54,6 +54,8 @@ struct Tuning {
   // AVX-512 row loop: column tiles of 9-16 columns in 12-row tiles (kernels/avx512).
   std::atomic<bool> gemm_tall_narrow{true};
   std::atomic<bool> gemm_tall_ymm{true};  // ... and of <= 8 columns (ymm tails)
+  // ... a column tile of 33-48 columns as 32 + the rest, each over all rows.
+  std::atomic<bool> gemm_split_tails{true};
   // Stem conv (3 channels, 3x3, stride 2): the unrolled microkernel (kernels/conv.h)
   // instead of the GEMM tile for interior pixels.
   std::atomic<bool> conv_stem_kernel{true};

@@ -98,18 +98,20 @@ TEST_CASE("pwconv: K chunks and 64/32-column tiles match the reference") {
 }
 
 // The AVX-512 row loop's 12-row tiles for column tiles of <= 16 columns (gemm_tall_narrow,
-// gemm_tall_ymm for <= 8) on and off: 12-row tiles then 6-row and partial ones, full and
-// masked columns, K chunks (partial sums through Y) and K = 1.
+// gemm_tall_ymm for <= 8; 33-48-column tails split as 32 + the rest, gemm_split_tails) on
+// and off: 12-row tiles then 6-row and partial ones, full and masked columns, K chunks
+// (partial sums through Y) and K = 1.
 TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
   std::mt19937 rng(17);
   const bool saved = mk::get_tuning("gemm_tall_narrow"), saved_chunks = mk::get_tuning("gemm_k_chunks");
-  const bool saved_ymm = mk::get_tuning("gemm_tall_ymm");
+  const bool saved_ymm = mk::get_tuning("gemm_tall_ymm"), saved_split = mk::get_tuning("gemm_split_tails");
   for (int mode = 0; mode < 3; ++mode) {
     mk::set_tuning("gemm_tall_narrow", mode > 0);
     mk::set_tuning("gemm_tall_ymm", mode > 0);
+    mk::set_tuning("gemm_split_tails", mode > 0);
     mk::set_tuning("gemm_k_chunks", mode == 2);
     for (int64_t m : {12, 13, 29, 49}) {
-      for (int64_t n : {5, 8, 9, 16, 72, 80, 144, 200}) {
+      for (int64_t n : {5, 8, 9, 16, 40, 48, 72, 80, 112, 144, 200}) {
         check_case(rng, m, n, mode == 2 ? 300 : 1 + int64_t(rng() % 40), static_cast<int>(mk::Activation::kRelu6),
                    n % 2 == 0);
       }
@@ -117,6 +119,7 @@ TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
   }
   mk::set_tuning("gemm_tall_narrow", saved);
   mk::set_tuning("gemm_tall_ymm", saved_ymm);
+  mk::set_tuning("gemm_split_tails", saved_split);
   mk::set_tuning("gemm_k_chunks", saved_chunks);
 }
 

@@ -307,6 +307,12 @@ template <Activation A>
 void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x, const float* packed,
           const float* residual, float* y) {
   const int64_t lda = gemm_lda(p), N = p.n;
+  // A 64-column tile's tail of 33-48 columns as 32 columns and a narrow rest, each over
+  // all rows, so the rest runs in 12-row tiles (gemm_split_tails).
+  if (nr > 32 && nr <= 48 && tuning().gemm_split_tails) {
+    rows<A>(p, m, n0, 32, x, packed, residual, y);
+    return rows<A>(p, m, n0 + 32, nr - 32, x, packed, residual, y);
+  }
   int64_t i = 0;
   if (nr == 64) {
     const Tile64Setup t(p, packed, n0);
