@@ -32,11 +32,15 @@ void project(const InvertedResidualArgs& a, const float* d, int64_t first_pixel,
 }
 
 // The expand's GEMM parameters; `first` marks the block's first expand call, which
-// streams the project's first 64-column tile into L2 (gemm_stream_hint: the project's
-// weights otherwise come from L3 when its first band starts).
+// streams into L2 (gemm_stream_hint) what the block reads next from L3: an SE block's
+// FC1 weights (ir_stream_se; its excitation is a GEMV that waits on L3 at ~28 GB/s a
+// core, 0.9 MB for v3-large's 7x7 blocks), else the project's first 64-column tile.
 GemmParams expand_params(const InvertedResidualArgs& a, bool first) {
   GemmParams g{a.in_channels, a.hidden, a.expand_act, a.panels};
-  if (first && a.panels) {
+  if (first && a.panels && a.se_fc1 && tuning().ir_stream_se) {
+    g.stream_after = reinterpret_cast<const char*>(a.se_fc1);
+    g.stream_after_bytes = gemm_panels_size(a.hidden, a.se_channels) * static_cast<int64_t>(sizeof(float));
+  } else if (first && a.panels) {
     g.stream_after = reinterpret_cast<const char*>(a.project);
     g.stream_after_bytes = std::min<int64_t>(4, (a.out_channels + kGemmPanel - 1) / kGemmPanel) * (a.hidden + 1) *
                            kGemmPanel * static_cast<int64_t>(sizeof(float));

@@ -31,6 +31,7 @@ const Switch kSwitches[] = {
     {"gemm_nested_serial", &Tuning::gemm_nested_serial},
     {"gemm_stream_next", &Tuning::gemm_stream_next},
     {"gemm_stream_hint", &Tuning::gemm_stream_hint},
+    {"ir_stream_se", &Tuning::ir_stream_se},
     {"ir_uneven_by_op", &Tuning::ir_uneven_by_op},
     {"gemm_row_loop", &Tuning::gemm_row_loop},
     {"gemm_tall_narrow", &Tuning::gemm_tall_narrow},

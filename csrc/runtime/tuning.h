@@ -49,6 +49,8 @@ struct Tuning {
   // ... and the slice of the caller's next GEMM named in GemmParams::stream_after (an
   // inverted residual's expand streams its project's first column tile).
   std::atomic<bool> gemm_stream_hint{true};
+  // ... an SE block's expand streams its first FC's weights instead (ops/inverted_residual.cc).
+  std::atomic<bool> ir_stream_se{true};
   // AVX-512 GEMM: a column tile's row tiles in one kernel call.
   std::atomic<bool> gemm_row_loop{true};
   // AVX-512 row loop: column tiles of 9-16 columns in 12-row tiles (kernels/avx512).
