@@ -29,10 +29,10 @@ struct GemmParams {
   // run). A k x k conv reads its patches straight from an NHWC image this way: seg = k * cin
   // (one kernel row of taps), seg_stride = the image row, lda = stride * cin.
   int64_t lda = 0, seg = 0, seg_stride = 0;
-  // Bytes the caller will read next (the first column tile of the GEMM after this one),
-  // prefetched into L2 a slice per row tile across this call's 64-column tiles
-  // (AVX-512 row loop, gemm_stream_hint): a layer's first column tile otherwise waits
-  // for its weights from L3. Hints only; nothing is read through them.
+  // Bytes the caller reads next from L3 (the next GEMM's first column tile, or an SE
+  // block's FC1 weights), prefetched into L2 a slice per row tile across this call's
+  // 64-column tiles (AVX-512 row loop, gemm_stream_hint). Hints only: nothing is read
+  // through them, and a range longer than the call's prefetch slots is covered in part.
   const char* stream_after = nullptr;
   int64_t stream_after_bytes = 0;
 };
