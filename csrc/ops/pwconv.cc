@@ -26,6 +26,11 @@ GemmTileKernel pick_kernel(Isa isa) {
   return gemm_tile_scalar;
 }
 
+// Small m splits the column tiles over the threads too, in at most this many groups of
+// equal tile counts (the last may be shorter).
+constexpr int64_t kMaxColumnGroups = 4;
+int64_t tiles_per_group(int64_t col_tiles, int64_t groups) { return (col_tiles + groups - 1) / groups; }
+
 }  // namespace
 
 int64_t gemm_tile_cols(Isa isa) {
@@ -64,9 +69,8 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
     // The column split's balance in 16-column panels: its busiest thread against an even
     // share. N = 576 (9 tiles in 3 groups of 3) gave one of 2 threads 24 of 36 panels, and
     // N = 96 (a 64- and a 32-column tile) 4 of 6: the rows are split instead.
-    const int64_t groups_max = std::min<int64_t>(col_tiles, 4);
-    const int64_t per_group = (col_tiles + groups_max - 1) / groups_max;
-    const int64_t groups = (col_tiles + per_group - 1) / per_group;
+    const int64_t per_group = tiles_per_group(col_tiles, std::min(col_tiles, kMaxColumnGroups));
+    const int64_t groups = (col_tiles + per_group - 1) / per_group;  // non-empty ones
     const int64_t panels = (p.n + kGemmPanel - 1) / kGemmPanel;
     const int64_t group_panels = std::min(panels, per_group * (kTileCols / kGemmPanel));
     const int64_t busiest = (groups + threads - 1) / threads * group_panels;
@@ -110,14 +114,14 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
     }
   };
   // Small m (7x7 maps): split columns too, so batch 1 still uses every thread.
-  const int64_t col_groups = blocks >= threads * 2 ? 1 : std::min<int64_t>(col_tiles, 4);
-  const int64_t tiles_per_group = (col_tiles + col_groups - 1) / col_groups;
+  const int64_t col_groups = blocks >= threads * 2 ? 1 : std::min(col_tiles, kMaxColumnGroups);
+  const int64_t per_group = tiles_per_group(col_tiles, col_groups);
   ThreadPool::instance().parallel_for(blocks * col_groups, [&](int64_t begin, int64_t end) {
     for (int64_t job = begin; job < end; ++job) {
       const int64_t m0 = (job / col_groups) * block;
       const int64_t m1 = std::min(a.m, m0 + block);
-      const int64_t t0 = (job % col_groups) * tiles_per_group;
-      const int64_t t1 = std::min(col_tiles, t0 + tiles_per_group);
+      const int64_t t0 = (job % col_groups) * per_group;
+      const int64_t t1 = std::min(col_tiles, t0 + per_group);
       for (int64_t t = t0; t < t1; ++t) column(t * kTileCols, std::min(kTileCols, p.n - t * kTileCols), m0, m1);
     }
   });

@@ -299,6 +299,11 @@ void tile_rows(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const fl
   }
 }
 
+// A prefetch stream's share of `bytes` per row tile of a column tile with `tiles` of them,
+// rounded up to 256 bytes (the last slice may end up to 256 bytes past its range:
+// prefetches never fault).
+inline int64_t row_tile_slice(int64_t bytes, int64_t tiles) { return (bytes / tiles + 255) / 256 * 256; }
+
 // Rows [0, m) of columns [n0, n0 + nr): the row tiles of one column tile in one call, the
 // activation and column shape dispatched once and a 64-column tile's setup computed once.
 // A tile's fixed cost was ~100 cycles, a third of a K = 16 tile's time; this cut K <= 32
@@ -320,14 +325,13 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
     // The next column tile's B panels, a slice per row tile (gemm_stream_next): a
     // network's weights come from L3 (~28 GB/s on one core), and a column tile's first
     // row tile otherwise waits for them (v2's 320 -> 1280 conv: 307 us in sequence, 252
-    // with its weights in L2). Slices are rounded up to 256 bytes, so the last may end up
-    // to 256 bytes per row tile past the panels: prefetches never fault.
+    // with its weights in L2).
     const char* next = nullptr;
     int64_t slice = 0;
     if (tuning().gemm_stream_next && p.panels && n0 + 64 < N && m >= 6) {
       const int64_t panels = std::min<int64_t>(4, (N - n0 - 64 + kGemmPanel - 1) / kGemmPanel);
       next = reinterpret_cast<const char*>(gemm_b_column(p, packed, n0 + 64));
-      slice = (panels * (p.k + 1) * kGemmPanel * static_cast<int64_t>(sizeof(float)) / (m / 6) + 255) / 256 * 256;
+      slice = row_tile_slice(panels * (p.k + 1) * kGemmPanel * static_cast<int64_t>(sizeof(float)), m / 6);
     }
     // The caller's next GEMM (p.stream_after): this column tile's share, split over its
     // row tiles the same way.
@@ -336,7 +340,7 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
     if (tuning().gemm_stream_hint && p.stream_after && m >= 6) {
       const int64_t col_tiles = (N + 63) / 64, share = (p.stream_after_bytes + col_tiles - 1) / col_tiles;
       after = p.stream_after + (n0 / 64) * share;
-      after_slice = (share / (m / 6) + 255) / 256 * 256;
+      after_slice = row_tile_slice(share, m / 6);
     }
     for (int64_t tile_i = 0; i + 6 <= m; i += 6, ++tile_i) {
       const char* pf = next ? next + tile_i * slice : nullptr;
