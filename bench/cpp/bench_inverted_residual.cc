@@ -1,6 +1,7 @@
 // Inverted residual block: row bands vs per-op (whole expanded tensor through memory),
 // alternated call by call so both see the same machine state; medians of N calls.
 //   mk_bench_inverted_residual H W CIN HIDDEN COUT K S SE(0/1) [threads=1] [isa=auto]
+// (MK_BANDS_ONLY=1: row bands only; MK_PHASES=1: and their time per phase)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -43,7 +44,11 @@ int main(int argc, char** argv) {
                              mk::Activation::kRelu, mk::Activation::kHardsigmoid, residual};
   a.panels = true;
   // MK_BANDS_ONLY=1: time row bands alone (for perf profiles of the fused driver).
-  const bool bands_only = std::getenv("MK_BANDS_ONLY") != nullptr;
+  // MK_PHASES=1 (implies it): also the band driver's time per phase, per call.
+  const bool phases = std::getenv("MK_PHASES") != nullptr;
+  const bool bands_only = phases || std::getenv("MK_BANDS_ONLY") != nullptr;
+  mk::BandPhaseTimes phase_times;
+  if (phases) mk::set_band_phase_sink(&phase_times);
   std::vector<double> t[2];
   for (int r = 0; r < 60; ++r) {
     for (int v = 0; v < (bands_only ? 1 : 2); ++v) {
@@ -53,8 +58,8 @@ int main(int argc, char** argv) {
       if (r >= 5) t[v].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   }
+  mk::set_band_phase_sink(nullptr);
   for (auto& v : t) std::sort(v.begin(), v.end());
-  if (bands_only) t[1] = t[0];
   if (bands_only) t[1] = t[0];
   const double bands = t[0][t[0].size() / 2], per_op = t[1][t[1].size() / 2];
   const double macs = double(H * W * cin * (hid == cin ? 0 : hid)) + double(ho * wo * hid) * (k * k + cout);
@@ -62,5 +67,16 @@ int main(int argc, char** argv) {
               "ratio %.2f\n",
               (long long)H, (long long)W, (long long)cin, (long long)hid, (long long)cout, k, s, int(se),
               mk::isa_name(isa), bands * 1e6, 2 * macs / bands / 1e9, per_op * 1e6, per_op / bands);
+  if (phases) {
+    // Means over all 60 calls (warm-up included), in the block's MAC counts' terms.
+    const double calls = 60, dw_macs = double(ho * wo * hid) * k * k;
+    const double expand_macs = double(H * W * cin * (hid == cin ? 0 : hid)), project_macs = double(ho * wo * hid) * cout;
+    const auto phase = [&](const char* name, double s, double macs) {
+      std::printf("  %-8s %8.1f us  %6.1f GMAC/s\n", name, s / calls * 1e6, macs / (s / calls) / 1e9);
+    };
+    phase("expand", phase_times.expand_s, expand_macs);
+    phase("dw", phase_times.dw_s, dw_macs);
+    if (!se) phase("project", phase_times.project_s, project_macs);
+  }
   return 0;
 }

@@ -2,6 +2,8 @@
 #include "inverted_residual.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -17,6 +19,16 @@
 namespace mk {
 
 namespace {
+
+std::atomic<BandPhaseTimes*> band_phase_sink{nullptr};
+using PhaseClock = std::chrono::steady_clock;
+
+// Adds the time since t to *sum and restarts t.
+void lap(double* sum, PhaseClock::time_point& t) {
+  const PhaseClock::time_point now = PhaseClock::now();
+  *sum += std::chrono::duration<double>(now - t).count();
+  t = now;
+}
 
 DwconvParams dw_params(const InvertedResidualArgs& a) {
   return DwconvParams{a.height, a.width, a.hidden, a.out_height, a.out_width, a.kernel, a.kernel,
@@ -79,6 +91,8 @@ void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_beg
   float* window = produce ? scratch(window_buf, ((band - 1) * a.stride + a.kernel) * row_hidden) : nullptr;
   float* band_out = dw_out ? nullptr : scratch(band_buf, band * out_row);
   int64_t base = 0, have = 0;  // the window holds expanded input rows [base, have)
+  BandPhaseTimes* const timing = band_phase_sink.load(std::memory_order_relaxed);
+  PhaseClock::time_point t;
   for (int64_t oy0 = oy_begin; oy0 < oy_end; oy0 += band) {
     const int64_t oy1 = std::min(oy_end, oy0 + band);
     // Input rows the band's taps touch, clipped to the image (the rest is padding).
@@ -94,6 +108,7 @@ void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_beg
         start = have;
       }
       base = lo;
+      if (timing) t = PhaseClock::now();
       if (hi > start && a.stem) {
         conv_rows(*a.stem, isa, n, start, hi, window + (start - base) * row_hidden);
       } else if (hi > start) {
@@ -102,6 +117,7 @@ void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_beg
                       isa);
       }
       have = std::max(hi, start);
+      if (timing) lap(&timing->expand_s, t);
       // The window as an image of its own: rows [base, hi) of the input are its rows
       // [0, hi - base); output row oy is its row oy - oy0 with the padding shifted so
       // every tap lands on the same input row as before (never negative: see base).
@@ -113,13 +129,16 @@ void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_beg
     // The band's rows are consecutive in dst. p.height may be 0 (the band is all
     // padding): the kernels then read no row.
     float* dst = dw_out ? dw_out + (n * a.out_height + oy0) * out_row : band_out;
+    if (timing) t = PhaseClock::now();
     dwconv_rows(isa, p, src, a.dw, dst, oy0 - oy_shift, oy1 - oy_shift);
+    if (timing) lap(&timing->dw_s, t);
     if (dw_out) continue;
     // A stem block's residual is its input rows, in the window: stride 1, so output row oy
     // is input row oy, inside [base, have) (inverted_residual keeps pad_top < kernel).
     const int64_t first = (n * a.out_height + oy0) * a.out_width;
     const float* residual = a.stem && a.residual ? window + (oy0 - base) * row_in : residual_rows(a, first);
     project(a, band_out, first, (oy1 - oy0) * a.out_width, residual, isa);
+    if (timing) lap(&timing->project_s, t);
   }
 }
 
@@ -163,6 +182,8 @@ void per_op(const InvertedResidualArgs& a, Isa isa) {
 }
 
 }  // namespace
+
+void set_band_phase_sink(BandPhaseTimes* sink) { band_phase_sink.store(sink, std::memory_order_relaxed); }
 
 void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
   require((a.x || a.stem) && a.dw && a.project && a.y, "inverted_residual: null buffer");

@@ -47,4 +47,13 @@ struct InvertedResidualArgs {
 
 void inverted_residual(const InvertedResidualArgs& a, Isa isa);
 
+// Seconds the row-band driver spends in each phase (the expand or stem rows, the
+// depthwise rows, the project), summed over bands and calls while a sink is set. For
+// benchmarks at 1 thread: the sums are not synchronized. SE blocks' bands add only their
+// expand and depthwise. Null (the default) turns the timing off.
+struct BandPhaseTimes {
+  double expand_s = 0, dw_s = 0, project_s = 0;
+};
+void set_band_phase_sink(BandPhaseTimes* sink);
+
 }  // namespace mk

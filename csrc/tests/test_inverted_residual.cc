@@ -243,3 +243,33 @@ TEST_CASE("inverted_residual: rejects inconsistent sizes") {
   a.stem = &stem;
   CHECK_MSG(!a.expand || throws(a), "stem before an expand accepted");
 }
+
+TEST_CASE("inverted_residual: band phase timing sums each phase and changes no output") {
+  std::mt19937 rng(77);
+  auto& pool = mk::ThreadPool::instance();
+  const int saved = pool.num_threads();
+  pool.set_num_threads(1);  // the sums are for 1-thread benchmarks
+  int checked = 0;
+  for (int rep = 0; rep < 40 && checked < 4; ++rep) {
+    const Case c = random_case(rng, rep);
+    if (c.ho < 1 || c.wo < 1 || !c.expand) continue;
+    const int64_t out = c.n * c.ho * c.wo * c.cout;
+    std::vector<float> plain(out, std::numeric_limits<float>::quiet_NaN()), timed = plain, after = plain;
+    mk::inverted_residual(args_of(c, plain.data(), false), mk::Isa::kScalar);
+    mk::BandPhaseTimes times;
+    mk::set_band_phase_sink(&times);
+    mk::inverted_residual(args_of(c, timed.data(), false), mk::Isa::kScalar);
+    mk::set_band_phase_sink(nullptr);
+    const mk::BandPhaseTimes snapshot = times;
+    mk::inverted_residual(args_of(c, after.data(), false), mk::Isa::kScalar);
+    CHECK_MSG(std::equal(plain.begin(), plain.end(), timed.begin()) && std::equal(plain.begin(), plain.end(), after.begin()),
+              "rep %d: timing changed the output", rep);
+    CHECK_MSG(times.expand_s > 0 && times.dw_s > 0 && (c.se ? times.project_s == 0 : times.project_s > 0),
+              "rep %d (se=%d): phase sums %g %g %g", rep, int(c.se), times.expand_s, times.dw_s, times.project_s);
+    CHECK_MSG(times.expand_s == snapshot.expand_s && times.dw_s == snapshot.dw_s && times.project_s == snapshot.project_s,
+              "rep %d: a cleared sink still summed", rep);
+    ++checked;
+  }
+  pool.set_num_threads(saved);
+  CHECK_MSG(checked == 4, "only %d cases with an expand", checked);
+}
