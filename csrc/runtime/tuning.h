@@ -73,6 +73,9 @@ struct Tuning {
   // Depthwise driver: the pool splits output rows in pairs, so each chunk keeps the
   // kernels' row pairs (ops/dwconv.cc).
   std::atomic<bool> dw_pair_chunks{true};
+  // The GEMM's prefetch streams touch every line each 2 k steps instead of every other
+  // line each 4 (kernels/avx512/gemm_avx512.cc).
+  std::atomic<bool> gemm_stream_dense{true};
 };
 
 Tuning& tuning();

@@ -192,7 +192,9 @@ struct Tile64Setup {
 };
 
 // The 64-column tile's body; x, residual and y point at the tile's first row and column.
-template <int MR, Activation A>
+// Dense: the prefetch streams (below) touch every line, one each 2 k steps
+// (gemm_stream_dense), instead of every other line each 4.
+template <int MR, Activation A, bool Dense = false>
 __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Tile64Setup& t, const float* x,
                                                   const float* residual, float* y, const char* pf = nullptr,
                                                   const char* pf_end = nullptr, const char* pf2 = nullptr,
@@ -231,16 +233,20 @@ __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Til
       const V bv0 = L::loadu(b0 + kk * ldb), bv1 = L::loadu(b1 + kk * ldb);
       const V bv2 = L::loadu(b2 + kk * ldb), bv3 = L::loadu(b3 + kk * ldb);
       MK_ROWS(MK_FMA)
-      // Every other line of a slice of the next column tile's B, every 4 k steps, into L2
-      // (gemm_stream_next; the L2 streamer fills the lines between). Software prefetches
-      // hold an L1 fill buffer until L3 answers, so a denser stream would starve the loads.
-      if ((kk & 3) == 0 && pf < pf_end) {
+      // A slice of the next column tile's B into L2 (gemm_stream_next), 32 bytes per k
+      // step: every other line each 4 k steps, leaving the lines between to the L2's
+      // adjacent-line prefetch, or (Dense) every line each 2 k steps, which does not rely
+      // on it. Software prefetches hold an L1 fill buffer until L3 answers, so a stream
+      // front-loaded into fewer k steps starves the loads. pf2: the same for the caller's
+      // next GEMM, on the other k steps.
+      constexpr int64_t kMask = Dense ? 1 : 3, kLine = Dense ? 64 : 128;
+      if ((kk & kMask) == 0 && pf < pf_end) {
         _mm_prefetch(pf, _MM_HINT_T1);
-        pf += 128;
+        pf += kLine;
       }
-      if ((kk & 3) == 2 && pf2 < pf2_end) {  // the same for the caller's next GEMM
+      if ((kk & kMask) == (Dense ? 1 : 2) && pf2 < pf2_end) {
         _mm_prefetch(pf2, _MM_HINT_T1);
-        pf2 += 128;
+        pf2 += kLine;
       }
     }
   });
@@ -342,11 +348,16 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
       after = p.stream_after + (n0 / 64) * share;
       after_slice = row_tile_slice(share, m / 6);
     }
+    const bool dense = tuning().gemm_stream_dense;
     for (int64_t tile_i = 0; i + 6 <= m; i += 6, ++tile_i) {
       const char* pf = next ? next + tile_i * slice : nullptr;
       const char* pf2 = after ? after + tile_i * after_slice : nullptr;
-      tile64<6, A>(p, t, x + i * lda, r ? r + i * N : nullptr, y + n0 + i * N, pf, pf ? pf + slice : nullptr, pf2,
-                   pf2 ? pf2 + after_slice : nullptr);
+      const char* pf_end = pf ? pf + slice : nullptr;
+      const char* pf2_end = pf2 ? pf2 + after_slice : nullptr;
+      float* yi = y + n0 + i * N;
+      const float* ri = r ? r + i * N : nullptr;
+      if (dense) tile64<6, A, true>(p, t, x + i * lda, ri, yi, pf, pf_end, pf2, pf2_end);
+      else tile64<6, A>(p, t, x + i * lda, ri, yi, pf, pf_end, pf2, pf2_end);
     }
   } else {
     // Column tiles of <= 16 columns: 12-row tiles first (gemm_tall_narrow, gemm_tall_ymm).
