@@ -1,7 +1,9 @@
 // Inverted residual block: row bands vs per-op (whole expanded tensor through memory),
 // alternated call by call so both see the same machine state; medians of N calls.
 //   mk_bench_inverted_residual H W CIN HIDDEN COUT K S SE(0/1) [threads=1] [isa=auto]
-// (MK_BANDS_ONLY=1: row bands only; MK_PHASES=1: and their time per phase)
+// (MK_BANDS_ONLY=1: row bands only; MK_PHASES=1: and their time per phase; MK_STEM=1: the
+// block's input is a 3x3 stride-2 stem conv's output from a 2H x 2W x 3 image, computed
+// band by band as in a network's first step: HIDDEN must equal CIN, "expand" is the stem)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -10,6 +12,7 @@
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "ops/conv.h"
 #include "ops/inverted_residual.h"
 #include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
@@ -29,7 +32,10 @@ int main(int argc, char** argv) {
   const int64_t ho = (H + 2 * pad - k) / s + 1, wo = (W + 2 * pad - k) / s + 1, sq = hid / 4;
   mk::FloatBuffer x(H * W * cin, 0.5f), ex((cin + 1) * hid, 0.01f), dw((k * k + 1) * hid, 0.1f);
   mk::FloatBuffer f1((hid + 1) * sq, 0.01f), f2((sq + 1) * hid, 0.01f), pr((hid + 1) * cout, 0.01f);
-  mk::FloatBuffer y(ho * wo * cout);
+  // MK_COLD_Y=1: cycle the output through 8 buffers, so its lines come from L3 (as a
+  // network's ping-pong buffers do when a layer writes more than the L2 holds).
+  const int y_copies = std::getenv("MK_COLD_Y") ? 8 : 1;
+  mk::FloatBuffer y(y_copies * ho * wo * cout);
   // The pointwise weights in the GEMM's panel layout, as a Network holds them.
   auto panels = [](const mk::FloatBuffer& w, int64_t k, int64_t n) {
     mk::FloatBuffer out(mk::gemm_panels_size(k, n));
@@ -43,6 +49,21 @@ int main(int argc, char** argv) {
                              ho, wo, k, s, pad, pad, pad, pad, mk::Activation::kRelu6, mk::Activation::kRelu6,
                              mk::Activation::kRelu, mk::Activation::kHardsigmoid, residual};
   a.panels = true;
+  // MK_STEM=1: the stem conv (3 -> CIN, 3x3, stride 2, padding 1) from the image.
+  mk::FloatBuffer image, stem_w;
+  mk::ConvArgs stem{};
+  const bool with_stem = std::getenv("MK_STEM") != nullptr;
+  if (with_stem) {
+    if (hid != cin) {
+      std::fprintf(stderr, "MK_STEM needs HIDDEN == CIN (a block without expand)\n");
+      return 2;
+    }
+    image.assign(4 * H * W * 3, 0.5f);
+    stem_w.assign((9 * 3 + 1) * cin, 0.05f);
+    stem = mk::ConvArgs{image.data(), stem_w.data(), nullptr, 1, 2 * H, 2 * W, 3, cin, H, W, 3, 2, 1, 1, 1, 1,
+                        mk::Activation::kRelu6};
+    a.stem = &stem;
+  }
   // MK_BANDS_ONLY=1: time row bands alone (for perf profiles of the fused driver).
   // MK_PHASES=1 (implies it): also the band driver's time per phase, per call.
   const bool phases = std::getenv("MK_PHASES") != nullptr;
@@ -53,6 +74,7 @@ int main(int argc, char** argv) {
   for (int r = 0; r < 60; ++r) {
     for (int v = 0; v < (bands_only ? 1 : 2); ++v) {
       a.per_op = v == 1;
+      a.y = y.data() + (r % y_copies) * ho * wo * cout;
       const auto t0 = std::chrono::steady_clock::now();
       mk::inverted_residual(a, isa);
       if (r >= 5) t[v].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -62,7 +84,8 @@ int main(int argc, char** argv) {
   for (auto& v : t) std::sort(v.begin(), v.end());
   if (bands_only) t[1] = t[0];
   const double bands = t[0][t[0].size() / 2], per_op = t[1][t[1].size() / 2];
-  const double macs = double(H * W * cin * (hid == cin ? 0 : hid)) + double(ho * wo * hid) * (k * k + cout);
+  const double stem_macs = with_stem ? double(H * W * cin) * 27 : 0;
+  const double macs = stem_macs + double(H * W * cin * (hid == cin ? 0 : hid)) + double(ho * wo * hid) * (k * k + cout);
   std::printf("ir %lldx%lld %lld-%lld-%lld k%d s%d se%d %s: row bands %.1f us (%.1f GFLOP/s), per-op %.1f us, "
               "ratio %.2f\n",
               (long long)H, (long long)W, (long long)cin, (long long)hid, (long long)cout, k, s, int(se),
@@ -70,11 +93,11 @@ int main(int argc, char** argv) {
   if (phases) {
     // Means over all 60 calls (warm-up included), in the block's MAC counts' terms.
     const double calls = 60, dw_macs = double(ho * wo * hid) * k * k;
-    const double expand_macs = double(H * W * cin * (hid == cin ? 0 : hid)), project_macs = double(ho * wo * hid) * cout;
+    const double expand_macs = with_stem ? stem_macs : double(H * W * cin * (hid == cin ? 0 : hid)), project_macs = double(ho * wo * hid) * cout;
     const auto phase = [&](const char* name, double s, double macs) {
       std::printf("  %-8s %8.1f us  %6.1f GMAC/s\n", name, s / calls * 1e6, macs / (s / calls) / 1e9);
     };
-    phase("expand", phase_times.expand_s, expand_macs);
+    phase(with_stem ? "stem" : "expand", phase_times.expand_s, expand_macs);
     phase("dw", phase_times.dw_s, dw_macs);
     if (!se) phase("project", phase_times.project_s, project_macs);
   }

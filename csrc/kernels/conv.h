@@ -17,12 +17,13 @@ namespace mk {
 
 struct StemRow {
   const float* x;      // channel 0 of the input pixel under output pixel 0's tap (0, 0)
-  int64_t row_stride;  // floats from one input row to the next (width * 3)
+  int64_t row_stride;  // floats from one input row to the next (width * 3; NCHW: width)
   const float* packed; // [28][n]: rows (ky, kx, ci), then the bias
   int64_t n;           // output channels
   Activation act;
   float* y;            // output pixel 0, [pixels][n]
   int64_t pixels;      // consecutive output pixels of one output row
+  int64_t plane = 0;   // NCHW input: floats from one channel's plane to the next; 0: NHWC
 };
 
 // Returns false (and writes nothing) when the row is too short for the kernel's tiles;

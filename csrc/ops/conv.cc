@@ -61,7 +61,25 @@ void im2col_impl(const ConvArgs& a, const float* image, int64_t oy, int64_t ox0,
   }
 }
 
+// The same patches from an NCHW image (tap by tap: the edges and padded rows of a
+// network's stem, and rows too short for its microkernel).
+void im2col_nchw(const ConvArgs& a, const float* image, int64_t oy, int64_t ox0, int64_t ox1, float* cols) {
+  const int64_t cin = a.in_channels, k = a.kernel, plane = a.height * a.width;
+  float* dst = cols;
+  for (int64_t ox = ox0; ox < ox1; ++ox) {
+    for (int64_t ky = 0; ky < k; ++ky) {
+      const int64_t iy = oy * a.stride - a.pad_top + ky;
+      for (int64_t kx = 0; kx < k; ++kx) {
+        const int64_t ix = ox * a.stride - a.pad_left + kx;
+        const bool inside = iy >= 0 && iy < a.height && ix >= 0 && ix < a.width;
+        for (int64_t ci = 0; ci < cin; ++ci) *dst++ = inside ? image[ci * plane + iy * a.width + ix] : 0.0f;
+      }
+    }
+  }
+}
+
 void im2col(const ConvArgs& a, const float* image, int64_t oy, int64_t ox0, int64_t ox1, float* cols) {
+  if (a.x_nchw) return im2col_nchw(a, image, oy, ox0, ox1, cols);
   const int64_t run = static_cast<int64_t>(a.kernel) * a.in_channels;
   if (run == 9) return im2col_impl<9>(a, image, oy, ox0, ox1, cols);    // 3x3, 3 channels (stems)
   if (run == 15) return im2col_impl<15>(a, image, oy, ox0, ox1, cols);  // 5x5, 3 channels
@@ -80,7 +98,8 @@ void interior_columns(const ConvArgs& a, int64_t& begin, int64_t& end) {
 // where it applies (3 channels, 3x3, stride 2); false: the caller runs the GEMM path.
 bool stem_row(const ConvArgs& a, Isa isa, const float* x, float* y, int64_t pixels) {
   if (a.in_channels != 3 || a.kernel != 3 || a.stride != 2 || !tuning().conv_stem_kernel) return false;
-  const StemRow r{x, a.width * 3, a.packed, a.out_channels, a.act, y, pixels};
+  const StemRow r{x, a.x_nchw ? a.width : a.width * 3, a.packed, a.out_channels, a.act, y, pixels,
+                 a.x_nchw ? a.height * a.width : 0};
 #if defined(MK_HAVE_AVX512)
   if (isa == Isa::kAvx512) return conv3x3s2_c3_avx512(r);
 #endif
@@ -149,9 +168,16 @@ void conv_rows(const ConvArgs& a, Isa isa, int64_t n, int64_t oy0, int64_t oy1, 
       continue;
     }
     if (ox_begin < ox_end) {
-      const float* x = image + ((oy * a.stride - a.pad_top) * a.width + ox_begin * a.stride - a.pad_left) * cin;
-      if (!stem_row(a, isa, x, y + ox_begin * cout, ox_end - ox_begin))
+      // NHWC: the pixel's channel 0; NCHW: its value in channel 0's plane.
+      const int64_t pixel = (oy * a.stride - a.pad_top) * a.width + ox_begin * a.stride - a.pad_left;
+      const float* x = image + (a.x_nchw ? pixel : pixel * cin);
+      if (stem_row(a, isa, x, y + ox_begin * cout, ox_end - ox_begin)) continue;
+      if (a.x_nchw) {  // the direct GEMM reads NHWC runs: patches instead
+        im2col(a, image, oy, ox_begin, ox_end, cols.data());
+        pwconv_bn_act(PwconvArgs{cols.data(), a.packed, nullptr, y + ox_begin * cout, ox_end - ox_begin, dense}, isa);
+      } else {
         pwconv_bn_act(PwconvArgs{x, a.packed, nullptr, y + ox_begin * cout, ox_end - ox_begin, direct}, isa);
+      }
     }
   }
   int64_t edges = 0;

@@ -16,6 +16,9 @@ struct ConvArgs {
   int64_t batch, height, width, in_channels, out_channels, out_height, out_width;
   int kernel, stride, pad_top, pad_left, pad_bottom, pad_right;
   Activation act;
+  // x is [batch][in_channels][height][width] instead (a network's NCHW input read by its
+  // stem directly, without moving it to NHWC first).
+  bool x_nchw = false;
 };
 
 void conv_bn_act(const ConvArgs& a, Isa isa);

@@ -73,6 +73,9 @@ struct Tuning {
   // Depthwise driver: the pool splits output rows in pairs, so each chunk keeps the
   // kernels' row pairs (ops/dwconv.cc).
   std::atomic<bool> dw_pair_chunks{true};
+  // A network's first conv reads an NCHW input directly instead of after a move to NHWC
+  // (ops/network.cc, ops/conv.cc).
+  std::atomic<bool> net_nchw_conv{true};
   // The GEMM's prefetch streams touch every line each 2 k steps instead of every other
   // line each 4 (kernels/avx512/gemm_avx512.cc).
   std::atomic<bool> gemm_stream_dense{true};

@@ -1,5 +1,6 @@
 // Dense conv (im2col + GEMM) vs a double reference, every ISA: stem-like shapes, kernel
 // sizes 1..7, strides, asymmetric padding, odd output counts, batch > 1.
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -13,7 +14,8 @@
 
 namespace {
 
-// One conv case on every ISA against the float64 reference (NaN-poisoned output);
+// One conv case on every ISA against the float64 reference (NaN-poisoned output), and the
+// same input in NCHW (ConvArgs::x_nchw: the same taps in the same order, so the same bits);
 // threads: the pool size for the call.
 void check_conv(std::mt19937& rng, int64_t n, int64_t h, int64_t w, int64_t cin, int64_t cout, int k, int stride,
                 int pt, int pl, int pb, int pr, mk::Activation act, int threads) {
@@ -49,6 +51,18 @@ void check_conv(std::mt19937& rng, int64_t n, int64_t h, int64_t w, int64_t cin,
     CHECK_MSG(err <= 1e-5, "isa=%s k=%d s=%d cin=%lld cout=%lld h=%lld w=%lld pad=%d,%d,%d,%d: rel err %g",
               mk::isa_name(isa), k, stride, (long long)cin, (long long)cout, (long long)h, (long long)w, pt, pl, pb,
               pr, err);
+    std::vector<float> x_nchw(x.size()), y_nchw(ref.size(), std::numeric_limits<float>::quiet_NaN());
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t q = 0; q < h * w; ++q)
+        for (int64_t ci = 0; ci < cin; ++ci) x_nchw[(b * cin + ci) * h * w + q] = x[(b * h * w + q) * cin + ci];
+    mk::ConvArgs planar{x_nchw.data(), packed.data(), y_nchw.data(), n, h, w, cin, cout, ho, wo, k, stride, pt, pl,
+                        pb, pr, act};
+    planar.x_nchw = true;
+    mk::conv_bn_act(planar, isa);
+    CHECK_MSG(std::memcmp(y.data(), y_nchw.data(), y.size() * sizeof(float)) == 0,
+              "isa=%s k=%d s=%d cin=%lld cout=%lld h=%lld w=%lld pad=%d,%d,%d,%d: NCHW input gave other bits",
+              mk::isa_name(isa), k, stride, (long long)cin, (long long)cout, (long long)h, (long long)w, pt, pl, pb,
+              pr);
   }
   pool.set_num_threads(saved_threads);
 }
