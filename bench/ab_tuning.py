@@ -29,6 +29,8 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=1,
                     help="calls per turn (> 1 for switches whose effect carries over to the next call, "
                          "e.g. the thread pool's; each turn's first call is not timed)")
+    ap.add_argument("--nchw", action="store_true",
+                    help="an NCHW-contiguous input (default: channels_last, the benchmarks' layout)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     _ext._C.set_num_threads(args.threads)
@@ -41,7 +43,9 @@ def main() -> None:
             model = models.MODELS[name](1.0)
             _randomize_bn(model)
             model.eval()
-            x = torch.randn(1, 3, args.size, args.size).contiguous(memory_format=torch.channels_last)
+            x = torch.randn(1, 3, args.size, args.size)
+            if not args.nchw:
+                x = x.contiguous(memory_format=torch.channels_last)
             times = {False: [], True: []}
             with torch.no_grad():
                 outs = {}
