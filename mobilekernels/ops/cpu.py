@@ -21,8 +21,9 @@ def _nhwc(t: torch.Tensor):
 
 
 def _network_input(t: torch.Tensor):
-    """(array, nchw) for Network.run: an NCHW-contiguous input goes as is (the C++ network
-    moves it to NHWC faster than torch's strided copy), anything else as an NHWC view."""
+    """(array, nchw) for Network.run: an NCHW-contiguous input goes as is (a first conv
+    reads it directly; other first layers get it moved to NHWC, faster than torch's
+    strided copy), anything else as an NHWC view."""
     if t.is_contiguous() and not t.is_contiguous(memory_format=torch.channels_last):
         return t.detach().numpy(), True
     return _nhwc(t), False
