@@ -207,14 +207,15 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   // dw_row_pairs_s2, dw_row_pairs_avx2): pairs
   // only where both rows are inside the image, single rows at the top and bottom, odd row
   // counts, pairs never across images (batch 2) nor past a thread's chunk (1-3 threads);
-  // narrow (padded groups), edge-group and one-pixel-edge rows; channel tails.
+  // narrow (padded groups), edge-group and one-pixel-edge rows; channel tails; 14- and
+  // 7-pixel rows in 7-pixel groups or not (dw_seven_groups, with dw_edge_groups).
   std::mt19937 rng(11);
   auto& pool = mk::ThreadPool::instance();
   const int saved_threads = pool.num_threads();
   const bool saved_pairs = mk::get_tuning("dw_row_pairs"), saved_s2 = mk::get_tuning("dw_row_pairs_s2");
   const bool saved_avx2 = mk::get_tuning("dw_row_pairs_avx2");
   const bool saved_edges = mk::get_tuning("dw_edge_groups");
-  const bool saved_chunks = mk::get_tuning("dw_pair_chunks");
+  const bool saved_chunks = mk::get_tuning("dw_pair_chunks"), saved_seven = mk::get_tuning("dw_seven_groups");
   const int channel_counts[] = {7, 16, 40, 100};
   int cases = 0;
   for (bool pairs : {true, false}) {
@@ -223,11 +224,12 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
     mk::set_tuning("dw_row_pairs_avx2", pairs);
     for (bool edges : {true, false}) {
       mk::set_tuning("dw_edge_groups", edges);
+      mk::set_tuning("dw_seven_groups", edges);
       for (int k : {3, 5}) {
         for (int64_t h : {1, 2, 4, 5, 6, 7, 9, 12, 15, 17}) {
           const int stride = 1 + static_cast<int>(h % 2 == 1 ? rng() % 2 : h / 2 % 2);
-          const int64_t widths[] = {3, 8, 9, 14, 17, 24, 29, 56};
-          const int64_t w = widths[rng() % 8];
+          const int64_t widths[] = {3, 7, 8, 9, 14, 17, 24, 29, 56};
+          const int64_t w = widths[rng() % 9];
           Case cs{1 + int64_t(h % 2), h, w, channel_counts[rng() % 4], k, stride, 1, 0, 0, 0, 0,
                   static_cast<mk::Activation>(rng() % mk::kNumActivations)};
           cs.pad_t = cs.pad_l = cs.pad_b = cs.pad_r = (k - 1) / 2;
@@ -251,6 +253,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   mk::set_tuning("dw_row_pairs_s2", saved_s2);
   mk::set_tuning("dw_row_pairs_avx2", saved_avx2);
   mk::set_tuning("dw_edge_groups", saved_edges);
+  mk::set_tuning("dw_seven_groups", saved_seven);
   mk::set_tuning("dw_pair_chunks", saved_chunks);
   pool.set_num_threads(saved_threads);
   CHECK(cases >= 70);

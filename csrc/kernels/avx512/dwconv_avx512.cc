@@ -315,6 +315,10 @@ struct PairOps {
 }  // namespace
 
 void dwconv_rows2_avx512(const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy) {
+  // 14- and 7-pixel rows (3x3 on 14x14 and 7x7 maps) in 7-pixel groups: 8-pixel groups
+  // computed 16 pixels for 14 (dw_seven_groups).
+  if (p.stride_w == 1 && p.kernel_w == 3 && (p.out_width == 14 || p.out_width == 7) && tuning().dw_seven_groups)
+    return dwconv_pairs::rows2<PairOps<7>, 1>(p, x, packed, y_row, oy);
   if (p.stride_w == 1) return dwconv_pairs::rows2<PairOps<8>, 1>(p, x, packed, y_row, oy);
   dwconv_pairs::rows2<PairOps<4>, 2>(p, x, packed, y_row, oy);
 }
