@@ -75,7 +75,8 @@ __attribute__((target("avx512f"), noinline)) double tile_loop(const float* buf) 
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   __m512 sum = _mm512_setzero_ps();
-#define MK_SUM(i) sum = _mm512_add_ps(sum, _mm512_add_ps(_mm512_add_ps(c##i##0, c##i##1), _mm512_add_ps(c##i##2, c##i##3)));
+#define MK_SUM(i) \
+  sum = _mm512_add_ps(sum, _mm512_add_ps(_mm512_add_ps(c##i##0, c##i##1), _mm512_add_ps(c##i##2, c##i##3)));
   MK_ROWS(MK_SUM)
 #undef MK_SUM
   volatile float sink = _mm512_reduce_add_ps(sum);

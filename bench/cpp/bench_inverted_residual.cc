@@ -93,7 +93,8 @@ int main(int argc, char** argv) {
   if (phases) {
     // Means over all 60 calls (warm-up included), in the block's MAC counts' terms.
     const double calls = 60, dw_macs = double(ho * wo * hid) * k * k;
-    const double expand_macs = with_stem ? stem_macs : double(H * W * cin * (hid == cin ? 0 : hid)), project_macs = double(ho * wo * hid) * cout;
+    const double expand_macs = with_stem ? stem_macs : double(H * W * cin * (hid == cin ? 0 : hid));
+    const double project_macs = double(ho * wo * hid) * cout;
     const auto phase = [&](const char* name, double s, double macs) {
       std::printf("  %-8s %8.1f us  %6.1f GMAC/s\n", name, s / calls * 1e6, macs / (s / calls) / 1e9);
     };

@@ -262,12 +262,14 @@ TEST_CASE("inverted_residual: band phase timing sums each phase and changes no o
     mk::set_band_phase_sink(nullptr);
     const mk::BandPhaseTimes snapshot = times;
     mk::inverted_residual(args_of(c, after.data(), false), mk::Isa::kScalar);
-    CHECK_MSG(std::equal(plain.begin(), plain.end(), timed.begin()) && std::equal(plain.begin(), plain.end(), after.begin()),
-              "rep %d: timing changed the output", rep);
+    const bool same = std::equal(plain.begin(), plain.end(), timed.begin()) &&
+                      std::equal(plain.begin(), plain.end(), after.begin());
+    CHECK_MSG(same, "rep %d: timing changed the output", rep);
     CHECK_MSG(times.expand_s > 0 && times.dw_s > 0 && (c.se ? times.project_s == 0 : times.project_s > 0),
               "rep %d (se=%d): phase sums %g %g %g", rep, int(c.se), times.expand_s, times.dw_s, times.project_s);
-    CHECK_MSG(times.expand_s == snapshot.expand_s && times.dw_s == snapshot.dw_s && times.project_s == snapshot.project_s,
-              "rep %d: a cleared sink still summed", rep);
+    const bool unchanged = times.expand_s == snapshot.expand_s && times.dw_s == snapshot.dw_s &&
+                           times.project_s == snapshot.project_s;
+    CHECK_MSG(unchanged, "rep %d: a cleared sink still summed", rep);
     ++checked;
   }
   pool.set_num_threads(saved);
