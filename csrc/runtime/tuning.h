@@ -73,6 +73,9 @@ struct Tuning {
   // Depthwise driver: the pool splits output rows in pairs, so each chunk keeps the
   // kernels' row pairs (ops/dwconv.cc).
   std::atomic<bool> dw_pair_chunks{true};
+  // AVX-512 64-column tiles' k loop with A rows and B panels from one base each plus
+  // strides (kernels/avx512/gemm_avx512.cc).
+  std::atomic<bool> gemm_lean_loop{true};
   // AVX-512 3x3 stride-1 row pairs of 14 or 7 pixels in 7-pixel groups (kernels/avx512/dwconv_avx512.cc).
   std::atomic<bool> dw_seven_groups{true};
   // A network's first conv reads an NCHW input directly instead of after a move to NHWC

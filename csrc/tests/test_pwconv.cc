@@ -126,16 +126,18 @@ TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
 // The AVX-512 row loop prefetching the next column tile's B (gemm_stream_next) and the
 // caller's next GEMM (gemm_stream_hint, GemmParams::stream_after) on and off: prefetches
 // change no result; row tiles 1 to 9, one to four panels in the next tile, hints of a
-// few bytes to more than a tile's share; sparse and dense streams (gemm_stream_dense).
+// few bytes to more than a tile's share; sparse and dense streams (gemm_stream_dense), the
+// latter with the lean k loop (gemm_lean_loop) or without.
 TEST_CASE("pwconv: B prefetch streams on and off match the reference") {
   std::mt19937 rng(13);
   const bool saved = mk::get_tuning("gemm_stream_next"), saved_hint = mk::get_tuning("gemm_stream_hint");
-  const bool saved_dense = mk::get_tuning("gemm_stream_dense");
+  const bool saved_dense = mk::get_tuning("gemm_stream_dense"), saved_lean = mk::get_tuning("gemm_lean_loop");
   const std::vector<float> small(3, 1.0f), large(100000, 1.0f);
-  for (int mode = 0; mode < 4; ++mode) {
+  for (int mode = 0; mode < 5; ++mode) {
     mk::set_tuning("gemm_stream_next", mode >= 1);
     mk::set_tuning("gemm_stream_hint", mode >= 2);
-    mk::set_tuning("gemm_stream_dense", mode == 3);
+    mk::set_tuning("gemm_stream_dense", mode >= 3);
+    mk::set_tuning("gemm_lean_loop", mode == 3);
     for (int64_t n : {65, 80, 128, 176, 200}) {
       check_case(rng, 49, n, 300, static_cast<int>(mk::Activation::kRelu6), true, &large);
       check_case(rng, 6, n, 33, static_cast<int>(mk::Activation::kHardswish), false, &small);
@@ -145,6 +147,7 @@ TEST_CASE("pwconv: B prefetch streams on and off match the reference") {
   mk::set_tuning("gemm_stream_next", saved);
   mk::set_tuning("gemm_stream_hint", saved_hint);
   mk::set_tuning("gemm_stream_dense", saved_dense);
+  mk::set_tuning("gemm_lean_loop", saved_lean);
 }
 
 // Several row blocks (m past 65536 / k rows) split over 1-3 threads, blocks evened out to a

@@ -194,7 +194,10 @@ struct Tile64Setup {
 // The 64-column tile's body; x, residual and y point at the tile's first row and column.
 // Dense: the prefetch streams (below) touch every line, one each 2 k steps
 // (gemm_stream_dense), instead of every other line each 4.
-template <int MR, Activation A, bool Dense = false>
+// Lean (panels only): the A rows and B panels addressed as tile12's rows, from one base
+// each plus stride registers, so the k loop's pointers fit the registers (with six row
+// pointers and four panel pointers GCC spilled three of them, reloaded every k step).
+template <int MR, Activation A, bool Dense = false, bool Lean = false>
 __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Tile64Setup& t, const float* x,
                                                   const float* residual, float* y, const char* pf = nullptr,
                                                   const char* pf_end = nullptr, const char* pf2 = nullptr,
@@ -227,12 +230,34 @@ __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Til
     c##i##3 = _mm512_fmadd_ps(a, bv3, c##i##3);      \
   }
 #define MK_SHIFT(i) [[maybe_unused]] const float* s##i = x##i + shift;
+#define MK_FMA_LEAN(i)                                                                      \
+  if constexpr (MR > i) {                                                                   \
+    const V a = _mm512_set1_ps(*reinterpret_cast<const float*>(ak + off[i]));              \
+    c##i##0 = _mm512_fmadd_ps(a, bv0, c##i##0);                                             \
+    c##i##1 = _mm512_fmadd_ps(a, bv1, c##i##1);                                             \
+    c##i##2 = _mm512_fmadd_ps(a, bv2, c##i##2);                                             \
+    c##i##3 = _mm512_fmadd_ps(a, bv3, c##i##3);                                             \
+  }
   gemm_for_each_run(p, t.k_lo, t.k_hi, [&](int64_t k0, int64_t k1, int64_t shift) {
     MK_ROWS(MK_SHIFT)
+    // Lean: row i's k value at ak + off[i], panel j's k row at bk + j * ps (bytes).
+    const char* ak = reinterpret_cast<const char*>(x + k0 + shift);
+    const char* bk = reinterpret_cast<const char*>(b0 + k0 * kGemmPanel);
+    const int64_t st1 = lda * static_cast<int64_t>(sizeof(float)), st3 = 3 * st1, st5 = 5 * st1;
+    const int64_t off[6] = {0, st1, 2 * st1, st3, 4 * st1, st5};
+    const int64_t ps = (b1 - b0) * static_cast<int64_t>(sizeof(float)), ps3 = 3 * ps;
     for (int64_t kk = k0; kk < k1; ++kk) {
-      const V bv0 = L::loadu(b0 + kk * ldb), bv1 = L::loadu(b1 + kk * ldb);
-      const V bv2 = L::loadu(b2 + kk * ldb), bv3 = L::loadu(b3 + kk * ldb);
-      MK_ROWS(MK_FMA)
+      if constexpr (Lean) {
+        const V bv0 = _mm512_loadu_ps(bk), bv1 = _mm512_loadu_ps(bk + ps);
+        const V bv2 = _mm512_loadu_ps(bk + 2 * ps), bv3 = _mm512_loadu_ps(bk + ps3);
+        MK_ROWS(MK_FMA_LEAN)
+        ak += sizeof(float);
+        bk += kGemmPanel * sizeof(float);
+      } else {
+        const V bv0 = L::loadu(b0 + kk * ldb), bv1 = L::loadu(b1 + kk * ldb);
+        const V bv2 = L::loadu(b2 + kk * ldb), bv3 = L::loadu(b3 + kk * ldb);
+        MK_ROWS(MK_FMA)
+      }
       // A slice of the next column tile's B into L2 (gemm_stream_next), 32 bytes per k
       // step: every other line each 4 k steps, leaving the lines between to the L2's
       // adjacent-line prefetch, or (Dense) every line each 2 k steps, which does not rely
@@ -252,6 +277,7 @@ __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Til
   });
 #undef MK_SHIFT
 #undef MK_FMA
+#undef MK_FMA_LEAN
 #define MK_STORE(i)                                                                           \
   if constexpr (MR > i) {                                                                     \
     const float* ri = residual ? residual + i * N : nullptr;                                  \
@@ -349,6 +375,7 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
       after_slice = row_tile_slice(share, m / 6);
     }
     const bool dense = tuning().gemm_stream_dense;
+    const bool lean = dense && tuning().gemm_lean_loop && t.ldb == kGemmPanel;
     for (int64_t tile_i = 0; i + 6 <= m; i += 6, ++tile_i) {
       const char* pf = next ? next + tile_i * slice : nullptr;
       const char* pf2 = after ? after + tile_i * after_slice : nullptr;
@@ -356,7 +383,8 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
       const char* pf2_end = pf2 ? pf2 + after_slice : nullptr;
       float* yi = y + n0 + i * N;
       const float* ri = r ? r + i * N : nullptr;
-      if (dense) tile64<6, A, true>(p, t, x + i * lda, ri, yi, pf, pf_end, pf2, pf2_end);
+      if (lean) tile64<6, A, true, true>(p, t, x + i * lda, ri, yi, pf, pf_end, pf2, pf2_end);
+      else if (dense) tile64<6, A, true>(p, t, x + i * lda, ri, yi, pf, pf_end, pf2, pf2_end);
       else tile64<6, A>(p, t, x + i * lda, ri, yi, pf, pf_end, pf2, pf2_end);
     }
   } else {
