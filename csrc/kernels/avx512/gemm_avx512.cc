@@ -60,6 +60,17 @@ __attribute__((always_inline)) inline void store(bool last, typename L::V v, con
 
 #define MK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
+// Byte offsets of A's rows 0-5 from row 0 (lda floats apart), from a stride register and
+// its multiples that x86 addressing covers (1, 2 and 4 with the stride; 3 and 5 their own):
+// a tile keeps 6 rows in 4 registers this way where 6 row pointers spilled.
+struct RowOffsets {
+  int64_t off[6];
+  explicit RowOffsets(int64_t lda) {
+    const int64_t s = lda * static_cast<int64_t>(sizeof(float));
+    for (int i = 0; i < 6; ++i) off[i] = i * s;
+  }
+};
+
 // Columns [n0, n0 + nr): vector 0 has W0 lanes (16, or 8 when nr <= 8), vector 1 has W1
 // lanes (16 or 8; 0 when nr <= 16). Accumulators are named variables, not an array (an
 // array made GCC keep them in memory; see the AVX2 tile).
@@ -149,13 +160,13 @@ void tile12(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const f
 #define MK_DECL(i) V c##i = first ? bias : L::load(y + i * N, m0);
   MK_ROWS12(MK_DECL)
 #undef MK_DECL
-  const int64_t s1 = lda * static_cast<int64_t>(sizeof(float)), s3 = 3 * s1, s5 = 5 * s1;
+  const RowOffsets row_off(lda);
   gemm_for_each_run(p, k_lo, k_hi, [&](int64_t k0, int64_t k1, int64_t shift) {
     const char* a = reinterpret_cast<const char*>(x + k0 + shift);
-    const char* a6 = a + 6 * s1;
+    const char* a6 = a + 6 * row_off.off[1];
     const float* bp = b0 + k0 * ldb;
     // Row i's k value: base a (rows 0-5) or a6 (rows 6-11) plus 0-5 rows.
-    const int64_t off[6] = {0, s1, 2 * s1, s3, 4 * s1, s5};
+    const int64_t* off = row_off.off;
     for (int64_t kk = k0; kk < k1; ++kk, a += sizeof(float), a6 += sizeof(float), bp += ldb) {
       const V bv = L::load(bp, m0);
 #define MK_FMA(i) \
@@ -245,8 +256,8 @@ __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Til
     // Lean: row i's k value at ak + off[i], panel j's k row at bk + j * ps (bytes).
     const char* ak = reinterpret_cast<const char*>(x + k0 + shift);
     const char* bk = reinterpret_cast<const char*>(b0 + k0 * kGemmPanel);
-    const int64_t st1 = lda * static_cast<int64_t>(sizeof(float)), st3 = 3 * st1, st5 = 5 * st1;
-    const int64_t off[6] = {0, st1, 2 * st1, st3, 4 * st1, st5};
+    const RowOffsets row_off(lda);
+    [[maybe_unused]] const int64_t* off = row_off.off;
     const int64_t ps = (b1 - b0) * static_cast<int64_t>(sizeof(float)), ps3 = 3 * ps;
     for (int64_t kk = k0; kk < k1; ++kk) {
       if constexpr (Lean) {
