@@ -93,6 +93,13 @@ def _short_error(e: Exception) -> str:
     return f"{type(e).__name__}: {e}"[:300]
 
 
+def _progress(section: str, row: dict) -> None:
+    """One line per finished row, so a section cut off by its time limit still reports what it did."""
+    cells = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                     if not isinstance(v, (dict, list)))
+    print(f"[{section}] {cells}", flush=True)
+
+
 def bench_depthwise(shapes, batch, dtype, device, t, compile_peer, ceil):
     rows = []
     for s in shapes:
@@ -105,6 +112,7 @@ def bench_depthwise(shapes, batch, dtype, device, t, compile_peer, ceil):
         rows.append({"shape": s.id, "rel_err_vs_cudnn": err, **{f"{k}_us": v * 1e6 for k, v in times.items()},
                      "speedup_vs_cudnn": times["cudnn"] / times["ours"],
                      "pct_copy_bw": 100 * nbytes / times["ours"] / 1e9 / ceil["copy_GBps"]})
+        _progress("depthwise", rows[-1])
     return rows
 
 
@@ -118,6 +126,7 @@ def bench_pointwise(shapes, batch, dtype, device, t, ceil):
         flops = 2 * batch * s.height * s.width * s.cin * s.cout
         rows.append({"shape": s.id, "rel_err_vs_cudnn": err, "ours_us": to * 1e6, "cudnn_us": tc * 1e6,
                      "speedup_vs_cudnn": tc / to, "pct_matmul": 100 * flops / to / 1e9 / ceil["matmul_GFLOPs"]})
+        _progress("pointwise", rows[-1])
     return rows
 
 
@@ -379,10 +388,27 @@ def _image(batch, size, device, dtype, seed):
     return x.to(device, dtype).contiguous(memory_format=torch.channels_last)
 
 
+def calibrate_bn(model: torch.nn.Module, size: int) -> torch.nn.Module:
+    """BatchNorm statistics of random images (one float32 CPU pass in train mode), as training
+    leaves them: every layer's output near unit scale. Freshly initialised BN (mean 0, var 1)
+    shrinks the activations layer by layer to ~1e-9 logits, which underflow to 0 in float16
+    (the first GPU latency run reported rel_err 1 for every variant, torch eager included)."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for b in bns:
+        b.reset_running_stats()
+        b.momentum = None  # a cumulative average: the one batch's statistics
+        b.train()
+    with torch.no_grad(), unfused():
+        model(torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(123)))
+    for b in bns:
+        b.eval()
+    return model
+
+
 def _peers(name, batch, size, dtype, device, compile_mode, compile_peer, tol, x):
     """(variants {name: fn(x)}, float64 reference of the first images, tuning record, the
     network's fused-traffic floor, setup notes) for one zoo model."""
-    ours = models.MODELS[name]().to(device, dtype).eval()
+    ours = calibrate_bn(models.MODELS[name]().eval(), size).to(device, dtype)
     floor = model_floor(ours, size)
     plain = unfused_copy(ours)
     nref = min(2, batch)
@@ -423,6 +449,7 @@ def bench_latency(names, size, dtype, device, args, ceil, tol):
                 row[f"{vname}_p10_ms"], row[f"{vname}_p90_ms"] = r["p10_ms"], r["p90_ms"]
             del variants
         rows.append(row)
+        _progress("latency", row)
     return rows
 
 
@@ -545,8 +572,12 @@ def numerics_failures(record, tol) -> list:
                 bad.append(f"{r['shape']}:{v}")
     for sec in ("latency", "throughput"):
         for r in record.get(sec, []):
+            # A whole network in float16 / bfloat16 accumulates ~50 layers of storage rounding:
+            # torch eager itself misses the per-op tolerance there, so ours may be as far off as
+            # twice torch eager's own error (in float32 that is below tol, and tol rules).
+            limit = max(tol, 2 * r.get("eager_rel_err", 0.0))
             for v in ("ours_graph", "ours_eager"):
-                if not r.get(f"{v}_rel_err", float("nan")) <= tol:
+                if not r.get(f"{v}_rel_err", float("nan")) <= limit:
                     bad.append(f"{sec}:{r['model']}:{v}")
     return bad
 

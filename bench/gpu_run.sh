@@ -2,7 +2,7 @@
 # One device call: GPU tests of every Triton kernel, then gpu_bench's sections one by one
 # (each writes its own JSON, so a section cut off by its timeout loses only itself).
 # Usage on the GPU machine, from the repo root: bash bench/gpu_run.sh   (logs under $OUT)
-# Knobs: T_TESTS (s for the tests), SECTIONS ("name:seconds ...", " " for none), COMPILE=1
+# Knobs: T_TESTS (s for the tests), BATCH (gpu_bench --batch), SECTIONS ("name:seconds ...", " " for none), COMPILE=1
 # (the torch.compile peers: minutes of compiling per section). On the first run (H200) the
 # tests took 222 s with 14 workers, and every section with torch.compile outran 80-140 s.
 set -u
@@ -20,6 +20,6 @@ grep -E "FAILED|ERROR" "$OUT/tests.log" | head -20
 for s in ${SECTIONS:-latency:150 ops:150}; do
   name=${s%%:*}; lim=${s##*:}; t0=$SECONDS; extra=""
   [ "${COMPILE:-0}" = 1 ] || extra="--no-compile"
-  timeout "$lim" python3 bench/gpu_bench.py --sections "$name" $extra >"$OUT/$name.log" 2>&1
+  timeout "$lim" python3 bench/gpu_bench.py --sections "$name" --batch ${BATCH:-256} $extra >"$OUT/$name.log" 2>&1
   echo "== $name rc=$? in $((SECONDS - t0)) s"; grep -v -E "Warning|warn" "$OUT/$name.log" | tail -${TAIL:-45}
 done

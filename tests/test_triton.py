@@ -116,6 +116,7 @@ def test_inverted_residual_through_the_dispatcher(dtype, cin, t, cout, k, s, se)
 
 
 @pytest.mark.skipif(not GPU, reason="no GPU")
+@pytest.mark.timeout(400)  # compiles every zoo block's kernels: >90 s beside 13 other workers (H200)
 def test_cuda_tensors_dispatch_to_triton_and_the_zoo_agrees():
     from mobilekernels import models
     from mobilekernels.nn import unfused
