@@ -84,6 +84,8 @@ struct Tuning {
   // The GEMM's prefetch streams touch every line each 2 k steps instead of every other
   // line each 4 (kernels/avx512/gemm_avx512.cc).
   std::atomic<bool> gemm_stream_dense{true};
+  // A column tile's rest of 17-48 columns as one lean tile of 2-3 masked panels (AVX-512).
+  std::atomic<bool> gemm_lean_narrow{true};
 };
 
 Tuning& tuning();

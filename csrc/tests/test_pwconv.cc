@@ -123,6 +123,31 @@ TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
   mk::set_tuning("gemm_k_chunks", saved_chunks);
 }
 
+// Column-tile rests of 17-63 columns as one lean tile of 2-3 panels, the last masked
+// (gemm_lean_narrow; rests of <= 8 past whole panels on ymm tiles or not, gemm_ymm_tails),
+// on and off: every rest width, rows in whole and partial tiles, residuals, a prefetch hint
+// (the streaming variant), K chunks (partial sums loaded from Y) and K = 1.
+TEST_CASE("pwconv: lean narrow tiles for column rests match the reference") {
+  std::mt19937 rng(23);
+  const bool saved = mk::get_tuning("gemm_lean_narrow"), saved_ymm = mk::get_tuning("gemm_ymm_tails");
+  const bool saved_chunks = mk::get_tuning("gemm_k_chunks");
+  const std::vector<float> hint(5000, 1.0f);
+  for (int mode = 0; mode < 4; ++mode) {
+    mk::set_tuning("gemm_lean_narrow", mode > 0);
+    mk::set_tuning("gemm_ymm_tails", mode != 2);
+    mk::set_tuning("gemm_k_chunks", mode == 3);
+    for (int64_t n : {17, 24, 25, 31, 32, 33, 40, 41, 47, 48, 49, 56, 57, 63, 96, 120, 184, 240}) {
+      const int64_t m = n % 3 == 0 ? 49 : (n % 3 == 1 ? 6 : 13);
+      const int64_t k = mode == 3 ? 300 : (n == 17 ? 1 : 1 + int64_t(rng() % 40));
+      const int act = static_cast<int>(n % 2 ? mk::Activation::kRelu6 : mk::Activation::kHardswish);
+      check_case(rng, m, n, k, act, n % 4 == 0, n % 5 == 0 ? &hint : nullptr);
+    }
+  }
+  mk::set_tuning("gemm_lean_narrow", saved);
+  mk::set_tuning("gemm_ymm_tails", saved_ymm);
+  mk::set_tuning("gemm_k_chunks", saved_chunks);
+}
+
 // The AVX-512 row loop prefetching the next column tile's B (gemm_stream_next) and the
 // caller's next GEMM (gemm_stream_hint, GemmParams::stream_after) on and off: prefetches
 // change no result; row tiles 1 to 9, one to four panels in the next tile, hints of a

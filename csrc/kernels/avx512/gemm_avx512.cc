@@ -182,27 +182,32 @@ void tile12(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const f
 #undef MK_ROWS12
 }
 
-// What a 64-column tile needs besides its rows: the same for every row tile of a column
-// tile, so rows() computes it once (per-tile setup was a third of a K = 16 tile's time).
+// What a tile of up to four 16-column panels needs besides its rows: the same for every
+// row tile of a column tile, so rows() computes it once (per-tile setup was a third of a
+// K = 16 tile's time). Panels past the tile's columns alias panel 0 (never read).
 struct Tile64Setup {
-  const float *b0, *b1, *b2, *b3;  // the four 16-column B panels' row 0
+  const float *b0, *b1, *b2, *b3;  // the 16-column B panels' row 0
   int64_t ldb, lda, n, k_lo, k_hi;
   bool first, last;
-  Tile64Setup(const GemmParams& p, const float* packed, int64_t n0)
+  __mmask16 mlast;  // the last panel's columns (a narrower tile's tail)
+  Tile64Setup(const GemmParams& p, const float* packed, int64_t n0, int64_t nr = 64)
       : b0(gemm_b_column(p, packed, n0)),
-        b1(gemm_b_column(p, packed, n0 + 16)),
-        b2(gemm_b_column(p, packed, n0 + 32)),
-        b3(gemm_b_column(p, packed, n0 + 48)),
+        b1(nr > 16 ? gemm_b_column(p, packed, n0 + 16) : b0),
+        b2(nr > 32 ? gemm_b_column(p, packed, n0 + 32) : b0),
+        b3(nr > 48 ? gemm_b_column(p, packed, n0 + 48) : b0),
         ldb(gemm_ldb(p)),
         lda(gemm_lda(p)),
         n(p.n),
         k_lo(p.k_lo),
         k_hi(p.k_hi < 0 ? p.k : p.k_hi),
         first(p.k_lo == 0),
-        last(p.k_hi < 0 || p.k_hi == p.k) {}
+        last(p.k_hi < 0 || p.k_hi == p.k),
+        mlast(tail_mask_avx512(nr - (nr - 1) / 16 * 16)) {}
 };
 
-// The 64-column tile's body; x, residual and y point at the tile's first row and column.
+// The body of a tile of NV 16-column panels (64 columns for NV = 4; fewer for a column
+// tile's rest, the last panel's columns masked on store); x, residual and y point at the
+// tile's first row and column.
 // Dense: the prefetch streams (below) touch every line, one each 2 k steps
 // (gemm_stream_dense), instead of every other line each 4.
 // Lean (panels only): the A rows and B panels addressed as tile12's rows, from one base
@@ -210,7 +215,7 @@ struct Tile64Setup {
 // pointers and four panel pointers GCC spilled three of them, reloaded every k step).
 // Streams false: no prefetch stream, and no per-step checks for one (their branches can
 // issue to port 0, an FMA port: 2-5% at K <= 96).
-template <int MR, Activation A, bool Dense = false, bool Lean = false, bool Streams = true>
+template <int MR, Activation A, bool Dense = false, bool Lean = false, bool Streams = true, int NV = 4>
 __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Tile64Setup& t, const float* x,
                                                   const float* residual, float* y, const char* pf = nullptr,
                                                   const char* pf_end = nullptr, const char* pf2 = nullptr,
@@ -218,38 +223,50 @@ __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Til
   using L = Lanes<16>;
   using V = __m512;
   constexpr __mmask16 kAll = 0xFFFF;
+  // Store masks of panels 0-3: all columns but in the last one of a narrower tile (a
+  // 64-column tile is always whole).
+  const __mmask16 s0 = NV == 1 ? t.mlast : kAll, s1 = NV == 2 ? t.mlast : kAll;
+  const __mmask16 s2 = NV == 3 ? t.mlast : kAll, s3 = kAll;
   const int64_t K = p.k, N = t.n, ldb = t.ldb, lda = t.lda;
   const float *b0 = t.b0, *b1 = t.b1, *b2 = t.b2, *b3 = t.b3;
   const bool first = t.first, last = t.last;
-  const V bias0 = L::loadu(b0 + K * ldb), bias1 = L::loadu(b1 + K * ldb);
-  const V bias2 = L::loadu(b2 + K * ldb), bias3 = L::loadu(b3 + K * ldb);
+  // Row i of Y and R at byte offset yo[i] (tile12's scheme for A: 6 addresses from a base
+  // and few stride registers, where GCC otherwise kept 24 row-panel addresses on the stack).
+  const RowOffsets row_y(N);
+  const int64_t* yo = row_y.off;
+  char* const yb = reinterpret_cast<char*>(y);
+  const char* const rb = reinterpret_cast<const char*>(residual);
+  // Panels are zero-padded to 16 columns, so B and bias loads need no mask.
+  const V bias0 = L::loadu(b0 + K * ldb), bias1 = NV > 1 ? L::loadu(b1 + K * ldb) : bias0;
+  const V bias2 = NV > 2 ? L::loadu(b2 + K * ldb) : bias0, bias3 = NV > 3 ? L::loadu(b3 + K * ldb) : bias0;
 #define MK_DECL(i)                                                                     \
   V c##i##0 = bias0, c##i##1 = bias1, c##i##2 = bias2, c##i##3 = bias3;                \
   const float* x##i = x + (MR > i ? i * lda : 0);                                      \
   if (MR > i && !first) {                                                              \
-    c##i##0 = L::loadu(y + i * N);                                                     \
-    c##i##1 = L::loadu(y + i * N + 16);                                                \
-    c##i##2 = L::loadu(y + i * N + 32);                                                \
-    c##i##3 = L::loadu(y + i * N + 48);                                                \
+    const float* yi = reinterpret_cast<const float*>(yb + yo[i]);                      \
+    c##i##0 = L::load(yi, s0);                                                         \
+    if constexpr (NV > 1) c##i##1 = L::load(yi + 16, s1);                              \
+    if constexpr (NV > 2) c##i##2 = L::load(yi + 32, s2);                              \
+    if constexpr (NV > 3) c##i##3 = L::load(yi + 48, s3);                              \
   }
   MK_ROWS(MK_DECL)
 #undef MK_DECL
-#define MK_FMA(i)                                    \
-  if constexpr (MR > i) {                            \
-    const V a = _mm512_set1_ps(s##i[kk]);            \
-    c##i##0 = _mm512_fmadd_ps(a, bv0, c##i##0);      \
-    c##i##1 = _mm512_fmadd_ps(a, bv1, c##i##1);      \
-    c##i##2 = _mm512_fmadd_ps(a, bv2, c##i##2);      \
-    c##i##3 = _mm512_fmadd_ps(a, bv3, c##i##3);      \
+#define MK_FMA(i)                                                    \
+  if constexpr (MR > i) {                                            \
+    const V a = _mm512_set1_ps(s##i[kk]);                            \
+    c##i##0 = _mm512_fmadd_ps(a, bv0, c##i##0);                      \
+    if constexpr (NV > 1) c##i##1 = _mm512_fmadd_ps(a, bv1, c##i##1); \
+    if constexpr (NV > 2) c##i##2 = _mm512_fmadd_ps(a, bv2, c##i##2); \
+    if constexpr (NV > 3) c##i##3 = _mm512_fmadd_ps(a, bv3, c##i##3); \
   }
 #define MK_SHIFT(i) [[maybe_unused]] const float* s##i = x##i + shift;
 #define MK_FMA_LEAN(i)                                                                      \
   if constexpr (MR > i) {                                                                   \
     const V a = _mm512_set1_ps(*reinterpret_cast<const float*>(ak + off[i]));              \
     c##i##0 = _mm512_fmadd_ps(a, bv0, c##i##0);                                             \
-    c##i##1 = _mm512_fmadd_ps(a, bv1, c##i##1);                                             \
-    c##i##2 = _mm512_fmadd_ps(a, bv2, c##i##2);                                             \
-    c##i##3 = _mm512_fmadd_ps(a, bv3, c##i##3);                                             \
+    if constexpr (NV > 1) c##i##1 = _mm512_fmadd_ps(a, bv1, c##i##1);                      \
+    if constexpr (NV > 2) c##i##2 = _mm512_fmadd_ps(a, bv2, c##i##2);                      \
+    if constexpr (NV > 3) c##i##3 = _mm512_fmadd_ps(a, bv3, c##i##3);                      \
   }
   gemm_for_each_run(p, t.k_lo, t.k_hi, [&](int64_t k0, int64_t k1, int64_t shift) {
     MK_ROWS(MK_SHIFT)
@@ -261,12 +278,13 @@ __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Til
     const int64_t ps = (b1 - b0) * static_cast<int64_t>(sizeof(float)), ps3 = 3 * ps;
     for (int64_t kk = k0; kk < k1; ++kk) {
       if constexpr (Lean) {
-        const V bv0 = _mm512_loadu_ps(bk), bv1 = _mm512_loadu_ps(bk + ps);
-        const V bv2 = _mm512_loadu_ps(bk + 2 * ps), bv3 = _mm512_loadu_ps(bk + ps3);
+        const V bv0 = _mm512_loadu_ps(bk), bv1 = NV > 1 ? _mm512_loadu_ps(bk + ps) : bv0;
+        const V bv2 = NV > 2 ? _mm512_loadu_ps(bk + 2 * ps) : bv0, bv3 = NV > 3 ? _mm512_loadu_ps(bk + ps3) : bv0;
         MK_ROWS(MK_FMA_LEAN)
         ak += sizeof(float);
         bk += kGemmPanel * sizeof(float);
       } else {
+        static_assert(Lean || NV == 4, "narrower tiles run the lean loop (panels) only");
         const V bv0 = L::loadu(b0 + kk * ldb), bv1 = L::loadu(b1 + kk * ldb);
         const V bv2 = L::loadu(b2 + kk * ldb), bv3 = L::loadu(b3 + kk * ldb);
         MK_ROWS(MK_FMA)
@@ -295,11 +313,12 @@ __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Til
 #undef MK_FMA_LEAN
 #define MK_STORE(i)                                                                           \
   if constexpr (MR > i) {                                                                     \
-    const float* ri = residual ? residual + i * N : nullptr;                                  \
-    store<L, A>(last, c##i##0, ri, y + i * N, kAll);                                          \
-    store<L, A>(last, c##i##1, ri ? ri + 16 : nullptr, y + i * N + 16, kAll);                 \
-    store<L, A>(last, c##i##2, ri ? ri + 32 : nullptr, y + i * N + 32, kAll);                 \
-    store<L, A>(last, c##i##3, ri ? ri + 48 : nullptr, y + i * N + 48, kAll);                 \
+    const float* ri = rb ? reinterpret_cast<const float*>(rb + yo[i]) : nullptr;             \
+    float* yi = reinterpret_cast<float*>(yb + yo[i]);                                         \
+    store<L, A>(last, c##i##0, ri, yi, s0);                                                   \
+    if constexpr (NV > 1) store<L, A>(last, c##i##1, ri ? ri + 16 : nullptr, yi + 16, s1);    \
+    if constexpr (NV > 2) store<L, A>(last, c##i##2, ri ? ri + 32 : nullptr, yi + 32, s2);    \
+    if constexpr (NV > 3) store<L, A>(last, c##i##3, ri ? ri + 48 : nullptr, yi + 48, s3);    \
   }
   MK_ROWS(MK_STORE)
 #undef MK_STORE
@@ -351,6 +370,79 @@ void tile_rows(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const fl
 // prefetches never fault).
 inline int64_t row_tile_slice(int64_t bytes, int64_t tiles) { return (bytes / tiles + 255) / 256 * 256; }
 
+// The prefetch streams of a column tile's row tiles: a slice of each per row tile.
+struct RowTileStreams {
+  const char* next;
+  int64_t slice;
+  const char* after;
+  int64_t after_slice;
+};
+
+// The 6-row tiles [0, m / 6 * 6) of one column tile, one tile variant per function: inlined
+// beside its other variants, a tile's 24 row-panel addresses and starting values went to
+// the stack (~150 instructions per row tile outside the k loop at K = 16-32). Returns the
+// rows done. x, r and y point at row 0 of the tile's columns (r may be null).
+template <Activation A, bool Dense, bool Lean, bool Streams, int NV>
+__attribute__((noinline)) int64_t row_tiles(const GemmParams& p, const Tile64Setup& t, int64_t m, const float* x,
+                                            const float* r, float* y, const RowTileStreams& st) {
+  const int64_t lda = t.lda, N = t.n;
+  int64_t i = 0;
+  for (int64_t tile_i = 0; i + 6 <= m; i += 6, ++tile_i) {
+    const float* ri = r ? r + i * N : nullptr;
+    if constexpr (Streams) {
+      const char* pf = st.next ? st.next + tile_i * st.slice : nullptr;
+      const char* pf2 = st.after ? st.after + tile_i * st.after_slice : nullptr;
+      tile64<6, A, Dense, Lean, true, NV>(p, t, x + i * lda, ri, y + i * N, pf, pf ? pf + st.slice : nullptr, pf2,
+                                          pf2 ? pf2 + st.after_slice : nullptr);
+    } else {
+      tile64<6, A, Dense, Lean, false, NV>(p, t, x + i * lda, ri, y + i * N);
+    }
+  }
+  return i;
+}
+
+// The 6-row tiles of a column tile of NV 16-column panels (nr == 64 for NV = 4, nr in
+// (16 * (NV - 1), 16 * NV] for NV = 2, 3, which run the lean loop only, i.e. panels): the
+// setup computed once. Returns the rows done.
+template <Activation A, int NV>
+int64_t panel_rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x, const float* packed,
+                   const float* residual, float* y) {
+  const int64_t N = p.n;
+  const Tile64Setup t(p, packed, n0, nr);
+  const float* r = residual ? residual + n0 : nullptr;
+  // The next column tile's B panels, a slice per row tile (gemm_stream_next): a
+  // network's weights come from L3 (~28 GB/s on one core), and a column tile's first
+  // row tile otherwise waits for them (v2's 320 -> 1280 conv: 307 us in sequence, 252
+  // with its weights in L2).
+  const char* next = nullptr;
+  int64_t slice = 0;
+  if (tuning().gemm_stream_next && p.panels && n0 + 64 < N && m >= 6) {
+    const int64_t panels = std::min<int64_t>(4, (N - n0 - 64 + kGemmPanel - 1) / kGemmPanel);
+    next = reinterpret_cast<const char*>(gemm_b_column(p, packed, n0 + 64));
+    slice = row_tile_slice(panels * (p.k + 1) * kGemmPanel * static_cast<int64_t>(sizeof(float)), m / 6);
+  }
+  // The caller's next GEMM (p.stream_after): this column tile's share, split over its
+  // row tiles the same way.
+  const char* after = nullptr;
+  int64_t after_slice = 0;
+  if (tuning().gemm_stream_hint && p.stream_after && m >= 6) {
+    const int64_t col_tiles = (N + 63) / 64, share = (p.stream_after_bytes + col_tiles - 1) / col_tiles;
+    after = p.stream_after + (n0 / 64) * share;
+    after_slice = row_tile_slice(share, m / 6);
+  }
+  const bool dense = tuning().gemm_stream_dense;
+  const bool lean = dense && tuning().gemm_lean_loop && t.ldb == kGemmPanel;
+  const RowTileStreams st{next, slice, after, after_slice};
+  y += n0;
+  if ((NV < 4 || lean) && !next && !after) return row_tiles<A, true, true, false, NV>(p, t, m, x, r, y, st);
+  if (NV < 4 || lean) return row_tiles<A, true, true, true, NV>(p, t, m, x, r, y, st);
+  if constexpr (NV == 4) {
+    if (dense) return row_tiles<A, true, false, true, 4>(p, t, m, x, r, y, st);
+    return row_tiles<A, false, false, true, 4>(p, t, m, x, r, y, st);
+  }
+  return 0;
+}
+
 // Rows [0, m) of columns [n0, n0 + nr): the row tiles of one column tile in one call, the
 // activation and column shape dispatched once and a 64-column tile's setup computed once.
 // A tile's fixed cost was ~100 cycles, a third of a K = 16 tile's time; this cut K <= 32
@@ -359,6 +451,23 @@ template <Activation A>
 void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x, const float* packed,
           const float* residual, float* y) {
   const int64_t lda = gemm_lda(p), N = p.n;
+  // A column tile's rest of 17-48 columns (or 17-56, of which the last <= 8 go on ymm
+  // tiles) as one tile of 2-3 panels over all rows, the last panel masked
+  // (gemm_lean_narrow): its setup computed once, as a 64-column tile's, and the lean loop.
+  // The 6x32 tile otherwise paid ~150 cycles of setup per row tile, more than its FMAs
+  // at K = 16.
+  if (nr > 16 && nr < 64 && p.panels && tuning().gemm_lean_narrow && tuning().gemm_stream_dense &&
+      tuning().gemm_lean_loop) {
+    const int64_t rest = nr % 16, wide = rest > 0 && rest <= 8 && tuning().gemm_ymm_tails ? nr - rest : nr;
+    if (wide > 16 && wide <= 48) {
+      const int64_t i = wide > 32 ? panel_rows<A, 3>(p, m, n0, wide, x, packed, residual, y)
+                                  : panel_rows<A, 2>(p, m, n0, wide, x, packed, residual, y);
+      if (i < m)
+        tile_rows<A>(p, m - i, n0, wide, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
+      if (wide < nr) rows<A>(p, m, n0 + wide, nr - wide, x, packed, residual, y);
+      return;
+    }
+  }
   // A 64-column tile's tail of 33-48 columns as 32 columns and a narrow rest, each over
   // all rows, so the rest runs in 12-row tiles (gemm_split_tails).
   if (nr > 32 && nr <= 48 && tuning().gemm_split_tails) {
@@ -367,42 +476,7 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
   }
   int64_t i = 0;
   if (nr == 64) {
-    const Tile64Setup t(p, packed, n0);
-    const float* r = residual ? residual + n0 : nullptr;
-    // The next column tile's B panels, a slice per row tile (gemm_stream_next): a
-    // network's weights come from L3 (~28 GB/s on one core), and a column tile's first
-    // row tile otherwise waits for them (v2's 320 -> 1280 conv: 307 us in sequence, 252
-    // with its weights in L2).
-    const char* next = nullptr;
-    int64_t slice = 0;
-    if (tuning().gemm_stream_next && p.panels && n0 + 64 < N && m >= 6) {
-      const int64_t panels = std::min<int64_t>(4, (N - n0 - 64 + kGemmPanel - 1) / kGemmPanel);
-      next = reinterpret_cast<const char*>(gemm_b_column(p, packed, n0 + 64));
-      slice = row_tile_slice(panels * (p.k + 1) * kGemmPanel * static_cast<int64_t>(sizeof(float)), m / 6);
-    }
-    // The caller's next GEMM (p.stream_after): this column tile's share, split over its
-    // row tiles the same way.
-    const char* after = nullptr;
-    int64_t after_slice = 0;
-    if (tuning().gemm_stream_hint && p.stream_after && m >= 6) {
-      const int64_t col_tiles = (N + 63) / 64, share = (p.stream_after_bytes + col_tiles - 1) / col_tiles;
-      after = p.stream_after + (n0 / 64) * share;
-      after_slice = row_tile_slice(share, m / 6);
-    }
-    const bool dense = tuning().gemm_stream_dense;
-    const bool lean = dense && tuning().gemm_lean_loop && t.ldb == kGemmPanel;
-    for (int64_t tile_i = 0; i + 6 <= m; i += 6, ++tile_i) {
-      const char* pf = next ? next + tile_i * slice : nullptr;
-      const char* pf2 = after ? after + tile_i * after_slice : nullptr;
-      const char* pf_end = pf ? pf + slice : nullptr;
-      const char* pf2_end = pf2 ? pf2 + after_slice : nullptr;
-      float* yi = y + n0 + i * N;
-      const float* ri = r ? r + i * N : nullptr;
-      if (lean && !pf && !pf2) tile64<6, A, true, true, false>(p, t, x + i * lda, ri, yi);
-      else if (lean) tile64<6, A, true, true>(p, t, x + i * lda, ri, yi, pf, pf_end, pf2, pf2_end);
-      else if (dense) tile64<6, A, true>(p, t, x + i * lda, ri, yi, pf, pf_end, pf2, pf2_end);
-      else tile64<6, A>(p, t, x + i * lda, ri, yi, pf, pf_end, pf2, pf2_end);
-    }
+    i = panel_rows<A, 4>(p, m, n0, nr, x, packed, residual, y);
   } else {
     // Column tiles of <= 16 columns: 12-row tiles first (gemm_tall_narrow, gemm_tall_ymm).
     const bool ymm = nr <= 8 && tuning().gemm_ymm_tails;
