@@ -381,7 +381,7 @@ struct RowTileStreams {
 // The 6-row tiles [0, m / 6 * 6) of one column tile, one tile variant per function: inlined
 // beside its other variants, a tile's 24 row-panel addresses and starting values went to
 // the stack (~150 instructions per row tile outside the k loop at K = 16-32). Returns the
-// rows done. x, r and y point at row 0 of the tile's columns (r may be null).
+// rows done. x: A's row 0; r and y: row 0 of R and Y at the tile's first column (r may be null).
 template <Activation A, bool Dense, bool Lean, bool Streams, int NV>
 __attribute__((noinline)) int64_t row_tiles(const GemmParams& p, const Tile64Setup& t, int64_t m, const float* x,
                                             const float* r, float* y, const RowTileStreams& st) {
