@@ -35,6 +35,10 @@ struct GemmParams {
   // through them, and a range longer than the call's prefetch slots is covered in part.
   const char* stream_after = nullptr;
   int64_t stream_after_bytes = 0;
+  // Column rests of <= 8 may sum K in even / odd pairs (AVX-512, gemm_pair_tails): other
+  // bits than the sequential order. Off for convs, whose pixels must give the same bits
+  // whether their A rows come from the image (seg > 0) or from an im2col.
+  bool k_pairs = true;
 };
 
 constexpr int64_t kGemmPanel = 16;

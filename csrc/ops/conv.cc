@@ -134,7 +134,8 @@ void conv_rows(const ConvArgs& a, Isa isa, int64_t n, int64_t oy0, int64_t oy1, 
   // straight from the image (the GEMM's A in runs of k*cin floats, one per kernel row: no
   // im2col, which was ~30% of the stem's time). Edge pixels and padded rows go through an
   // im2col of just those pixels into per-thread scratch.
-  const GemmParams dense{patch, cout, a.act};
+  GemmParams dense{patch, cout, a.act};
+  dense.k_pairs = false;
   GemmParams direct = dense;
   direct.lda = static_cast<int64_t>(a.stride) * cin;  // next output pixel
   direct.seg = static_cast<int64_t>(a.kernel) * cin;  // one kernel row of taps

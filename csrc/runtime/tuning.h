@@ -86,6 +86,8 @@ struct Tuning {
   std::atomic<bool> gemm_stream_dense{true};
   // A column tile's rest of 17-48 columns as one lean tile of 2-3 masked panels (AVX-512).
   std::atomic<bool> gemm_lean_narrow{true};
+  // Column rests of <= 8 in k pairs on all 16 lanes, not on ymm (AVX-512).
+  std::atomic<bool> gemm_pair_tails{true};
 };
 
 Tuning& tuning();

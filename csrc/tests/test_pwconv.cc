@@ -1,6 +1,7 @@
 // GEMM tiles vs a double-precision reference, every ISA, tails in m (rows % 6) and n
 // (columns % 64, % 32, % 16 and % 8), 64- and 32-column tiles, K chunks, every activation, with and without the residual.
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -146,6 +147,57 @@ TEST_CASE("pwconv: lean narrow tiles for column rests match the reference") {
   mk::set_tuning("gemm_lean_narrow", saved);
   mk::set_tuning("gemm_ymm_tails", saved_ymm);
   mk::set_tuning("gemm_k_chunks", saved_chunks);
+}
+
+// Column rests of <= 8 summed in k pairs (gemm_pair_tails), on and off: every rest width
+// alone and after whole panels, odd and even K (K = 1: only the odd step), 12-row tiles
+// and single rows, residuals; and with the pairs on, the same bits from both B layouts and
+// from the rows split over several calls (a network's fused run and its per-op drivers
+// must agree bit for bit).
+TEST_CASE("pwconv: k-pair column rests match the reference and give the same bits however called") {
+  std::mt19937 rng(29);
+  const bool saved = mk::get_tuning("gemm_pair_tails");
+  for (int on = 0; on < 2; ++on) {
+    mk::set_tuning("gemm_pair_tails", on == 1);
+    for (int64_t n : {1, 3, 7, 8, 24, 40, 72, 120, 200}) {
+      for (int64_t k : {1, 2, 5, 24, 33}) {
+        const int64_t m = 12 * (k % 3) + (n % 12);
+        check_case(rng, m == 0 ? 1 : m, n, k, static_cast<int>(k % 2 ? mk::Activation::kRelu6 : mk::Activation::kHardswish),
+                   n % 2 == 0);
+      }
+    }
+  }
+  mk::set_tuning("gemm_pair_tails", true);
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  for (int64_t n : {8, 40, 72}) {
+    const int64_t m = 29, k = 37;
+    std::vector<float> x(m * k), packed((k + 1) * n), res(m * n);
+    for (float& v : x) v = val(rng);
+    for (float& v : packed) v = val(rng);
+    for (float& v : res) v = val(rng);
+    std::vector<float> panels(mk::gemm_panels_size(k, n));
+    mk::pack_gemm_panels(packed.data(), k, n, panels.data());
+    const mk::Isa isa = mk::best_isa();
+    std::vector<float> whole(m * n), laid(m * n), split(m * n, std::numeric_limits<float>::quiet_NaN());
+    mk::pwconv_bn_act(mk::PwconvArgs{x.data(), packed.data(), res.data(), whole.data(), m,
+                                     mk::GemmParams{k, n, mk::Activation::kRelu}},
+                      isa);
+    mk::pwconv_bn_act(mk::PwconvArgs{x.data(), panels.data(), res.data(), laid.data(), m,
+                                     mk::GemmParams{k, n, mk::Activation::kRelu, true}},
+                      isa);
+    for (int64_t i0 = 0; i0 < m;) {  // rows in calls of 13, 1, 13, 1, ...
+      const int64_t rows = std::min<int64_t>(m - i0, i0 % 2 ? 1 : 13);
+      mk::pwconv_bn_act(mk::PwconvArgs{x.data() + i0 * k, panels.data(), res.data() + i0 * n, split.data() + i0 * n,
+                                       rows, mk::GemmParams{k, n, mk::Activation::kRelu, true}},
+                        isa);
+      i0 += rows;
+    }
+    CHECK_MSG(std::memcmp(whole.data(), laid.data(), whole.size() * sizeof(float)) == 0,
+              "n=%lld: the panel layout gave other bits", (long long)n);
+    CHECK_MSG(std::memcmp(whole.data(), split.data(), whole.size() * sizeof(float)) == 0,
+              "n=%lld: rows split over calls gave other bits", (long long)n);
+  }
+  mk::set_tuning("gemm_pair_tails", saved);
 }
 
 // The AVX-512 row loop prefetching the next column tile's B (gemm_stream_next) and the

@@ -8,6 +8,8 @@
 // columns beyond nr are masked, so nothing outside X, W, R or Y is touched.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "../gemm.h"
 #include "../../runtime/tuning.h"
 #include "../avx2/activation_avx2.h"
@@ -370,6 +372,105 @@ void tile_rows(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const fl
 // prefetches never fault).
 inline int64_t row_tile_slice(int64_t bytes, int64_t tiles) { return (bytes / tiles + 255) / 256 * 256; }
 
+// A column rest of <= 8 columns in k pairs (gemm_pair_tails), either B layout, whole K
+// (no chunks), dense A rows: lane 2j of row r's accumulator sums A[r][k] * B[k][j] over even
+// k, lane 2j + 1 over odd k. Per k pair: one vbroadcastsd of A[r][k], A[r][k + 1] per row,
+// B's rows k and k + 1 interleaved by one vpermt2ps, and MR FMAs on all 16 lanes, where
+// the ymm tile spends 2 MR FMAs on 8 lanes each. The lane pairs are added at the end.
+// Every row runs the same operations in the same order whatever MR and B's layout (a
+// network's fused run and the per-op drivers split rows and lay out B differently, and
+// must give the same bits).
+struct PairSetup {
+  const float* b;  // B's row 0 at our first column
+  int64_t k, n, lda, ldb;
+  __mmask8 m8;
+  __m512 bias;  // in the even lanes
+  RowOffsets ao, yo;
+  PairSetup(const GemmParams& p, const float* packed, int64_t n0, int64_t nr)
+      : b(gemm_b_column(p, packed, n0)),
+        k(p.k),
+        n(p.n),
+        lda(gemm_lda(p)),
+        ldb(gemm_ldb(p)),
+        m8(static_cast<__mmask8>(tail_mask_avx512(nr))),
+        bias(_mm512_maskz_permutexvar_ps(0x5555, evens(), row(b + p.k * ldb, m8))),
+        ao(gemm_lda(p)),
+        yo(p.n) {}
+  // B's row at p: our <= 8 columns in lanes 0-7 (the rest is not read by the permutes).
+  static __m512 row(const float* p, __mmask8 m) { return _mm512_castps256_ps512(_mm256_maskz_loadu_ps(m, p)); }
+  // Lane 2j <- lane j (the odd lanes masked off by the caller).
+  static __m512i evens() { return _mm512_set_epi32(0, 7, 0, 6, 0, 5, 0, 4, 0, 3, 0, 2, 0, 1, 0, 0); }
+};
+
+// A[r][k], A[r][k + 1] in every lane pair: a vbroadcastsd of 8 bytes that may be only
+// 4-aligned (memcpy: no misaligned double dereference).
+__attribute__((always_inline)) inline __m512 pair_bcast(const char* p) {
+  double d;
+  std::memcpy(&d, p, sizeof(d));
+  return _mm512_castpd_ps(_mm512_set1_pd(d));
+}
+
+// MR (1 or 12) rows; x, residual and y point at row 0 (y and residual at our column).
+template <int MR, Activation A>
+__attribute__((always_inline)) inline void pair_tile(const PairSetup& t, const float* x, const float* residual,
+                                                     float* y) {
+  const int64_t K = t.k, kp = K / 2 * 2;
+  const int64_t *ao = t.ao.off, *yo = t.yo.off;
+  const char* a = reinterpret_cast<const char*>(x);
+  const char* a6 = MR > 6 ? a + 6 * ao[1] : a;
+  const __m512i inter = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+#define MK_ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define MK_DECL(r) [[maybe_unused]] __m512 c##r = t.bias;
+  MK_ROWS12(MK_DECL)
+#undef MK_DECL
+#define MK_AROW(r) ((r < 6 ? a : a6) + ao[r % 6])
+  const float* bk = t.b;
+  int64_t k = 0;
+  const int64_t ldb = t.ldb;
+  for (; k < kp; k += 2, bk += 2 * ldb) {
+    const __m512 bv = _mm512_permutex2var_ps(PairSetup::row(bk, t.m8), inter, PairSetup::row(bk + ldb, t.m8));
+#define MK_FMA(r)                                                              \
+  if constexpr (MR > r) c##r = _mm512_fmadd_ps(pair_bcast(MK_AROW(r) + k * 4), bv, c##r);
+    MK_ROWS12(MK_FMA)
+#undef MK_FMA
+  }
+  if (k < K) {  // odd K: the last k in the even lanes only
+    const __m512 bv = _mm512_maskz_permutexvar_ps(0x5555, PairSetup::evens(), PairSetup::row(bk, t.m8));
+#define MK_FMA(r) \
+  if constexpr (MR > r) c##r = _mm512_fmadd_ps(_mm512_set1_ps(*reinterpret_cast<const float*>(MK_AROW(r) + k * 4)), bv, c##r);
+    MK_ROWS12(MK_FMA)
+#undef MK_FMA
+  }
+#undef MK_AROW
+  char* yb = reinterpret_cast<char*>(y);
+  char* yb6 = MR > 6 ? yb + 6 * yo[1] : yb;
+  const char* rb = reinterpret_cast<const char*>(residual);
+  const char* rb6 = rb && MR > 6 ? rb + 6 * yo[1] : rb;
+  // Each lane pair added (lane 2j gets 2j + 1), the even lanes packed into 8.
+#define MK_STORE(r)                                                                                       \
+  if constexpr (MR > r) {                                                                                 \
+    const __m512 sum = _mm512_add_ps(c##r, _mm512_permute_ps(c##r, 0xB1));                               \
+    __m256 v = activation_avx2(_mm512_castps512_ps256(_mm512_maskz_compress_ps(0x5555, sum)), A);         \
+    if (rb) v = _mm256_add_ps(v, _mm256_maskz_loadu_ps(t.m8, (r < 6 ? rb : rb6) + yo[r % 6]));            \
+    _mm256_mask_storeu_ps(reinterpret_cast<float*>((r < 6 ? yb : yb6) + yo[r % 6]), t.m8, v);             \
+  }
+  MK_ROWS12(MK_STORE)
+#undef MK_STORE
+#undef MK_ROWS12
+}
+
+// Rows [0, m) of a column rest of nr <= 8 columns in k pairs: 12-row tiles, then single rows.
+template <Activation A>
+__attribute__((noinline)) void pair_rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x,
+                                         const float* packed, const float* residual, float* y) {
+  const PairSetup t(p, packed, n0, nr);
+  const float* r = residual ? residual + n0 : nullptr;
+  y += n0;
+  int64_t i = 0;
+  for (; i + 12 <= m; i += 12) pair_tile<12, A>(t, x + i * t.lda, r ? r + i * t.n : nullptr, y + i * t.n);
+  for (; i < m; ++i) pair_tile<1, A>(t, x + i * t.lda, r ? r + i * t.n : nullptr, y + i * t.n);
+}
+
 // The prefetch streams of a column tile's row tiles: a slice of each per row tile.
 struct RowTileStreams {
   const char* next;
@@ -478,8 +579,13 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
   if (nr == 64) {
     i = panel_rows<A, 4>(p, m, n0, nr, x, packed, residual, y);
   } else {
-    // Column tiles of <= 16 columns: 12-row tiles first (gemm_tall_narrow, gemm_tall_ymm).
+    // Column tiles of <= 16 columns: 12-row tiles first (gemm_tall_narrow, gemm_tall_ymm),
+    // <= 8 columns in k pairs (gemm_pair_tails) where they can.
     const bool ymm = nr <= 8 && tuning().gemm_ymm_tails;
+    if (nr <= 8 && p.k_pairs && p.seg <= 0 && p.k_lo == 0 && (p.k_hi < 0 || p.k_hi == p.k) &&
+        tuning().gemm_pair_tails) {
+      return pair_rows<A>(p, m, n0, nr, x, packed, residual, y);
+    }
     if (nr <= 16 && (ymm ? tuning().gemm_tall_ymm : tuning().gemm_tall_narrow)) {
       for (; i + 12 <= m; i += 12) {
         const float* ri = residual ? residual + i * N : nullptr;
