@@ -61,6 +61,7 @@ __attribute__((always_inline)) inline void store(bool last, typename L::V v, con
 }
 
 #define MK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define MK_ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 
 // Byte offsets of A's rows 0-5 from row 0 (lda floats apart), from a stride register and
 // its multiples that x86 addressing covers (1, 2 and 4 with the stride; 3 and 5 their own):
@@ -158,7 +159,6 @@ void tile12(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const f
   const bool first = k_lo == 0, last = k_hi == K;
   y += n0;
   const V bias = L::load(b0 + K * ldb, m0);
-#define MK_ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define MK_DECL(i) V c##i = first ? bias : L::load(y + i * N, m0);
   MK_ROWS12(MK_DECL)
 #undef MK_DECL
@@ -181,7 +181,6 @@ void tile12(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const f
 #define MK_STORE(i) store<L, A>(last, c##i, r ? r + i * N : nullptr, y + i * N, m0);
   MK_ROWS12(MK_STORE)
 #undef MK_STORE
-#undef MK_ROWS12
 }
 
 // What a tile of up to four 16-column panels needs besides its rows: the same for every
@@ -253,23 +252,18 @@ __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Til
   }
   MK_ROWS(MK_DECL)
 #undef MK_DECL
-#define MK_FMA(i)                                                    \
+// Row i's FMAs with A value a_expr, one per panel.
+#define MK_FMA_ROW(i, a_expr)                                        \
   if constexpr (MR > i) {                                            \
-    const V a = _mm512_set1_ps(s##i[kk]);                            \
+    const V a = _mm512_set1_ps(a_expr);                              \
     c##i##0 = _mm512_fmadd_ps(a, bv0, c##i##0);                      \
     if constexpr (NV > 1) c##i##1 = _mm512_fmadd_ps(a, bv1, c##i##1); \
     if constexpr (NV > 2) c##i##2 = _mm512_fmadd_ps(a, bv2, c##i##2); \
     if constexpr (NV > 3) c##i##3 = _mm512_fmadd_ps(a, bv3, c##i##3); \
   }
+#define MK_FMA(i) MK_FMA_ROW(i, s##i[kk])
 #define MK_SHIFT(i) [[maybe_unused]] const float* s##i = x##i + shift;
-#define MK_FMA_LEAN(i)                                                                      \
-  if constexpr (MR > i) {                                                                   \
-    const V a = _mm512_set1_ps(*reinterpret_cast<const float*>(ak + off[i]));              \
-    c##i##0 = _mm512_fmadd_ps(a, bv0, c##i##0);                                             \
-    if constexpr (NV > 1) c##i##1 = _mm512_fmadd_ps(a, bv1, c##i##1);                      \
-    if constexpr (NV > 2) c##i##2 = _mm512_fmadd_ps(a, bv2, c##i##2);                      \
-    if constexpr (NV > 3) c##i##3 = _mm512_fmadd_ps(a, bv3, c##i##3);                      \
-  }
+#define MK_FMA_LEAN(i) MK_FMA_ROW(i, *reinterpret_cast<const float*>(ak + off[i]))
   gemm_for_each_run(p, t.k_lo, t.k_hi, [&](int64_t k0, int64_t k1, int64_t shift) {
     MK_ROWS(MK_SHIFT)
     // Lean: row i's k value at ak + off[i], panel j's k row at bk + j * ps (bytes).
@@ -313,6 +307,7 @@ __attribute__((always_inline)) inline void tile64(const GemmParams& p, const Til
 #undef MK_SHIFT
 #undef MK_FMA
 #undef MK_FMA_LEAN
+#undef MK_FMA_ROW
 #define MK_STORE(i)                                                                           \
   if constexpr (MR > i) {                                                                     \
     const float* ri = rb ? reinterpret_cast<const float*>(rb + yo[i]) : nullptr;             \
@@ -336,7 +331,6 @@ void tile64(const GemmParams& p, int64_t n0, const float* x, const float* packed
   tile64<MR, A>(p, Tile64Setup(p, packed, n0), x, residual ? residual + n0 : nullptr, y + n0);
 }
 
-#undef MK_ROWS
 
 template <int MR, Activation A>
 void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const float* packed,
@@ -419,7 +413,6 @@ __attribute__((always_inline)) inline void pair_tile(const PairSetup& t, const f
   const char* a = reinterpret_cast<const char*>(x);
   const char* a6 = MR > 6 ? a + 6 * ao[1] : a;
   const __m512i inter = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-#define MK_ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define MK_DECL(r) [[maybe_unused]] __m512 c##r = t.bias;
   MK_ROWS12(MK_DECL)
 #undef MK_DECL
@@ -456,7 +449,6 @@ __attribute__((always_inline)) inline void pair_tile(const PairSetup& t, const f
   }
   MK_ROWS12(MK_STORE)
 #undef MK_STORE
-#undef MK_ROWS12
 }
 
 // Rows [0, m) of a column rest of nr <= 8 columns in k pairs: 12-row tiles, then single rows.
@@ -597,6 +589,9 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
   }
   if (i < m) tile_rows<A>(p, m - i, n0, nr, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
 }
+
+#undef MK_ROWS12
+#undef MK_ROWS
 
 }  // namespace
 
