@@ -100,7 +100,11 @@ int main(int argc, char** argv) {
     };
     phase(with_stem ? "stem" : "expand", phase_times.expand_s, expand_macs);
     phase("dw", phase_times.dw_s, dw_macs);
-    if (!se) phase("project", phase_times.project_s, project_macs);
+    if (se) {
+      phase("se", phase_times.se_s, 0);
+      phase("scale", phase_times.scale_s, 0);
+    }
+    phase("project", phase_times.project_s, project_macs);
   }
   return 0;
 }

@@ -71,6 +71,14 @@ inline int64_t gemm_panels_size(int64_t k, int64_t n) {
   return (n + kGemmPanel - 1) / kGemmPanel * (k + 1) * kGemmPanel;
 }
 void pack_gemm_panels(const float* packed, int64_t k, int64_t n, float* panels);
+// Floats in B's layout (p.panels: the panel layout, else [k + 1][n]).
+inline int64_t gemm_weights_size(const GemmParams& p) {
+  return p.panels ? gemm_panels_size(p.k, p.n) : (p.k + 1) * p.n;
+}
+// out = packed with row kk (< p.k) of B times scale[kk] and the bias row copied, in B's
+// layout: X . out equals (X scaled per column kk) . B up to rounding (an SE gate folded
+// into the project's weights). Both layouts hold the same products, bit for bit.
+void gemm_scale_rows(const GemmParams& p, const float* packed, const float* scale, float* out);
 
 // The tile kernel's shape for an ISA: 6 rows for every ISA; one 16-column panel, or four
 // for AVX-512 (two with the gemm_wide_tiles switch off). A tile's first column is a

@@ -35,12 +35,35 @@ DwconvParams dw_params(const InvertedResidualArgs& a) {
                       a.stride, a.stride, a.pad_top, a.pad_left, 1, 1, a.dw_act};
 }
 
-// residual: the block input's rows for these pixels, or null.
+GemmParams project_params(const InvertedResidualArgs& a) {
+  return GemmParams{a.hidden, a.out_channels, a.project_act, a.panels};
+}
+
+// residual: the block input's rows for these pixels, or null. weights: the project's
+// (a.project, or the copy an SE gate was folded into).
 void project(const InvertedResidualArgs& a, const float* d, int64_t first_pixel, int64_t pixels,
-             const float* residual, Isa isa) {
-  pwconv_bn_act(PwconvArgs{d, a.project, residual, a.y + first_pixel * a.out_channels, pixels,
-                           GemmParams{a.hidden, a.out_channels, a.project_act, a.panels}},
-                isa);
+             const float* residual, Isa isa, const float* weights) {
+  pwconv_bn_act(PwconvArgs{d, weights, residual, a.y + first_pixel * a.out_channels, pixels, project_params(a)}, isa);
+}
+
+// An SE block's gate scales the depthwise output's channels, which are the project's K:
+// it can multiply the project's weight rows instead. Chosen where the weights are under a
+// quarter of an image's depthwise output (v3's 28x28 blocks: 5.8k floats against 94k),
+// since the scale pass reads and writes that output once more; the weights come from L3
+// either way, but in a separate pass they would not overlap the GEMM's FMAs.
+bool fold_gate(const InvertedResidualArgs& a) {
+  return a.se_fc1 && tuning().ir_se_fold &&
+         4 * gemm_weights_size(project_params(a)) <= a.out_height * a.out_width * a.hidden;
+}
+
+// The project's weights with image n's gate folded in, for every image: [batch][size].
+const float* folded_weights(const InvertedResidualArgs& a, const float* gate) {
+  thread_local FloatBuffer folded_buf;
+  const GemmParams p = project_params(a);
+  const int64_t size = gemm_weights_size(p);
+  float* w = scratch(folded_buf, a.batch * size);
+  for (int64_t n = 0; n < a.batch; ++n) gemm_scale_rows(p, a.project, gate + n * a.hidden, w + n * size);
+  return w;
 }
 
 // The expand's GEMM parameters; `first` marks the block's first expand call, which
@@ -137,7 +160,7 @@ void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_beg
     // is input row oy, inside [base, have) (inverted_residual keeps pad_top < kernel).
     const int64_t first = (n * a.out_height + oy0) * a.out_width;
     const float* residual = a.stem && a.residual ? window + (oy0 - base) * row_in : residual_rows(a, first);
-    project(a, band_out, first, (oy1 - oy0) * a.out_width, residual, isa);
+    project(a, band_out, first, (oy1 - oy0) * a.out_width, residual, isa, a.project);
     if (timing) lap(&timing->project_s, t);
   }
 }
@@ -172,13 +195,28 @@ void per_op(const InvertedResidualArgs& a, Isa isa) {
   dw.batch = a.batch;
   dw.p = dw_params(a);
   dwconv_bn_act(dw, isa);
+  if (fold_gate(a)) {
+    thread_local FloatBuffer se_buf;
+    const int64_t pixels = a.out_height * a.out_width;
+    float* pooled = scratch(se_buf, a.batch * (2 * a.hidden + a.se_channels));
+    float* gate = pooled + a.batch * a.hidden;
+    global_avgpool(d, a.batch, pixels, a.hidden, pooled, isa);
+    excitation(pooled, a.se_fc1, a.se_fc2, a.batch, a.hidden, a.se_channels, a.se_act, a.se_gate,
+               gate + a.batch * a.hidden, gate, isa, a.panels);
+    const float* w = folded_weights(a, gate);
+    const int64_t size = gemm_weights_size(project_params(a));
+    for (int64_t n = 0; n < a.batch; ++n) {
+      project(a, d + n * pixels * a.hidden, n * pixels, pixels, residual_rows(a, n * pixels), isa, w + n * size);
+    }
+    return;
+  }
   if (a.se_fc1) {
     SqueezeExciteArgs se{d, a.se_fc1, a.se_fc2, d, a.batch, a.out_height * a.out_width, a.hidden,
                          a.se_channels, a.se_act, a.se_gate};
     se.panels = a.panels;
     squeeze_excite(se, isa);
   }
-  project(a, d, 0, out_pixels, residual_rows(a, 0), isa);
+  project(a, d, 0, out_pixels, residual_rows(a, 0), isa, a.project);
 }
 
 }  // namespace
@@ -269,6 +307,8 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
   float* gate = pooled + a.batch * a.hidden;
   float* squeezed = gate + a.batch * a.hidden;
   const ChannelSumKernel sum = channel_sum_kernel(isa);
+  BandPhaseTimes* const timing = band_phase_sink.load(std::memory_order_relaxed);
+  PhaseClock::time_point t;
   ThreadPool::instance().parallel_for(jobs, [&](int64_t begin, int64_t end) {
     for (int64_t job = begin; job < end; ++job) {
       int64_t n, oy_begin, oy_end;
@@ -277,10 +317,13 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
       std::fill(job_sums, job_sums + a.hidden, 0.0f);
       if (oy_begin == oy_end) continue;
       row_bands(a, isa, n, oy_begin, oy_end, band, dw_out);
+      if (timing) t = PhaseClock::now();
       sum(dw_out + (n * out_pixels + oy_begin * a.out_width) * a.hidden, (oy_end - oy_begin) * a.out_width,
           a.hidden, a.hidden, job_sums);
+      if (timing) lap(&timing->se_s, t);
     }
   });
+  if (timing) t = PhaseClock::now();
   const float inv = 1.0f / static_cast<float>(out_pixels);
   for (int64_t n = 0; n < a.batch; ++n) {
     float* p = pooled + n * a.hidden;
@@ -293,6 +336,12 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
   }
   excitation(pooled, a.se_fc1, a.se_fc2, a.batch, a.hidden, a.se_channels, a.se_act, a.se_gate, squeezed, gate,
              isa, a.panels);
+  // The gate folded into the project's weights (one copy per image), or scaling each
+  // job's rows before their project.
+  if (timing) lap(&timing->se_s, t);
+  const float* folded = fold_gate(a) ? folded_weights(a, gate) : nullptr;
+  const int64_t folded_size = gemm_weights_size(project_params(a));
+  if (timing && folded) lap(&timing->scale_s, t);
   const ChannelScaleKernel scale = channel_scale_kernel(isa);
   ThreadPool::instance().parallel_for(jobs, [&](int64_t begin, int64_t end) {
     for (int64_t job = begin; job < end; ++job) {
@@ -301,8 +350,11 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
       if (oy_begin == oy_end) continue;
       const int64_t first = n * out_pixels + oy_begin * a.out_width, pixels = (oy_end - oy_begin) * a.out_width;
       float* rows = dw_out + first * a.hidden;
-      scale(rows, pixels, a.hidden, a.hidden, gate + n * a.hidden, rows);
-      project(a, rows, first, pixels, residual_rows(a, first), isa);
+      if (timing) t = PhaseClock::now();
+      if (!folded) scale(rows, pixels, a.hidden, a.hidden, gate + n * a.hidden, rows);
+      if (timing) lap(&timing->scale_s, t);
+      project(a, rows, first, pixels, residual_rows(a, first), isa, folded ? folded + n * folded_size : a.project);
+      if (timing) lap(&timing->project_s, t);
     }
   });
 }

@@ -49,10 +49,11 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa);
 
 // Seconds the row-band driver spends in each phase (the expand or stem rows, the
 // depthwise rows, the project), summed over bands and calls while a sink is set. For
-// benchmarks at 1 thread: the sums are not synchronized. SE blocks' bands add only their
-// expand and depthwise. Null (the default) turns the timing off.
+// benchmarks at 1 thread: the sums are not synchronized. SE blocks add their pooling and
+// excitation (se_s), the gate's scale (scale_s) and the second pass's project (project_s).
+// Null (the default) turns the timing off.
 struct BandPhaseTimes {
-  double expand_s = 0, dw_s = 0, project_s = 0;
+  double expand_s = 0, dw_s = 0, project_s = 0, se_s = 0, scale_s = 0;
 };
 void set_band_phase_sink(BandPhaseTimes* sink);
 

@@ -32,6 +32,7 @@ const Switch kSwitches[] = {
     {"gemm_stream_next", &Tuning::gemm_stream_next},
     {"gemm_stream_hint", &Tuning::gemm_stream_hint},
     {"ir_stream_se", &Tuning::ir_stream_se},
+    {"ir_se_fold", &Tuning::ir_se_fold},
     {"ir_uneven_by_op", &Tuning::ir_uneven_by_op},
     {"gemm_row_loop", &Tuning::gemm_row_loop},
     {"gemm_tall_narrow", &Tuning::gemm_tall_narrow},

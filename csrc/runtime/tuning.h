@@ -51,6 +51,9 @@ struct Tuning {
   std::atomic<bool> gemm_stream_hint{true};
   // ... an SE block's expand streams its first FC's weights instead (ops/inverted_residual.cc).
   std::atomic<bool> ir_stream_se{true};
+  // ... and its gate multiplies the project's weight rows instead of the depthwise output,
+  // where the weights are the smaller (ops/inverted_residual.cc).
+  std::atomic<bool> ir_se_fold{true};
   // AVX-512 GEMM: a column tile's row tiles in one kernel call.
   std::atomic<bool> gemm_row_loop{true};
   // AVX-512 row loop: column tiles of 9-16 columns in 12-row tiles (kernels/avx512).

@@ -138,10 +138,12 @@ TEST_CASE("inverted_residual: row bands and per-op match the float64 reference, 
   auto& pool = mk::ThreadPool::instance();
   const int saved = pool.num_threads();
   const bool saved_uneven = mk::get_tuning("ir_uneven_by_op"), saved_se = mk::get_tuning("ir_stream_se");
+  const bool saved_fold = mk::get_tuning("ir_se_fold");
   int cases = 0;
   for (int rep = 0; rep < 48; ++rep) {
     // The first expand streams the SE block's FC1 or the project's first tile (hints only).
     mk::set_tuning("ir_stream_se", rep % 2 == 0);
+    mk::set_tuning("ir_se_fold", rep % 4 < 2);  // SE cases are rep % 3 == 1: both ways
     const Case c = random_case(rng, rep);
     if (c.ho < 1 || c.wo < 1) continue;
     const std::vector<double> ref = reference(c);
@@ -190,7 +192,79 @@ TEST_CASE("inverted_residual: row bands and per-op match the float64 reference, 
   pool.set_num_threads(saved);
   mk::set_tuning("ir_uneven_by_op", saved_uneven);
   mk::set_tuning("ir_stream_se", saved_se);
+  mk::set_tuning("ir_se_fold", saved_fold);
   CHECK_MSG(cases >= 40, "only %d valid cases", cases);
+}
+
+// An SE block whose project weights are much smaller than its depthwise output: the gate
+// folded into the weights (ir_se_fold) and the scaled output both match the reference,
+// on every schedule and layout, and differ in their bits (the fold ran).
+TEST_CASE("inverted_residual: an SE gate folded into the project's weights matches the reference") {
+  std::mt19937 rng(8);
+  auto& pool = mk::ThreadPool::instance();
+  const int saved = pool.num_threads();
+  const bool saved_fold = mk::get_tuning("ir_se_fold");
+  Case c = random_case(rng, 1);  // rep 1: SE, k 3, stride 2; made 24x20 -> 12x10, hidden 17 -> 3
+  c.n = 2;
+  c.h = 24;
+  c.w = 20;
+  c.s = 2;
+  c.k = 3;
+  for (int& pad : c.pads) pad = 1;
+  c.ho = 12;
+  c.wo = 10;
+  c.cin = 5;
+  c.hidden = 17;
+  c.cout = 3;
+  c.sq = 4;
+  c.residual = false;
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  auto fill = [&](std::vector<float>& v, int64_t size, float scale) {
+    v.resize(size);
+    for (float& f : v) f = val(rng) * scale;
+  };
+  fill(c.x, c.n * c.h * c.w * c.cin, 2.0f);
+  fill(c.we, (c.cin + 1) * c.hidden, 0.8f);
+  fill(c.wd, (c.k * c.k + 1) * c.hidden, 0.5f);
+  fill(c.f1, (c.hidden + 1) * c.sq, 1.0f);
+  fill(c.f2, (c.sq + 1) * c.hidden, 1.0f);
+  fill(c.wp, (c.hidden + 1) * c.cout, 0.5f);
+  const std::vector<double> ref = reference(c);
+  std::vector<float> project_panels(mk::gemm_panels_size(c.hidden, c.cout));
+  std::vector<float> fc1_panels(mk::gemm_panels_size(c.hidden, c.sq)), fc2_panels(mk::gemm_panels_size(c.sq, c.hidden));
+  mk::pack_gemm_panels(c.wp.data(), c.hidden, c.cout, project_panels.data());
+  mk::pack_gemm_panels(c.f1.data(), c.hidden, c.sq, fc1_panels.data());
+  mk::pack_gemm_panels(c.f2.data(), c.sq, c.hidden, fc2_panels.data());
+  std::vector<float> expand_panels(mk::gemm_panels_size(c.cin, c.hidden));
+  mk::pack_gemm_panels(c.we.data(), c.cin, c.hidden, expand_panels.data());
+  for (int threads : {1, 2}) {
+    pool.set_num_threads(threads);
+    for (mk::Isa isa : mktest::isas()) {
+      for (int schedule = 0; schedule < 4; ++schedule) {  // bands / per-op, canonical / panels
+        std::vector<float> y[2];
+        for (int fold = 0; fold < 2; ++fold) {
+          mk::set_tuning("ir_se_fold", fold == 1);
+          y[fold].assign(c.n * c.ho * c.wo * c.cout, std::numeric_limits<float>::quiet_NaN());
+          mk::InvertedResidualArgs a = args_of(c, y[fold].data(), schedule % 2 == 1);
+          if (schedule >= 2) {
+            a.panels = true;
+            a.expand = expand_panels.data();
+            a.project = project_panels.data();
+            a.se_fc1 = fc1_panels.data();
+            a.se_fc2 = fc2_panels.data();
+          }
+          mk::inverted_residual(a, isa);
+          const double err = mktest::rel_error(y[fold], ref);
+          CHECK_MSG(err <= 1e-5, "isa=%s threads=%d schedule=%d fold=%d: rel err %g", mk::isa_name(isa), threads,
+                    schedule, fold, err);
+        }
+        CHECK_MSG(y[0] != y[1], "isa=%s threads=%d schedule=%d: folding changed no bit (did it run?)",
+                  mk::isa_name(isa), threads, schedule);
+      }
+    }
+  }
+  pool.set_num_threads(saved);
+  mk::set_tuning("ir_se_fold", saved_fold);
 }
 
 TEST_CASE("inverted_residual: rejects inconsistent sizes") {
@@ -265,10 +339,13 @@ TEST_CASE("inverted_residual: band phase timing sums each phase and changes no o
     const bool same = std::equal(plain.begin(), plain.end(), timed.begin()) &&
                       std::equal(plain.begin(), plain.end(), after.begin());
     CHECK_MSG(same, "rep %d: timing changed the output", rep);
-    CHECK_MSG(times.expand_s > 0 && times.dw_s > 0 && (c.se ? times.project_s == 0 : times.project_s > 0),
-              "rep %d (se=%d): phase sums %g %g %g", rep, int(c.se), times.expand_s, times.dw_s, times.project_s);
+    CHECK_MSG(times.expand_s > 0 && times.dw_s > 0 && times.project_s > 0 &&
+                  (c.se ? times.se_s > 0 && times.scale_s > 0 : times.se_s == 0 && times.scale_s == 0),
+              "rep %d (se=%d): phase sums %g %g %g %g %g", rep, int(c.se), times.expand_s, times.dw_s,
+              times.project_s, times.se_s, times.scale_s);
     const bool unchanged = times.expand_s == snapshot.expand_s && times.dw_s == snapshot.dw_s &&
-                           times.project_s == snapshot.project_s;
+                           times.project_s == snapshot.project_s && times.se_s == snapshot.se_s &&
+                           times.scale_s == snapshot.scale_s;
     CHECK_MSG(unchanged, "rep %d: a cleared sink still summed", rep);
     ++checked;
   }

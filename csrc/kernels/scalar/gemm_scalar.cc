@@ -32,4 +32,18 @@ void pack_gemm_panels(const float* packed, int64_t k, int64_t n, float* panels) 
   }
 }
 
+void gemm_scale_rows(const GemmParams& p, const float* packed, const float* scale, float* out) {
+  const int64_t width = p.panels ? kGemmPanel : p.n;  // floats per row of one panel, or of B
+  const int64_t blocks = p.panels ? (p.n + kGemmPanel - 1) / kGemmPanel : 1;
+  for (int64_t q = 0; q < blocks; ++q) {
+    const float* src = packed + q * (p.k + 1) * width;
+    float* dst = out + q * (p.k + 1) * width;
+    for (int64_t r = 0; r < p.k; ++r) {
+      const float s = scale[r];
+      for (int64_t c = 0; c < width; ++c) dst[r * width + c] = src[r * width + c] * s;
+    }
+    for (int64_t c = 0; c < width; ++c) dst[p.k * width + c] = src[p.k * width + c];
+  }
+}
+
 }  // namespace mk
