@@ -91,6 +91,8 @@ struct Tuning {
   std::atomic<bool> gemm_lean_narrow{true};
   // Column rests of <= 8 in k pairs on all 16 lanes, not on ymm (AVX-512).
   std::atomic<bool> gemm_pair_tails{true};
+  // Column tiles of 17-24 columns in k pairs on three 16-lane vectors (AVX-512).
+  std::atomic<bool> gemm_pair24{true};
 };
 
 Tuning& tuning();
