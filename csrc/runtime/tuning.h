@@ -93,6 +93,7 @@ struct Tuning {
   std::atomic<bool> gemm_pair_tails{true};
   // Column tiles of 17-24 columns in k pairs on three 16-lane vectors (AVX-512).
   std::atomic<bool> gemm_pair24{true};
+  std::atomic<bool> gemm_pair16{true};  // ... and of 9-16 columns on two, 12-row tiles
 };
 
 Tuning& tuning();

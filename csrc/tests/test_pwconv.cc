@@ -155,14 +155,17 @@ TEST_CASE("pwconv: lean narrow tiles for column rests match the reference") {
 // and single rows, residuals; and with the pairs on, the same bits from both B layouts and
 // from the rows split over several calls (a network's fused run and its per-op drivers
 // must agree bit for bit).
-// The same for column tiles of 17-24 (gemm_pair24: 8-row tiles, N = 24 and N = 88's rest).
+// The same for column tiles of 17-24 and 9-16 (gemm_pair24, gemm_pair16: 8- and 12-row
+// tiles; N = 24, 16, and the rests of N = 88 and 144).
 TEST_CASE("pwconv: k-pair column rests match the reference and give the same bits however called") {
   std::mt19937 rng(29);
   const bool saved = mk::get_tuning("gemm_pair_tails"), saved24 = mk::get_tuning("gemm_pair24");
-  for (int on = 0; on < 4; ++on) {
+  const bool saved16 = mk::get_tuning("gemm_pair16");
+  for (int on = 0; on < 8; ++on) {
     mk::set_tuning("gemm_pair_tails", on % 2 == 1);
-    mk::set_tuning("gemm_pair24", on / 2 == 1);
-    for (int64_t n : {1, 3, 7, 8, 17, 21, 24, 40, 72, 88, 120, 200}) {
+    mk::set_tuning("gemm_pair24", on / 2 % 2 == 1);
+    mk::set_tuning("gemm_pair16", on / 4 == 1);
+    for (int64_t n : {1, 3, 7, 8, 9, 13, 16, 17, 21, 24, 40, 72, 88, 120, 144, 200}) {
       for (int64_t k : {1, 2, 5, 24, 33}) {
         const int64_t m = 12 * (k % 3) + (n % 12);
         check_case(rng, m == 0 ? 1 : m, n, k, static_cast<int>(k % 2 ? mk::Activation::kRelu6 : mk::Activation::kHardswish),
@@ -172,8 +175,9 @@ TEST_CASE("pwconv: k-pair column rests match the reference and give the same bit
   }
   mk::set_tuning("gemm_pair_tails", true);
   mk::set_tuning("gemm_pair24", true);
+  mk::set_tuning("gemm_pair16", true);
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
-  for (int64_t n : {8, 40, 72, 21, 24, 88}) {
+  for (int64_t n : {8, 40, 72, 21, 24, 88, 13, 16, 144}) {
     const int64_t m = 29, k = 37;
     std::vector<float> x(m * k), packed((k + 1) * n), res(m * n);
     for (float& v : x) v = val(rng);
@@ -203,6 +207,7 @@ TEST_CASE("pwconv: k-pair column rests match the reference and give the same bit
   }
   mk::set_tuning("gemm_pair_tails", saved);
   mk::set_tuning("gemm_pair24", saved24);
+  mk::set_tuning("gemm_pair16", saved16);
 }
 
 // The AVX-512 row loop prefetching the next column tile's B (gemm_stream_next) and the

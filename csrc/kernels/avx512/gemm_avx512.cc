@@ -464,44 +464,58 @@ __attribute__((noinline)) void pair_rows(const GemmParams& p, int64_t m, int64_t
   for (; i < m; ++i) pair_tile<1, A>(t, x + i * t.lda, r ? r + i * t.n : nullptr, y + i * t.n);
 }
 
-// A column tile of 17-24 columns in k pairs (gemm_pair24; N = 24 projections, N = 88's
-// rest): three pair vectors per row (columns 0-7, 8-15, 16-23), 8 rows (24 accumulators).
-// Per k pair: 8 pair broadcasts, 4 B row loads, 3 vpermt2ps and 24 FMAs on all 16 lanes, for
-// 8 x 24 x 2 MACs: ~27 FMA-port uops, where the 16 + 8-column tile spends 24 FMAs on 6 x 24
-// x 2 (75% of the lanes). Same rules as the <= 8-column rest above: whole K, dense A rows,
-// and the same operations for every row whatever MR and B's layout.
-struct Pair24Setup {
-  const float *b0, *b1;  // B's row 0 at our columns 0 and 16
+// A column tile of 9-16 or 17-24 columns in k pairs (gemm_pair16, gemm_pair24: N = 16 and
+// 24 layers, N = 144's and 88's rests): NV = 2 or 3 pair vectors per row (columns 0-7,
+// 8-15, 16-23), 12 or 8 rows (24 accumulators). Per k pair and row: one pair broadcast
+// feeding NV FMAs on all 16 lanes; per k pair: 2 or 4 B row loads and NV vpermt2ps.
+// - 24 columns: 24 FMAs + 3 permutes for 8 x 24 x 2 MACs, where the 16 + 8-column tile
+//   spent 24 FMAs on 6 x 24 x 2 (75% of the lanes).
+// - 16 columns: 12 broadcasts + 2 loads per 24 FMAs, where tile12 needs a broadcast per
+//   FMA (13 loads per 12 FMAs: load-bound, 163 GFLOP/s at K = 256 in L1).
+// Same rules as the <= 8-column rest above: whole K, dense A rows, and the same operations
+// for every row whatever MR and B's layout.
+template <int NV>
+struct PairWideSetup {
+  static constexpr int kRows = NV == 2 ? 12 : 8;
+  const float *b0, *b1;  // B's row 0 at our columns 0 and 16 (NV = 3)
   int64_t k, n, lda, ldb;
-  __mmask8 m8;              // columns 16.. of the tile
+  __mmask16 last;              // the last vector's columns: 16.. (NV = 3) or 0.. (NV = 2)
   __m512 bias0, bias1, bias2;  // in the even lanes
   RowOffsets ao, yo;
-  Pair24Setup(const GemmParams& p, const float* packed, int64_t n0, int64_t nr)
+  PairWideSetup(const GemmParams& p, const float* packed, int64_t n0, int64_t nr)
       : b0(gemm_b_column(p, packed, n0)),
-        b1(gemm_b_column(p, packed, n0 + 16)),
+        b1(NV == 3 ? gemm_b_column(p, packed, n0 + 16) : b0),
         k(p.k),
         n(p.n),
         lda(gemm_lda(p)),
         ldb(gemm_ldb(p)),
-        m8(static_cast<__mmask8>(tail_mask_avx512(nr - 16))),
-        bias0(spread(_mm512_loadu_ps(b0 + p.k * ldb), PairSetup::evens())),
-        bias1(spread(_mm512_loadu_ps(b0 + p.k * ldb), upper_evens())),
-        bias2(spread(PairSetup::row(b1 + p.k * ldb, m8), PairSetup::evens())),
+        last(tail_mask_avx512(NV == 3 ? nr - 16 : nr)),
+        bias0(spread(low(b0 + p.k * ldb, true), PairSetup::evens())),
+        bias1(spread(low(b0 + p.k * ldb, true), upper_evens())),
+        bias2(NV == 3 ? spread(high(b1 + p.k * ldb, true), PairSetup::evens()) : bias0),
         ao(gemm_lda(p)),
         yo(p.n) {}
+  // B's columns 0-15 and 16-23 of the row at q: through the mask when `masked` (the
+  // canonical layout with fewer columns left), else whole (a panel's zero padding, or the
+  // columns exist in [K + 1][N]: no mask register to rebuild each k step).
+  __m512 low(const float* q, bool masked) const {
+    return NV == 2 && masked ? _mm512_maskz_loadu_ps(last, q) : _mm512_loadu_ps(q);
+  }
+  __m512 high(const float* q, bool masked) const {
+    return _mm512_castps256_ps512(masked ? _mm256_maskz_loadu_ps(static_cast<__mmask8>(last), q)
+                                         : _mm256_loadu_ps(q));
+  }
   // Lane 2j <- lane idx[2j] of v, the odd lanes zero.
   static __m512 spread(__m512 v, __m512i idx) { return _mm512_maskz_permutexvar_ps(0x5555, idx, v); }
   // Lane 2j <- lane 8 + j.
   static __m512i upper_evens() { return _mm512_set_epi32(0, 15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8); }
 };
 
-// MR (1 or 8) rows; x, residual and y point at row 0 (y and residual at our column 0).
-// Masked: B's columns 16.. read through the mask (the canonical layout with fewer than 24
-// columns left); else whole 8-float rows (a panel's zero padding, or 24 columns in [K + 1][N]),
-// with no mask register to rebuild each k step (GCC reloaded it through a GPR: a port-5 uop).
-template <int MR, Activation A, bool Masked>
-__attribute__((always_inline)) inline void pair24_tile(const Pair24Setup& t, const float* x, const float* residual,
-                                                       float* y) {
+// MR (1 or kRows) rows; x, residual and y point at row 0 (y and residual at our column 0).
+// Masked: B's last vector read through the mask (see low, high).
+template <int NV, int MR, Activation A, bool Masked>
+__attribute__((always_inline)) inline void pair_wide_tile(const PairWideSetup<NV>& t, const float* x,
+                                                          const float* residual, float* y) {
   const int64_t K = t.k, kp = K / 2 * 2, ldb = t.ldb;
   const int64_t *ao = t.ao.off, *yo = t.yo.off;
   const char* a = reinterpret_cast<const char*>(x);
@@ -509,85 +523,90 @@ __attribute__((always_inline)) inline void pair24_tile(const Pair24Setup& t, con
   // Lane 2j <- B[k][j] (first operand), lane 2j + 1 <- B[k + 1][j], for j in 0-7 or 8-15.
   const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
-#define MK_ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-#define MK_DECL(r)                       \
-  [[maybe_unused]] __m512 c##r##0 = t.bias0; \
-  [[maybe_unused]] __m512 c##r##1 = t.bias1; \
+  constexpr bool kMaskLow = Masked && NV == 2, kMaskHigh = Masked && NV == 3;
+#define MK_DECL(r)                               \
+  [[maybe_unused]] __m512 c##r##0 = t.bias0;     \
+  [[maybe_unused]] __m512 c##r##1 = t.bias1;     \
   [[maybe_unused]] __m512 c##r##2 = t.bias2;
-  MK_ROWS8(MK_DECL)
+  MK_ROWS12(MK_DECL)
 #undef MK_DECL
 #define MK_AROW(r) ((r < 6 ? a : a6) + ao[r % 6])
-#define MK_FMA3(r, av)                                  \
-  if constexpr (MR > r) {                               \
-    const __m512 a_ = av;                               \
-    c##r##0 = _mm512_fmadd_ps(a_, bv0, c##r##0);        \
-    c##r##1 = _mm512_fmadd_ps(a_, bv1, c##r##1);        \
-    c##r##2 = _mm512_fmadd_ps(a_, bv2, c##r##2);        \
+#define MK_FMAS(r, av)                                                 \
+  if constexpr (MR > r) {                                              \
+    const __m512 a_ = av;                                              \
+    c##r##0 = _mm512_fmadd_ps(a_, bv0, c##r##0);                       \
+    c##r##1 = _mm512_fmadd_ps(a_, bv1, c##r##1);                       \
+    if constexpr (NV == 3) c##r##2 = _mm512_fmadd_ps(a_, bv2, c##r##2); \
   }
   const float *bk0 = t.b0, *bk1 = t.b1;
   int64_t k = 0;
   for (; k < kp; k += 2, bk0 += 2 * ldb, bk1 += 2 * ldb) {
-    const __m512 l0 = _mm512_loadu_ps(bk0), l0n = _mm512_loadu_ps(bk0 + ldb);
+    const __m512 l0 = t.low(bk0, kMaskLow), l0n = t.low(bk0 + ldb, kMaskLow);
     const __m512 bv0 = _mm512_permutex2var_ps(l0, lo, l0n), bv1 = _mm512_permutex2var_ps(l0, hi, l0n);
-    const __m512 bv2 = Masked ? _mm512_permutex2var_ps(PairSetup::row(bk1, t.m8), lo, PairSetup::row(bk1 + ldb, t.m8))
-                              : _mm512_permutex2var_ps(_mm512_castps256_ps512(_mm256_loadu_ps(bk1)), lo,
-                                                       _mm512_castps256_ps512(_mm256_loadu_ps(bk1 + ldb)));
-#define MK_FMA(r) MK_FMA3(r, pair_bcast(MK_AROW(r) + k * 4))
-    MK_ROWS8(MK_FMA)
+    [[maybe_unused]] const __m512 bv2 =
+        NV == 3 ? _mm512_permutex2var_ps(t.high(bk1, kMaskHigh), lo, t.high(bk1 + ldb, kMaskHigh)) : bv0;
+#define MK_FMA(r) MK_FMAS(r, pair_bcast(MK_AROW(r) + k * 4))
+    MK_ROWS12(MK_FMA)
 #undef MK_FMA
   }
   if (k < K) {  // odd K: the last k in the even lanes only
-    const __m512 l0 = _mm512_loadu_ps(bk0);
-    const __m512 bv0 = Pair24Setup::spread(l0, PairSetup::evens());
-    const __m512 bv1 = Pair24Setup::spread(l0, Pair24Setup::upper_evens());
-    const __m512 bv2 = Pair24Setup::spread(PairSetup::row(bk1, t.m8), PairSetup::evens());
-#define MK_FMA(r) MK_FMA3(r, _mm512_set1_ps(*reinterpret_cast<const float*>(MK_AROW(r) + k * 4)))
-    MK_ROWS8(MK_FMA)
+    const __m512 l0 = t.low(bk0, kMaskLow);
+    const __m512 bv0 = PairWideSetup<NV>::spread(l0, PairSetup::evens());
+    const __m512 bv1 = PairWideSetup<NV>::spread(l0, PairWideSetup<NV>::upper_evens());
+    [[maybe_unused]] const __m512 bv2 =
+        NV == 3 ? PairWideSetup<NV>::spread(t.high(bk1, kMaskHigh), PairSetup::evens()) : bv0;
+#define MK_FMA(r) MK_FMAS(r, _mm512_set1_ps(*reinterpret_cast<const float*>(MK_AROW(r) + k * 4)))
+    MK_ROWS12(MK_FMA)
 #undef MK_FMA
   }
-#undef MK_FMA3
+#undef MK_FMAS
 #undef MK_AROW
   // Even lanes (even k) plus odd lanes (odd k): columns 0-15 from c0 and c1, 16-23 from c2.
   const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  const __mmask16 m16 = NV == 2 ? t.last : static_cast<__mmask16>(0xFFFF);
   char* yb = reinterpret_cast<char*>(y);
   char* yb6 = MR > 6 ? yb + 6 * yo[1] : yb;
   const char* rb = reinterpret_cast<const char*>(residual);
   const char* rb6 = rb && MR > 6 ? rb + 6 * yo[1] : rb;
-#define MK_STORE(r)                                                                                          \
-  if constexpr (MR > r) {                                                                                    \
-    float* yr = reinterpret_cast<float*>((r < 6 ? yb : yb6) + yo[r % 6]);                                    \
-    const float* rr = rb ? reinterpret_cast<const float*>((r < 6 ? rb : rb6) + yo[r % 6]) : nullptr;         \
-    __m512 v = activation_avx512(                                                                            \
-        _mm512_add_ps(_mm512_permutex2var_ps(c##r##0, even, c##r##1), _mm512_permutex2var_ps(c##r##0, odd, c##r##1)), \
-        A);                                                                                                  \
-    if (rr) v = _mm512_add_ps(v, _mm512_loadu_ps(rr));                                                       \
-    _mm512_storeu_ps(yr, v);                                                                                 \
-    __m256 w = activation_avx2(_mm512_castps512_ps256(_mm512_add_ps(_mm512_permutexvar_ps(even, c##r##2),    \
-                                                                     _mm512_permutexvar_ps(odd, c##r##2))),  \
-                               A);                                                                           \
-    if (rr) w = _mm256_add_ps(w, _mm256_maskz_loadu_ps(t.m8, rr + 16));                                      \
-    _mm256_mask_storeu_ps(yr + 16, t.m8, w);                                                                 \
+#define MK_STORE(r)                                                                                           \
+  if constexpr (MR > r) {                                                                                     \
+    float* yr = reinterpret_cast<float*>((r < 6 ? yb : yb6) + yo[r % 6]);                                     \
+    const float* rr = rb ? reinterpret_cast<const float*>((r < 6 ? rb : rb6) + yo[r % 6]) : nullptr;          \
+    __m512 v = activation_avx512(_mm512_add_ps(_mm512_permutex2var_ps(c##r##0, even, c##r##1),                \
+                                               _mm512_permutex2var_ps(c##r##0, odd, c##r##1)),                \
+                                 A);                                                                          \
+    if (rr) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m16, rr));                                             \
+    _mm512_mask_storeu_ps(yr, m16, v);                                                                        \
+    if constexpr (NV == 3) {                                                                                  \
+      __m256 w = activation_avx2(_mm512_castps512_ps256(_mm512_add_ps(_mm512_permutexvar_ps(even, c##r##2),   \
+                                                                      _mm512_permutexvar_ps(odd, c##r##2))),  \
+                                 A);                                                                          \
+      if (rr) w = _mm256_add_ps(w, _mm256_maskz_loadu_ps(static_cast<__mmask8>(t.last), rr + 16));             \
+      _mm256_mask_storeu_ps(yr + 16, static_cast<__mmask8>(t.last), w);                                        \
+    }                                                                                                         \
   }
-  MK_ROWS8(MK_STORE)
+  MK_ROWS12(MK_STORE)
 #undef MK_STORE
-#undef MK_ROWS8
 }
 
-// Rows [0, m) of a column tile of 17-24 columns in k pairs: 8-row tiles, then single rows.
-template <Activation A>
-__attribute__((noinline)) void pair24_rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x,
-                                           const float* packed, const float* residual, float* y) {
-  const Pair24Setup t(p, packed, n0, nr);
+// Rows [0, m) of a column tile of 9-16 (NV = 2) or 17-24 (NV = 3) columns in k pairs:
+// tiles of kRows rows, then single rows.
+template <Activation A, int NV>
+__attribute__((noinline)) void pair_wide_rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr,
+                                              const float* x, const float* packed, const float* residual, float* y) {
+  const PairWideSetup<NV> t(p, packed, n0, nr);
+  constexpr int kRows = PairWideSetup<NV>::kRows;
   const float* r = residual ? residual + n0 : nullptr;
   y += n0;
   const auto run = [&](auto masked) {
     constexpr bool kMasked = decltype(masked)::value;
     int64_t i = 0;
-    for (; i + 8 <= m; i += 8) pair24_tile<8, A, kMasked>(t, x + i * t.lda, r ? r + i * t.n : nullptr, y + i * t.n);
-    for (; i < m; ++i) pair24_tile<1, A, kMasked>(t, x + i * t.lda, r ? r + i * t.n : nullptr, y + i * t.n);
+    for (; i + kRows <= m; i += kRows)
+      pair_wide_tile<NV, kRows, A, kMasked>(t, x + i * t.lda, r ? r + i * t.n : nullptr, y + i * t.n);
+    for (; i < m; ++i) pair_wide_tile<NV, 1, A, kMasked>(t, x + i * t.lda, r ? r + i * t.n : nullptr, y + i * t.n);
   };
-  if (p.panels || nr == 24) run(std::false_type{});
+  if (p.panels || nr == 8 * NV) run(std::false_type{});
   else run(std::true_type{});
 }
 
@@ -705,7 +724,10 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
     const bool pairs = p.k_pairs && p.seg <= 0 && p.k_lo == 0 && (p.k_hi < 0 || p.k_hi == p.k);
     if (nr <= 8 && pairs && tuning().gemm_pair_tails) return pair_rows<A>(p, m, n0, nr, x, packed, residual, y);
     if (nr > 16 && nr <= 24 && pairs && tuning().gemm_pair24) {
-      return pair24_rows<A>(p, m, n0, nr, x, packed, residual, y);
+      return pair_wide_rows<A, 3>(p, m, n0, nr, x, packed, residual, y);
+    }
+    if (nr > 8 && nr <= 16 && pairs && tuning().gemm_pair16) {
+      return pair_wide_rows<A, 2>(p, m, n0, nr, x, packed, residual, y);
     }
     if (nr <= 16 && (ymm ? tuning().gemm_tall_ymm : tuning().gemm_tall_narrow)) {
       for (; i + 12 <= m; i += 12) {
