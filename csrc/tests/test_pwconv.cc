@@ -177,7 +177,9 @@ TEST_CASE("pwconv: k-pair column rests match the reference and give the same bit
   mk::set_tuning("gemm_pair24", true);
   mk::set_tuning("gemm_pair16", true);
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
-  for (int64_t n : {8, 40, 72, 21, 24, 88, 13, 16, 144}) {
+  // Every shape of column rest: pairs alone (8, 13, 16, 21, 24), after 32 or 48
+  // sequential columns (40, 56), none (44, 60), and the same behind 64-column tiles.
+  for (int64_t n : {8, 13, 16, 21, 24, 40, 44, 56, 60, 72, 77, 88, 104, 108, 120, 124, 144}) {
     const int64_t m = 29, k = 37;
     std::vector<float> x(m * k), packed((k + 1) * n), res(m * n);
     for (float& v : x) v = val(rng);

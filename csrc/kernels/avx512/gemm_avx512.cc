@@ -683,13 +683,29 @@ int64_t panel_rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const
   return 0;
 }
 
-// Rows [0, m) of columns [n0, n0 + nr): the row tiles of one column tile in one call, the
-// activation and column shape dispatched once and a 64-column tile's setup computed once.
-// A tile's fixed cost was ~100 cycles, a third of a K = 16 tile's time; this cut K <= 32
-// GEMMs' time by 3-12% (bench/NOTES.md).
+// The columns at the end of a column tile of nr that sum K in k pairs: none, all (nr <= 24:
+// gemm_pair_tails, gemm_pair16, gemm_pair24) or the <= 8 after 32 or 48 sequential ones
+// (gemm_pair_tails). Decided here alone, from nr and K's layout, so both B layouts and any
+// row split give the same bits: a network (panels) and its per-op drivers ([K + 1][N])
+// must agree, and their tiles split a column tile differently (lean narrow tiles exist
+// for panels only).
+inline int64_t pair_columns(const GemmParams& p, int64_t nr) {
+  if (!p.k_pairs || p.seg > 0 || p.k_lo != 0 || (p.k_hi >= 0 && p.k_hi != p.k)) return 0;
+  const Tuning& t = tuning();
+  if (nr <= 8) return t.gemm_pair_tails ? nr : 0;
+  if (nr <= 16) return t.gemm_pair16 ? nr : 0;
+  if (nr <= 24) return t.gemm_pair24 ? nr : 0;
+  const int64_t rest = nr % 16;
+  return nr > 32 && nr < 64 && rest >= 1 && rest <= 8 && t.gemm_pair_tails ? rest : 0;
+}
+
+// Rows [0, m) of columns [n0, n0 + nr) in sequential k order (no k pairs): the row tiles
+// of one column tile in one call, the activation and column shape dispatched once and a
+// 64-column tile's setup computed once. A tile's fixed cost was ~100 cycles, a third of a
+// K = 16 tile's time; this cut K <= 32 GEMMs' time by 3-12% (bench/NOTES.md).
 template <Activation A>
-void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x, const float* packed,
-          const float* residual, float* y) {
+void sequential_rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x, const float* packed,
+                     const float* residual, float* y) {
   const int64_t lda = gemm_lda(p), N = p.n;
   // A column tile's rest of 17-48 columns (or 17-56, of which the last <= 8 go on ymm
   // tiles) as one tile of 2-3 panels over all rows, the last panel masked
@@ -704,31 +720,22 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
                                   : panel_rows<A, 2>(p, m, n0, wide, x, packed, residual, y);
       if (i < m)
         tile_rows<A>(p, m - i, n0, wide, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
-      if (wide < nr) rows<A>(p, m, n0 + wide, nr - wide, x, packed, residual, y);
+      if (wide < nr) sequential_rows<A>(p, m, n0 + wide, nr - wide, x, packed, residual, y);
       return;
     }
   }
   // A 64-column tile's tail of 33-48 columns as 32 columns and a narrow rest, each over
   // all rows, so the rest runs in 12-row tiles (gemm_split_tails).
   if (nr > 32 && nr <= 48 && tuning().gemm_split_tails) {
-    rows<A>(p, m, n0, 32, x, packed, residual, y);
-    return rows<A>(p, m, n0 + 32, nr - 32, x, packed, residual, y);
+    sequential_rows<A>(p, m, n0, 32, x, packed, residual, y);
+    return sequential_rows<A>(p, m, n0 + 32, nr - 32, x, packed, residual, y);
   }
   int64_t i = 0;
   if (nr == 64) {
     i = panel_rows<A, 4>(p, m, n0, nr, x, packed, residual, y);
   } else {
-    // Column tiles of <= 16 columns: 12-row tiles first (gemm_tall_narrow, gemm_tall_ymm),
-    // <= 8 columns in k pairs (gemm_pair_tails) where they can.
+    // Column tiles of <= 16 columns: 12-row tiles first (gemm_tall_narrow, gemm_tall_ymm).
     const bool ymm = nr <= 8 && tuning().gemm_ymm_tails;
-    const bool pairs = p.k_pairs && p.seg <= 0 && p.k_lo == 0 && (p.k_hi < 0 || p.k_hi == p.k);
-    if (nr <= 8 && pairs && tuning().gemm_pair_tails) return pair_rows<A>(p, m, n0, nr, x, packed, residual, y);
-    if (nr > 16 && nr <= 24 && pairs && tuning().gemm_pair24) {
-      return pair_wide_rows<A, 3>(p, m, n0, nr, x, packed, residual, y);
-    }
-    if (nr > 8 && nr <= 16 && pairs && tuning().gemm_pair16) {
-      return pair_wide_rows<A, 2>(p, m, n0, nr, x, packed, residual, y);
-    }
     if (nr <= 16 && (ymm ? tuning().gemm_tall_ymm : tuning().gemm_tall_narrow)) {
       for (; i + 12 <= m; i += 12) {
         const float* ri = residual ? residual + i * N : nullptr;
@@ -739,6 +746,19 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
     for (; i + 6 <= m; i += 6) tile<6, A>(p, n0, nr, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
   }
   if (i < m) tile_rows<A>(p, m - i, n0, nr, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
+}
+
+// Rows [0, m) of columns [n0, n0 + nr): the sequential columns, then those in k pairs.
+template <Activation A>
+void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x, const float* packed,
+          const float* residual, float* y) {
+  const int64_t pairs = pair_columns(p, nr);
+  if (pairs < nr) sequential_rows<A>(p, m, n0, nr - pairs, x, packed, residual, y);
+  if (pairs == 0) return;
+  n0 += nr - pairs;
+  if (pairs <= 8) return pair_rows<A>(p, m, n0, pairs, x, packed, residual, y);
+  if (pairs <= 16) return pair_wide_rows<A, 2>(p, m, n0, pairs, x, packed, residual, y);
+  pair_wide_rows<A, 3>(p, m, n0, pairs, x, packed, residual, y);
 }
 
 #undef MK_ROWS12
