@@ -308,8 +308,8 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
   float* squeezed = gate + a.batch * a.hidden;
   const ChannelSumKernel sum = channel_sum_kernel(isa);
   BandPhaseTimes* const timing = band_phase_sink.load(std::memory_order_relaxed);
-  PhaseClock::time_point t;
   ThreadPool::instance().parallel_for(jobs, [&](int64_t begin, int64_t end) {
+    PhaseClock::time_point t;
     for (int64_t job = begin; job < end; ++job) {
       int64_t n, oy_begin, oy_end;
       rows_of(job, n, oy_begin, oy_end);
@@ -323,6 +323,7 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
       if (timing) lap(&timing->se_s, t);
     }
   });
+  PhaseClock::time_point t;
   if (timing) t = PhaseClock::now();
   const float inv = 1.0f / static_cast<float>(out_pixels);
   for (int64_t n = 0; n < a.batch; ++n) {
@@ -336,14 +337,15 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
   }
   excitation(pooled, a.se_fc1, a.se_fc2, a.batch, a.hidden, a.se_channels, a.se_act, a.se_gate, squeezed, gate,
              isa, a.panels);
+  if (timing) lap(&timing->se_s, t);
   // The gate folded into the project's weights (one copy per image), or scaling each
   // job's rows before their project.
-  if (timing) lap(&timing->se_s, t);
   const float* folded = fold_gate(a) ? folded_weights(a, gate) : nullptr;
   const int64_t folded_size = gemm_weights_size(project_params(a));
   if (timing && folded) lap(&timing->scale_s, t);
   const ChannelScaleKernel scale = channel_scale_kernel(isa);
   ThreadPool::instance().parallel_for(jobs, [&](int64_t begin, int64_t end) {
+    PhaseClock::time_point t;
     for (int64_t job = begin; job < end; ++job) {
       int64_t n, oy_begin, oy_end;
       rows_of(job, n, oy_begin, oy_end);
