@@ -14,6 +14,7 @@
 #include "kernels/gemm.h"
 #include "ops/conv.h"
 #include "ops/inverted_residual.h"
+#include "runtime/tuning.h"
 #include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
 
@@ -67,6 +68,7 @@ int main(int argc, char** argv) {
   // MK_BANDS_ONLY=1: time row bands alone (for perf profiles of the fused driver).
   // MK_PHASES=1 (implies it): also the band driver's time per phase, per call.
   const bool phases = std::getenv("MK_PHASES") != nullptr;
+  if (const char* off = std::getenv("MK_OFF")) mk::set_tuning(off, false);  // one switch off for the run
   const bool bands_only = phases || std::getenv("MK_BANDS_ONLY") != nullptr;
   mk::BandPhaseTimes phase_times;
   if (phases) mk::set_band_phase_sink(&phase_times);
