@@ -12,16 +12,16 @@ inline __m256 clamp_avx2(__m256 v, __m256 lo, __m256 hi) { return _mm256_min_ps(
 
 __attribute__((always_inline)) inline __m256 activation_avx2(__m256 v, Activation act) {
   const __m256 zero = _mm256_setzero_ps();
+  const __m256 one = _mm256_set1_ps(1.0f);
   const __m256 six = _mm256_set1_ps(6.0f);
-  const __m256 three = _mm256_set1_ps(3.0f);
+  const __m256 half = _mm256_set1_ps(0.5f);
   const __m256 sixth = _mm256_set1_ps(1.0f / 6.0f);
   switch (act) {
     case Activation::kIdentity: return v;
     case Activation::kRelu: return _mm256_max_ps(zero, v);
     case Activation::kRelu6: return clamp_avx2(v, zero, six);
-    case Activation::kHardsigmoid: return _mm256_mul_ps(clamp_avx2(_mm256_add_ps(v, three), zero, six), sixth);
-    case Activation::kHardswish:
-      return _mm256_mul_ps(v, _mm256_mul_ps(clamp_avx2(_mm256_add_ps(v, three), zero, six), sixth));
+    case Activation::kHardsigmoid: return clamp_avx2(_mm256_fmadd_ps(v, sixth, half), zero, one);
+    case Activation::kHardswish: return _mm256_mul_ps(v, clamp_avx2(_mm256_fmadd_ps(v, sixth, half), zero, one));
     case Activation::kSilu:
     case Activation::kSigmoid: {
       alignas(32) float lanes[8];

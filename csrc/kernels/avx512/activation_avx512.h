@@ -12,16 +12,16 @@ inline __m512 clamp_avx512(__m512 v, __m512 lo, __m512 hi) { return _mm512_min_p
 
 __attribute__((always_inline)) inline __m512 activation_avx512(__m512 v, Activation act) {
   const __m512 zero = _mm512_setzero_ps();
+  const __m512 one = _mm512_set1_ps(1.0f);
   const __m512 six = _mm512_set1_ps(6.0f);
-  const __m512 three = _mm512_set1_ps(3.0f);
+  const __m512 half = _mm512_set1_ps(0.5f);
   const __m512 sixth = _mm512_set1_ps(1.0f / 6.0f);
   switch (act) {
     case Activation::kIdentity: return v;
     case Activation::kRelu: return _mm512_max_ps(zero, v);
     case Activation::kRelu6: return clamp_avx512(v, zero, six);
-    case Activation::kHardsigmoid: return _mm512_mul_ps(clamp_avx512(_mm512_add_ps(v, three), zero, six), sixth);
-    case Activation::kHardswish:
-      return _mm512_mul_ps(v, _mm512_mul_ps(clamp_avx512(_mm512_add_ps(v, three), zero, six), sixth));
+    case Activation::kHardsigmoid: return clamp_avx512(_mm512_fmadd_ps(v, sixth, half), zero, one);
+    case Activation::kHardswish: return _mm512_mul_ps(v, clamp_avx512(_mm512_fmadd_ps(v, sixth, half), zero, one));
     case Activation::kSilu:
     case Activation::kSigmoid: {
       alignas(64) float lanes[16];
