@@ -367,34 +367,58 @@ void tile_rows(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const fl
 // prefetches never fault).
 inline int64_t row_tile_slice(int64_t bytes, int64_t tiles) { return (bytes / tiles + 255) / 256 * 256; }
 
-// A column rest of <= 8 columns in k pairs (gemm_pair_tails), either B layout, whole K
-// (no chunks), dense A rows: lane 2j of row r's accumulator sums A[r][k] * B[k][j] over even
-// k, lane 2j + 1 over odd k. Per k pair: one vbroadcastsd of A[r][k], A[r][k + 1] per row,
-// B's rows k and k + 1 interleaved by one vpermt2ps, and MR FMAs on all 16 lanes, where
-// the ymm tile spends 2 MR FMAs on 8 lanes each. The lane pairs are added at the end.
+// Column tiles of <= 24 columns in k pairs (gemm_pair_tails, gemm_pair16, gemm_pair24),
+// either B layout, whole K (no chunks), dense A rows: lane 2j of a row's pair vector sums
+// A[r][k] * B[k][j] over even k, lane 2j + 1 over odd k; the lane pairs are added at the
+// end. Per k pair and row: one vbroadcastsd of A[r][k], A[r][k + 1] feeding NV FMAs on all
+// 16 lanes; per k pair: B's rows k and k + 1 interleaved by NV vpermt2ps.
+// - NV = 1 (<= 8 columns, N = 72's, 40's, 1000's rests), 12-row tiles: 12 FMAs where the
+//   ymm tile spent 24 on 8 lanes each.
+// - NV = 2 (9-16 columns, N = 16 layers), 12-row tiles: 12 broadcasts + 2 loads per 24
+//   FMAs, where tile12 needs a broadcast per FMA (13 loads per 12 FMAs: load-bound, 163
+//   GFLOP/s at K = 256 in L1).
+// - NV = 3 (17-24 columns, N = 24 layers), 8-row tiles: 24 FMAs + 3 permutes for 8 x 24 x 2
+//   MACs, where the 16 + 8-column tile spent 24 FMAs on 6 x 24 x 2 (75% of the lanes).
 // Every row runs the same operations in the same order whatever MR and B's layout (a
 // network's fused run and the per-op drivers split rows and lay out B differently, and
 // must give the same bits).
+template <int NV>
 struct PairSetup {
-  const float* b;  // B's row 0 at our first column
+  static constexpr int kRows = NV == 3 ? 8 : 12;
+  const float *b0, *b1;  // B's row 0 at our columns 0 and 16 (NV = 3)
   int64_t k, n, lda, ldb;
-  __mmask8 m8;
-  __m512 bias;  // in the even lanes
+  __mmask16 last;              // the last vector's columns: 16.. (NV = 3) or 0..
+  __m512 bias0, bias1, bias2;  // in the even lanes
   RowOffsets ao, yo;
   PairSetup(const GemmParams& p, const float* packed, int64_t n0, int64_t nr)
-      : b(gemm_b_column(p, packed, n0)),
+      : b0(gemm_b_column(p, packed, n0)),
+        b1(NV == 3 ? gemm_b_column(p, packed, n0 + 16) : b0),
         k(p.k),
         n(p.n),
         lda(gemm_lda(p)),
         ldb(gemm_ldb(p)),
-        m8(static_cast<__mmask8>(tail_mask_avx512(nr))),
-        bias(_mm512_maskz_permutexvar_ps(0x5555, evens(), row(b + p.k * ldb, m8))),
+        last(tail_mask_avx512(NV == 3 ? nr - 16 : nr)),
+        bias0(spread(low(b0 + p.k * ldb, true), evens())),
+        bias1(NV > 1 ? spread(low(b0 + p.k * ldb, true), upper_evens()) : bias0),
+        bias2(NV == 3 ? spread(high(b1 + p.k * ldb, true), evens()) : bias0),
         ao(gemm_lda(p)),
         yo(p.n) {}
-  // B's row at p: our <= 8 columns in lanes 0-7 (the rest is not read by the permutes).
-  static __m512 row(const float* p, __mmask8 m) { return _mm512_castps256_ps512(_mm256_maskz_loadu_ps(m, p)); }
-  // Lane 2j <- lane j (the odd lanes masked off by the caller).
+  // B's columns 0-15 (0-7 for NV = 1) and 16-23 of the row at q: through the mask when
+  // `masked` (the canonical layout with fewer columns left), else whole (a panel's zero
+  // padding, or the columns exist in [K + 1][N]: no mask register to rebuild each k step).
+  __m512 low(const float* q, bool masked) const {
+    if (NV == 1) return high(q, masked);
+    return NV == 2 && masked ? _mm512_maskz_loadu_ps(last, q) : _mm512_loadu_ps(q);
+  }
+  __m512 high(const float* q, bool masked) const {
+    return _mm512_castps256_ps512(masked ? _mm256_maskz_loadu_ps(static_cast<__mmask8>(last), q)
+                                         : _mm256_loadu_ps(q));
+  }
+  // Lane 2j <- lane idx[2j] of v, the odd lanes zero.
+  static __m512 spread(__m512 v, __m512i idx) { return _mm512_maskz_permutexvar_ps(0x5555, idx, v); }
+  // Lane 2j <- lane j, or lane 8 + j.
   static __m512i evens() { return _mm512_set_epi32(0, 7, 0, 6, 0, 5, 0, 4, 0, 3, 0, 2, 0, 1, 0, 0); }
+  static __m512i upper_evens() { return _mm512_set_epi32(0, 15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8); }
 };
 
 // A[r][k], A[r][k + 1] in every lane pair: a vbroadcastsd of 8 bytes that may be only
@@ -405,117 +429,12 @@ __attribute__((always_inline)) inline __m512 pair_bcast(const char* p) {
   return _mm512_castpd_ps(_mm512_set1_pd(d));
 }
 
-// MR (1 or 12) rows; x, residual and y point at row 0 (y and residual at our column).
-template <int MR, Activation A>
-__attribute__((always_inline)) inline void pair_tile(const PairSetup& t, const float* x, const float* residual,
-                                                     float* y) {
-  const int64_t K = t.k, kp = K / 2 * 2;
-  const int64_t *ao = t.ao.off, *yo = t.yo.off;
-  const char* a = reinterpret_cast<const char*>(x);
-  const char* a6 = MR > 6 ? a + 6 * ao[1] : a;
-  const __m512i inter = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-#define MK_DECL(r) [[maybe_unused]] __m512 c##r = t.bias;
-  MK_ROWS12(MK_DECL)
-#undef MK_DECL
-#define MK_AROW(r) ((r < 6 ? a : a6) + ao[r % 6])
-  const float* bk = t.b;
-  int64_t k = 0;
-  const int64_t ldb = t.ldb;
-  for (; k < kp; k += 2, bk += 2 * ldb) {
-    const __m512 bv = _mm512_permutex2var_ps(PairSetup::row(bk, t.m8), inter, PairSetup::row(bk + ldb, t.m8));
-#define MK_FMA(r)                                                              \
-  if constexpr (MR > r) c##r = _mm512_fmadd_ps(pair_bcast(MK_AROW(r) + k * 4), bv, c##r);
-    MK_ROWS12(MK_FMA)
-#undef MK_FMA
-  }
-  if (k < K) {  // odd K: the last k in the even lanes only
-    const __m512 bv = _mm512_maskz_permutexvar_ps(0x5555, PairSetup::evens(), PairSetup::row(bk, t.m8));
-#define MK_FMA(r) \
-  if constexpr (MR > r) c##r = _mm512_fmadd_ps(_mm512_set1_ps(*reinterpret_cast<const float*>(MK_AROW(r) + k * 4)), bv, c##r);
-    MK_ROWS12(MK_FMA)
-#undef MK_FMA
-  }
-#undef MK_AROW
-  char* yb = reinterpret_cast<char*>(y);
-  char* yb6 = MR > 6 ? yb + 6 * yo[1] : yb;
-  const char* rb = reinterpret_cast<const char*>(residual);
-  const char* rb6 = rb && MR > 6 ? rb + 6 * yo[1] : rb;
-  // Each lane pair added (lane 2j gets 2j + 1), the even lanes packed into 8.
-#define MK_STORE(r)                                                                                       \
-  if constexpr (MR > r) {                                                                                 \
-    const __m512 sum = _mm512_add_ps(c##r, _mm512_permute_ps(c##r, 0xB1));                               \
-    __m256 v = activation_avx2(_mm512_castps512_ps256(_mm512_maskz_compress_ps(0x5555, sum)), A);         \
-    if (rb) v = _mm256_add_ps(v, _mm256_maskz_loadu_ps(t.m8, (r < 6 ? rb : rb6) + yo[r % 6]));            \
-    _mm256_mask_storeu_ps(reinterpret_cast<float*>((r < 6 ? yb : yb6) + yo[r % 6]), t.m8, v);             \
-  }
-  MK_ROWS12(MK_STORE)
-#undef MK_STORE
-}
-
-// Rows [0, m) of a column rest of nr <= 8 columns in k pairs: 12-row tiles, then single rows.
-template <Activation A>
-__attribute__((noinline)) void pair_rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x,
-                                         const float* packed, const float* residual, float* y) {
-  const PairSetup t(p, packed, n0, nr);
-  const float* r = residual ? residual + n0 : nullptr;
-  y += n0;
-  int64_t i = 0;
-  for (; i + 12 <= m; i += 12) pair_tile<12, A>(t, x + i * t.lda, r ? r + i * t.n : nullptr, y + i * t.n);
-  for (; i < m; ++i) pair_tile<1, A>(t, x + i * t.lda, r ? r + i * t.n : nullptr, y + i * t.n);
-}
-
-// A column tile of 9-16 or 17-24 columns in k pairs (gemm_pair16, gemm_pair24: N = 16 and
-// 24 layers, N = 144's and 88's rests): NV = 2 or 3 pair vectors per row (columns 0-7,
-// 8-15, 16-23), 12 or 8 rows (24 accumulators). Per k pair and row: one pair broadcast
-// feeding NV FMAs on all 16 lanes; per k pair: 2 or 4 B row loads and NV vpermt2ps.
-// - 24 columns: 24 FMAs + 3 permutes for 8 x 24 x 2 MACs, where the 16 + 8-column tile
-//   spent 24 FMAs on 6 x 24 x 2 (75% of the lanes).
-// - 16 columns: 12 broadcasts + 2 loads per 24 FMAs, where tile12 needs a broadcast per
-//   FMA (13 loads per 12 FMAs: load-bound, 163 GFLOP/s at K = 256 in L1).
-// Same rules as the <= 8-column rest above: whole K, dense A rows, and the same operations
-// for every row whatever MR and B's layout.
-template <int NV>
-struct PairWideSetup {
-  static constexpr int kRows = NV == 2 ? 12 : 8;
-  const float *b0, *b1;  // B's row 0 at our columns 0 and 16 (NV = 3)
-  int64_t k, n, lda, ldb;
-  __mmask16 last;              // the last vector's columns: 16.. (NV = 3) or 0.. (NV = 2)
-  __m512 bias0, bias1, bias2;  // in the even lanes
-  RowOffsets ao, yo;
-  PairWideSetup(const GemmParams& p, const float* packed, int64_t n0, int64_t nr)
-      : b0(gemm_b_column(p, packed, n0)),
-        b1(NV == 3 ? gemm_b_column(p, packed, n0 + 16) : b0),
-        k(p.k),
-        n(p.n),
-        lda(gemm_lda(p)),
-        ldb(gemm_ldb(p)),
-        last(tail_mask_avx512(NV == 3 ? nr - 16 : nr)),
-        bias0(spread(low(b0 + p.k * ldb, true), PairSetup::evens())),
-        bias1(spread(low(b0 + p.k * ldb, true), upper_evens())),
-        bias2(NV == 3 ? spread(high(b1 + p.k * ldb, true), PairSetup::evens()) : bias0),
-        ao(gemm_lda(p)),
-        yo(p.n) {}
-  // B's columns 0-15 and 16-23 of the row at q: through the mask when `masked` (the
-  // canonical layout with fewer columns left), else whole (a panel's zero padding, or the
-  // columns exist in [K + 1][N]: no mask register to rebuild each k step).
-  __m512 low(const float* q, bool masked) const {
-    return NV == 2 && masked ? _mm512_maskz_loadu_ps(last, q) : _mm512_loadu_ps(q);
-  }
-  __m512 high(const float* q, bool masked) const {
-    return _mm512_castps256_ps512(masked ? _mm256_maskz_loadu_ps(static_cast<__mmask8>(last), q)
-                                         : _mm256_loadu_ps(q));
-  }
-  // Lane 2j <- lane idx[2j] of v, the odd lanes zero.
-  static __m512 spread(__m512 v, __m512i idx) { return _mm512_maskz_permutexvar_ps(0x5555, idx, v); }
-  // Lane 2j <- lane 8 + j.
-  static __m512i upper_evens() { return _mm512_set_epi32(0, 15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8); }
-};
-
 // MR (1 or kRows) rows; x, residual and y point at row 0 (y and residual at our column 0).
 // Masked: B's last vector read through the mask (see low, high).
 template <int NV, int MR, Activation A, bool Masked>
-__attribute__((always_inline)) inline void pair_wide_tile(const PairWideSetup<NV>& t, const float* x,
-                                                          const float* residual, float* y) {
+__attribute__((always_inline)) inline void pair_tile(const PairSetup<NV>& t, const float* x, const float* residual,
+                                                     float* y) {
+  using S = PairSetup<NV>;
   const int64_t K = t.k, kp = K / 2 * 2, ldb = t.ldb;
   const int64_t *ao = t.ao.off, *yo = t.yo.off;
   const char* a = reinterpret_cast<const char*>(x);
@@ -523,7 +442,7 @@ __attribute__((always_inline)) inline void pair_wide_tile(const PairWideSetup<NV
   // Lane 2j <- B[k][j] (first operand), lane 2j + 1 <- B[k + 1][j], for j in 0-7 or 8-15.
   const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
-  constexpr bool kMaskLow = Masked && NV == 2, kMaskHigh = Masked && NV == 3;
+  constexpr bool kMaskLow = Masked && NV < 3, kMaskHigh = Masked && NV == 3;
 #define MK_DECL(r)                               \
   [[maybe_unused]] __m512 c##r##0 = t.bias0;     \
   [[maybe_unused]] __m512 c##r##1 = t.bias1;     \
@@ -535,76 +454,82 @@ __attribute__((always_inline)) inline void pair_wide_tile(const PairWideSetup<NV
   if constexpr (MR > r) {                                              \
     const __m512 a_ = av;                                              \
     c##r##0 = _mm512_fmadd_ps(a_, bv0, c##r##0);                       \
-    c##r##1 = _mm512_fmadd_ps(a_, bv1, c##r##1);                       \
-    if constexpr (NV == 3) c##r##2 = _mm512_fmadd_ps(a_, bv2, c##r##2); \
+    if constexpr (NV > 1) c##r##1 = _mm512_fmadd_ps(a_, bv1, c##r##1); \
+    if constexpr (NV > 2) c##r##2 = _mm512_fmadd_ps(a_, bv2, c##r##2); \
   }
   const float *bk0 = t.b0, *bk1 = t.b1;
   int64_t k = 0;
   for (; k < kp; k += 2, bk0 += 2 * ldb, bk1 += 2 * ldb) {
     const __m512 l0 = t.low(bk0, kMaskLow), l0n = t.low(bk0 + ldb, kMaskLow);
-    const __m512 bv0 = _mm512_permutex2var_ps(l0, lo, l0n), bv1 = _mm512_permutex2var_ps(l0, hi, l0n);
+    const __m512 bv0 = _mm512_permutex2var_ps(l0, lo, l0n);
+    [[maybe_unused]] const __m512 bv1 = NV > 1 ? _mm512_permutex2var_ps(l0, hi, l0n) : bv0;
     [[maybe_unused]] const __m512 bv2 =
-        NV == 3 ? _mm512_permutex2var_ps(t.high(bk1, kMaskHigh), lo, t.high(bk1 + ldb, kMaskHigh)) : bv0;
+        NV > 2 ? _mm512_permutex2var_ps(t.high(bk1, kMaskHigh), lo, t.high(bk1 + ldb, kMaskHigh)) : bv0;
 #define MK_FMA(r) MK_FMAS(r, pair_bcast(MK_AROW(r) + k * 4))
     MK_ROWS12(MK_FMA)
 #undef MK_FMA
   }
   if (k < K) {  // odd K: the last k in the even lanes only
     const __m512 l0 = t.low(bk0, kMaskLow);
-    const __m512 bv0 = PairWideSetup<NV>::spread(l0, PairSetup::evens());
-    const __m512 bv1 = PairWideSetup<NV>::spread(l0, PairWideSetup<NV>::upper_evens());
-    [[maybe_unused]] const __m512 bv2 =
-        NV == 3 ? PairWideSetup<NV>::spread(t.high(bk1, kMaskHigh), PairSetup::evens()) : bv0;
+    const __m512 bv0 = S::spread(l0, S::evens());
+    [[maybe_unused]] const __m512 bv1 = NV > 1 ? S::spread(l0, S::upper_evens()) : bv0;
+    [[maybe_unused]] const __m512 bv2 = NV > 2 ? S::spread(t.high(bk1, kMaskHigh), S::evens()) : bv0;
 #define MK_FMA(r) MK_FMAS(r, _mm512_set1_ps(*reinterpret_cast<const float*>(MK_AROW(r) + k * 4)))
     MK_ROWS12(MK_FMA)
 #undef MK_FMA
   }
 #undef MK_FMAS
 #undef MK_AROW
-  // Even lanes (even k) plus odd lanes (odd k): columns 0-15 from c0 and c1, 16-23 from c2.
+  // Even lanes (even k) plus odd lanes (odd k): columns 0-15 from c0 and c1, the <= 8
+  // columns 16-23 (NV = 3) or 0-7 (NV = 1) from one vector.
   const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
   const __mmask16 m16 = NV == 2 ? t.last : static_cast<__mmask16>(0xFFFF);
+  const __mmask8 m8 = static_cast<__mmask8>(t.last);
   char* yb = reinterpret_cast<char*>(y);
   char* yb6 = MR > 6 ? yb + 6 * yo[1] : yb;
   const char* rb = reinterpret_cast<const char*>(residual);
   const char* rb6 = rb && MR > 6 ? rb + 6 * yo[1] : rb;
+  const auto store8 = [&](__m512 c, const float* rr, float* yr) {
+    __m256 w = activation_avx2(
+        _mm512_castps512_ps256(_mm512_add_ps(_mm512_permutexvar_ps(even, c), _mm512_permutexvar_ps(odd, c))), A);
+    if (rr) w = _mm256_add_ps(w, _mm256_maskz_loadu_ps(m8, rr));
+    _mm256_mask_storeu_ps(yr, m8, w);
+  };
 #define MK_STORE(r)                                                                                           \
   if constexpr (MR > r) {                                                                                     \
     float* yr = reinterpret_cast<float*>((r < 6 ? yb : yb6) + yo[r % 6]);                                     \
     const float* rr = rb ? reinterpret_cast<const float*>((r < 6 ? rb : rb6) + yo[r % 6]) : nullptr;          \
-    __m512 v = activation_avx512(_mm512_add_ps(_mm512_permutex2var_ps(c##r##0, even, c##r##1),                \
-                                               _mm512_permutex2var_ps(c##r##0, odd, c##r##1)),                \
-                                 A);                                                                          \
-    if (rr) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m16, rr));                                             \
-    _mm512_mask_storeu_ps(yr, m16, v);                                                                        \
-    if constexpr (NV == 3) {                                                                                  \
-      __m256 w = activation_avx2(_mm512_castps512_ps256(_mm512_add_ps(_mm512_permutexvar_ps(even, c##r##2),   \
-                                                                      _mm512_permutexvar_ps(odd, c##r##2))),  \
-                                 A);                                                                          \
-      if (rr) w = _mm256_add_ps(w, _mm256_maskz_loadu_ps(static_cast<__mmask8>(t.last), rr + 16));             \
-      _mm256_mask_storeu_ps(yr + 16, static_cast<__mmask8>(t.last), w);                                        \
+    if constexpr (NV == 1) {                                                                                  \
+      store8(c##r##0, rr, yr);                                                                                \
+    } else {                                                                                                  \
+      __m512 v = activation_avx512(_mm512_add_ps(_mm512_permutex2var_ps(c##r##0, even, c##r##1),              \
+                                                 _mm512_permutex2var_ps(c##r##0, odd, c##r##1)),              \
+                                   A);                                                                        \
+      if (rr) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m16, rr));                                           \
+      _mm512_mask_storeu_ps(yr, m16, v);                                                                      \
+      if constexpr (NV == 3) store8(c##r##2, rr ? rr + 16 : nullptr, yr + 16);                                \
     }                                                                                                         \
   }
   MK_ROWS12(MK_STORE)
 #undef MK_STORE
 }
 
-// Rows [0, m) of a column tile of 9-16 (NV = 2) or 17-24 (NV = 3) columns in k pairs:
-// tiles of kRows rows, then single rows.
+// Rows [0, m) of a column tile of <= 8 (NV = 1), 9-16 (NV = 2) or 17-24 (NV = 3) columns
+// in k pairs: tiles of kRows rows, then single rows.
 template <Activation A, int NV>
-__attribute__((noinline)) void pair_wide_rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr,
-                                              const float* x, const float* packed, const float* residual, float* y) {
-  const PairWideSetup<NV> t(p, packed, n0, nr);
-  constexpr int kRows = PairWideSetup<NV>::kRows;
+__attribute__((noinline)) void pair_rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x,
+                                         const float* packed, const float* residual, float* y) {
+  const PairSetup<NV> t(p, packed, n0, nr);
+  constexpr int kRows = PairSetup<NV>::kRows;
   const float* r = residual ? residual + n0 : nullptr;
   y += n0;
   const auto run = [&](auto masked) {
     constexpr bool kMasked = decltype(masked)::value;
     int64_t i = 0;
     for (; i + kRows <= m; i += kRows)
-      pair_wide_tile<NV, kRows, A, kMasked>(t, x + i * t.lda, r ? r + i * t.n : nullptr, y + i * t.n);
-    for (; i < m; ++i) pair_wide_tile<NV, 1, A, kMasked>(t, x + i * t.lda, r ? r + i * t.n : nullptr, y + i * t.n);
+      pair_tile<NV, kRows, A, kMasked>(t, x + i * t.lda, r ? r + i * t.n : nullptr, y + i * t.n);
+    for (; i < m; ++i) pair_tile<NV, 1, A, kMasked>(t, x + i * t.lda, r ? r + i * t.n : nullptr, y + i * t.n);
   };
   if (p.panels || nr == 8 * NV) run(std::false_type{});
   else run(std::true_type{});
@@ -756,9 +681,9 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
   if (pairs < nr) sequential_rows<A>(p, m, n0, nr - pairs, x, packed, residual, y);
   if (pairs == 0) return;
   n0 += nr - pairs;
-  if (pairs <= 8) return pair_rows<A>(p, m, n0, pairs, x, packed, residual, y);
-  if (pairs <= 16) return pair_wide_rows<A, 2>(p, m, n0, pairs, x, packed, residual, y);
-  pair_wide_rows<A, 3>(p, m, n0, pairs, x, packed, residual, y);
+  if (pairs <= 8) return pair_rows<A, 1>(p, m, n0, pairs, x, packed, residual, y);
+  if (pairs <= 16) return pair_rows<A, 2>(p, m, n0, pairs, x, packed, residual, y);
+  pair_rows<A, 3>(p, m, n0, pairs, x, packed, residual, y);
 }
 
 #undef MK_ROWS12
