@@ -1,9 +1,12 @@
 """The per-op variants every benchmark compares, built once per layer shape: ours
 (mobilekernels.ops through the dispatcher), ours as a one-layer network with a static
-output (the kernel's cost inside a network: no per-call allocation or checks), and the
+output (the kernel's cost inside a network: no per-call allocation or checks; its layer
+time inside the C++ call is recorded too, see StaticLayer), and the
 torch peer (F.conv2d channels_last + separate activation, i.e. what eager PyTorch runs
 for a fused layer). `peers=True` (CPU) adds ONNX Runtime's fused conv (op_ort.OrtConv)."""
 from __future__ import annotations
+
+import statistics
 
 import torch
 import torch.nn.functional as F
@@ -22,20 +25,43 @@ def _input(s: ConvShape, batch, g, device, dtype):
     return x.to(device, dtype).contiguous(memory_format=torch.channels_last)
 
 
+class StaticLayer:
+    """The op as a one-layer C++ network run into a static output. Each call also records
+    the layer's own time inside the C++ call (`run_profiled`): `kernel_us()` is then the
+    same quantity as ONNX Runtime's node time from its profiler (op_ort.OrtConv.node_us),
+    without the Python call around it."""
+
+    def __init__(self, op: str, args: tuple, x):
+        from mobilekernels.ops import cpu
+
+        self.frozen = cpu.FrozenNetwork(Network([Layer(op, args)]), x)
+        self.array, self.nchw = cpu._network_input(x)
+        self.seconds = []
+
+    def __call__(self):
+        f = self.frozen
+        self.seconds.append(f.handle.run_profiled(self.array, f._out, "auto", self.nchw)[0])
+        return f.output
+
+    def kernel_us(self, skip: int = 3) -> float:
+        """Median of the layer's times over every call so far (the first `skip` dropped)."""
+        d = self.seconds[skip:] if len(self.seconds) > 2 * skip else self.seconds
+        return statistics.median(d) * 1e6
+
+
 def _static(op: str, args: tuple, x):
-    """The op as a one-layer C++ network run into a static output (None off the CPU backend)."""
+    """StaticLayer for the op (None off the CPU backend)."""
     from mobilekernels import _ext
-    from mobilekernels.ops import cpu
 
     if x.device.type != "cpu" or x.dtype != torch.float32 or not _ext.available():
         return None
-    return cpu.FrozenNetwork(Network([Layer(op, args)]), x)
+    return StaticLayer(op, args, x)
 
 
 def _add_peers(fns: dict, op: str, args: tuple, x, w, b, stride, pad, groups, peers: bool):
     static = _static(op, args, x)
     if static is not None:
-        fns["mk static"] = lambda: static(x)  # noqa: E731
+        fns["mk static"] = static
     if peers and x.device.type == "cpu":
         try:
             from op_ort import OrtConv

@@ -1,8 +1,10 @@
 """Per-op table on every real v2/v3 layer shape, all variants in the same run: ours
 through Python (`mobilekernels.ops`), ours as a one-layer network with a static output
-("static": the kernel's cost inside a network), torch eager (channels_last conv +
-activation) and ONNX Runtime's fused conv node (its kernel time from ORT's profiler,
-see op_ort.py). Achieved GB/s and GFLOP/s of the static variant as a % of the machine's
+("static": the kernel's cost inside a network; "kernel": that layer's time inside the C++
+call), torch eager (channels_last conv + activation) and ONNX Runtime's fused conv node
+(its kernel time from ORT's profiler, see op_ort.py). Torch is compared with the static
+wall time (both through Python), ORT's node with the kernel time (both without the call
+around them). Achieved GB/s and GFLOP/s of the kernel time as a % of the machine's
 measured ceilings.
 
     python bench/op_table.py [--op dwconv|pwconv] [--threads N] [--iters N] [--no-peers]
@@ -44,11 +46,7 @@ def main(argv=None) -> int:
     mobilekernels.set_num_threads(args.threads)
     ceil = machine.ceilings()
     shapes, variants = (DEPTHWISE, dwconv_variants) if args.op == "dwconv" else (POINTWISE, pwconv_variants)
-    print(f"{args.op}, {args.threads} thread(s), {machine.cpu_model()}; ceilings: copy "
-          f"{ceil['copy_GBps']:.1f} GB/s, matmul {ceil['matmul_GFLOPs']:.0f} GFLOP/s; medians of {args.iters}")
-    print("| shape | ours us | static us | torch us | ORT node us | static vs torch | static vs ORT "
-          "| GB/s | % copy | GFLOP/s | % mm |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"{args.op}, {args.threads} thread(s), {machine.cpu_model()}; medians of {args.iters}", flush=True)
     rows = []
     with torch.no_grad():
         for s in shapes:
@@ -58,22 +56,33 @@ def main(argv=None) -> int:
             t = {k: r["median_ms"] * 1e3 for k, r in res.items()}
             if ort is not None:
                 t["onnxruntime"] = ort.node_us()
+            # Against torch, wall times through Python on both sides (static: no per-call
+            # allocation); against ORT's node and the ceilings, kernel times (ORT's from its
+            # profiler, ours from the network's layer timer), without a Python call around.
             best = t.get("mk static", t["mobilekernels"])
-            row = dict(shape=s.id, ours_us=t["mobilekernels"], static_us=best, torch_us=t["torch"],
-                       ort_node_us=t.get("onnxruntime"), vs_torch=t["torch"] / best,
-                       vs_torch_python=t["torch"] / t["mobilekernels"],
-                       vs_ort=t["onnxruntime"] / best if ort is not None else None,
-                       GBps=nbytes / best / 1e3, GFLOPs=2 * s.macs() / best / 1e3)
-            row["pct_copy"] = 100 * row["GBps"] / ceil["copy_GBps"]
-            row["pct_matmul"] = 100 * row["GFLOPs"] / ceil["matmul_GFLOPs"]
-            rows.append(row)
-            o = f"{row['ort_node_us']:.1f}" if ort is not None else "-"
-            vo = f"{row['vs_ort']:.2f}x" if ort is not None else "-"
-            print(f"| {s.id} | {row['ours_us']:.1f} | {best:.1f} | {row['torch_us']:.1f} | {o} "
-                  f"| {row['vs_torch']:.2f}x | {vo} | {row['GBps']:.1f} | {row['pct_copy']:.0f}% "
-                  f"| {row['GFLOPs']:.1f} | {row['pct_matmul']:.0f}% |", flush=True)
+            kernel = fns["mk static"].kernel_us() if "mk static" in fns else best
+            rows.append(dict(shape=s.id, ours_us=t["mobilekernels"], static_us=best, kernel_us=kernel,
+                             torch_us=t["torch"], ort_node_us=t.get("onnxruntime"), vs_torch=t["torch"] / best,
+                             vs_torch_python=t["torch"] / t["mobilekernels"],
+                             vs_ort=t["onnxruntime"] / kernel if ort is not None else None,
+                             GBps=nbytes / kernel / 1e3, GFLOPs=2 * s.macs() / kernel / 1e3))
+            print(f"  {s.id}: kernel {kernel:.1f} us", flush=True)
+    # The ceilings measured before and after: each one's higher value, the stricter bar.
+    ceil = {k: max(v, v2) for (k, v), v2 in zip(ceil.items(), machine.ceilings().values())}
+    print(f"ceilings: copy {ceil['copy_GBps']:.1f} GB/s, matmul {ceil['matmul_GFLOPs']:.0f} GFLOP/s")
+    print("| shape | ours us | static us | kernel us | torch us | ORT node us | static vs torch "
+          "| kernel vs ORT node | GB/s | % copy | GFLOP/s | % mm |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        row["pct_copy"] = 100 * row["GBps"] / ceil["copy_GBps"]
+        row["pct_matmul"] = 100 * row["GFLOPs"] / ceil["matmul_GFLOPs"]
+        o = f"{row['ort_node_us']:.1f}" if row["ort_node_us"] is not None else "-"
+        vo = f"{row['vs_ort']:.2f}x" if row["vs_ort"] is not None else "-"
+        print(f"| {row['shape']} | {row['ours_us']:.1f} | {row['static_us']:.1f} | {row['kernel_us']:.1f} "
+              f"| {row['torch_us']:.1f} | {o} | {row['vs_torch']:.2f}x | {vo} | {row['GBps']:.1f} "
+              f"| {row['pct_copy']:.0f}% | {row['GFLOPs']:.1f} | {row['pct_matmul']:.0f}% |")
     print(f"geometric means over {len(rows)} shapes: static vs torch {_geo(rows, 'vs_torch'):.2f}x, "
-          f"through Python vs torch {_geo(rows, 'vs_torch_python'):.2f}x, static vs ORT node "
+          f"through Python vs torch {_geo(rows, 'vs_torch_python'):.2f}x, kernel vs ORT node "
           f"{_geo(rows, 'vs_ort'):.2f}x; median % of matmul "
           f"{statistics.median(r['pct_matmul'] for r in rows):.0f}%")
     if args.json:

@@ -53,15 +53,16 @@ def _best_time(fn, repeats: int, device: str) -> float:
     return best
 
 
-def ceilings(device: str = "cpu", dtype=torch.float32) -> dict:
+def ceilings(device: str = "cpu", dtype=torch.float32, repeats: int = 20) -> dict:
     """Measured with torch at the current thread count: copy GB/s (read + write) and
-    matmul GFLOP/s."""
+    matmul GFLOP/s, the best of `repeats` calls each (best of 5 read 80 GFLOP/s once on a
+    VM that gives 173-212: a slow spell can last a whole short sample)."""
     n_copy = (64 << 20) // 4 if device == "cpu" else (1 << 30) // 4
     src = torch.ones(n_copy, dtype=torch.float32, device=device)
     dst = torch.empty_like(src)
-    t = _best_time(lambda: dst.copy_(src), 5, device)
+    t = _best_time(lambda: dst.copy_(src), repeats, device)
     size = 1024 if device == "cpu" else 8192
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
-    tm = _best_time(lambda: torch.mm(a, b), 5, device)
+    tm = _best_time(lambda: torch.mm(a, b), repeats, device)
     return {"copy_GBps": 2 * src.numel() * 4 / t / 1e9, "matmul_GFLOPs": 2 * size ** 3 / tm / 1e9}

@@ -31,6 +31,9 @@ def test_op_variants_agree(kind, shape):
         for name in ("mobilekernels", "mk static"):
             got = fns[name]()
             assert got.shape == want.shape and torch.allclose(got, want, rtol=1e-4, atol=1e-4), name
+        # The static layer's own time inside the C++ call: recorded per call, within its wall time.
+        static = fns["mk static"]
+        assert len(static.seconds) == 1 and 0 < static.kernel_us() < 1e6
         ort = fns["onnxruntime"]
         got = torch.from_numpy(np.asarray(ort()[0]))
         assert torch.allclose(got, want, rtol=1e-4, atol=1e-4)
