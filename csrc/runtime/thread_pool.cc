@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
+#include <vector>
 
 namespace mk {
 
@@ -41,7 +42,43 @@ bool spin_until(Done done) {
     if (std::chrono::steady_clock::now() >= deadline) return done();
   }
 }
+
+// The CPU for each of `count` workers, or none (unpinned): one each when the pool spans
+// every CPU this thread may run on (the default thread count), the caller keeping the one
+// it runs on now. Unpinned, a worker woken after an idle spell was at times placed on the
+// caller's CPU and stayed there for milliseconds: a 2-thread layer then ran at 1-thread
+// speed (17 of 60 probe turns on a 2-vCPU VM; pinned, none after start-up; bench/NOTES.md).
+// Fewer threads than CPUs stay unpinned, free to move away from other processes' work.
+std::vector<int> worker_cpus(int count) {
+#if defined(__linux__)
+  cpu_set_t allowed;
+  if (count < 1 || !tuning().pool_pin_workers || sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return {};
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+  if (static_cast<int>(cpus.size()) != count + 1) return {};
+  const auto here = std::find(cpus.begin(), cpus.end(), sched_getcpu());
+  cpus.erase(here != cpus.end() ? here : cpus.end() - 1);
+  return cpus;
+#else
+  (void)count;
+  return {};
+#endif
 }
+
+// Restricts the calling thread to `cpu` (>= 0); a failure leaves it unpinned.
+void pin_to(int cpu) {
+#if defined(__linux__)
+  if (cpu < 0) return;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+#else
+  (void)cpu;
+#endif
+}
+}  // namespace
 
 int64_t even_part_size(int64_t total, int64_t max_part, int64_t align, int64_t min_parts) {
   int64_t parts = (total + max_part - 1) / max_part;
@@ -114,7 +151,14 @@ void ThreadPool::start_workers(int count) {
     generation = generation_;
   }
   // A new worker must not mistake the last finished job for a new one.
-  for (int i = 0; i < count; ++i) workers_.emplace_back([this, generation] { worker_loop(generation); });
+  const std::vector<int> cpus = worker_cpus(count);
+  for (int i = 0; i < count; ++i) {
+    const int cpu = cpus.empty() ? -1 : cpus[i];
+    workers_.emplace_back([this, generation, cpu] {
+      pin_to(cpu);
+      worker_loop(generation);
+    });
+  }
 }
 
 void ThreadPool::stop_workers() {

@@ -47,6 +47,7 @@ const Switch kSwitches[] = {
     {"gemm_pair_tails", &Tuning::gemm_pair_tails},
     {"gemm_pair24", &Tuning::gemm_pair24},
     {"gemm_pair16", &Tuning::gemm_pair16},
+    {"pool_pin_workers", &Tuning::pool_pin_workers},
     {"dw_seven_groups", &Tuning::dw_seven_groups},
     {"net_nchw_conv", &Tuning::net_nchw_conv},
     {"gemm_stream_dense", &Tuning::gemm_stream_dense},

@@ -94,6 +94,9 @@ struct Tuning {
   // Column tiles of 17-24 columns in k pairs on three 16-lane vectors (AVX-512).
   std::atomic<bool> gemm_pair24{true};
   std::atomic<bool> gemm_pair16{true};  // ... and of 9-16 columns on two, 12-row tiles
+  // Thread pool: workers pinned one per CPU when the pool spans every CPU the caller may
+  // use (runtime/thread_pool.cc); read when the workers start (set_num_threads).
+  std::atomic<bool> pool_pin_workers{true};
 };
 
 Tuning& tuning();
