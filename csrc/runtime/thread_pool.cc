@@ -47,7 +47,7 @@ bool spin_until(Done done) {
 // every CPU this thread may run on (the default thread count), the caller keeping the one
 // it runs on now. Unpinned, a worker woken after an idle spell was at times placed on the
 // caller's CPU and stayed there for milliseconds: a 2-thread layer then ran at 1-thread
-// speed (17 of 60 probe turns on a 2-vCPU VM; pinned, none after start-up; bench/NOTES.md).
+// speed (17-22 of 60 probe turns on a 2-vCPU VM; pinned, none; bench/NOTES.md).
 // Fewer threads than CPUs stay unpinned, free to move away from other processes' work.
 std::vector<int> worker_cpus(int count) {
 #if defined(__linux__)
