@@ -98,6 +98,9 @@ void gemm_tile_scalar(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, c
 // 6 rows x 16 columns of accumulators (12 ymm registers), masked column tails.
 void gemm_tile_avx2(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const float* x,
                     const float* packed, const float* residual, float* y);
+// Rows [0, m) of columns [n0, n0 + nr) (nr <= 16): 6x16 tiles, or 12x8 ones for nr <= 8.
+void gemm_rows_avx2(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x,
+                    const float* packed, const float* residual, float* y);
 #endif
 #if defined(MK_HAVE_AVX512)
 // 6 rows x 64 columns (24 zmm accumulators) or x 32 (12), masked column tails.

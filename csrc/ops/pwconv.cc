@@ -106,6 +106,13 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
         continue;
       }
 #endif
+#if defined(MK_HAVE_AVX2)
+      if (isa == Isa::kAvx2 && tuning().gemm_avx2_rows) {
+        gemm_rows_avx2(pc, m1 - m0, n0, nr, a.x + m0 * gemm_lda(p), a.packed,
+                       a.residual ? a.residual + m0 * p.n : nullptr, a.y + m0 * p.n);
+        continue;
+      }
+#endif
       for (int64_t i = m0; i < m1; i += kTileRows) {
         const int64_t mr = std::min(kTileRows, m1 - i);
         kernel(pc, mr, n0, nr, a.x + i * gemm_lda(p), a.packed, a.residual ? a.residual + i * p.n : nullptr,

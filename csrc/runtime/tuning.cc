@@ -48,6 +48,8 @@ const Switch kSwitches[] = {
     {"gemm_pair24", &Tuning::gemm_pair24},
     {"gemm_pair16", &Tuning::gemm_pair16},
     {"pool_pin_workers", &Tuning::pool_pin_workers},
+    {"gemm_avx2_rows", &Tuning::gemm_avx2_rows},
+    {"gemm_avx2_tall8", &Tuning::gemm_avx2_tall8},
     {"dw_seven_groups", &Tuning::dw_seven_groups},
     {"net_nchw_conv", &Tuning::net_nchw_conv},
     {"gemm_stream_dense", &Tuning::gemm_stream_dense},

@@ -97,6 +97,10 @@ struct Tuning {
   // Thread pool: workers pinned one per CPU when the pool spans every CPU the caller may
   // use (runtime/thread_pool.cc); read when the workers start (set_num_threads).
   std::atomic<bool> pool_pin_workers{true};
+  // AVX2 GEMM: a column tile's row tiles in one kernel call (kernels/avx2/gemm_avx2.cc).
+  std::atomic<bool> gemm_avx2_rows{true};
+  // ... column rests of <= 8 in 12-row x 8-column tiles, not in masked 6 x 16 ones.
+  std::atomic<bool> gemm_avx2_tall8{true};
 };
 
 Tuning& tuning();

@@ -100,17 +100,21 @@ TEST_CASE("pwconv: K chunks and 64/32-column tiles match the reference") {
 }
 
 // The AVX-512 row loop's 12-row tiles for column tiles of <= 16 columns (gemm_tall_narrow,
-// gemm_tall_ymm for <= 8; 33-48-column tails split as 32 + the rest, gemm_split_tails) on
+// gemm_tall_ymm for <= 8; 33-48-column tails split as 32 + the rest, gemm_split_tails), the
+// AVX2 row loop and its 12 x 8 tiles for rests of <= 8 (gemm_avx2_rows, gemm_avx2_tall8) on
 // and off: 12-row tiles then 6-row and partial ones, full and masked columns, K chunks
 // (partial sums through Y) and K = 1.
 TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
   std::mt19937 rng(17);
   const bool saved = mk::get_tuning("gemm_tall_narrow"), saved_chunks = mk::get_tuning("gemm_k_chunks");
   const bool saved_ymm = mk::get_tuning("gemm_tall_ymm"), saved_split = mk::get_tuning("gemm_split_tails");
+  const bool saved_rows2 = mk::get_tuning("gemm_avx2_rows"), saved_tall8 = mk::get_tuning("gemm_avx2_tall8");
   for (int mode = 0; mode < 3; ++mode) {
     mk::set_tuning("gemm_tall_narrow", mode > 0);
     mk::set_tuning("gemm_tall_ymm", mode > 0);
     mk::set_tuning("gemm_split_tails", mode > 0);
+    mk::set_tuning("gemm_avx2_rows", mode > 0);
+    mk::set_tuning("gemm_avx2_tall8", mode > 0);
     mk::set_tuning("gemm_k_chunks", mode == 2);
     for (int64_t m : {12, 13, 29, 49}) {
       for (int64_t n : {5, 8, 9, 16, 40, 48, 72, 80, 112, 144, 200}) {
@@ -120,6 +124,8 @@ TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
     }
   }
   mk::set_tuning("gemm_tall_narrow", saved);
+  mk::set_tuning("gemm_avx2_rows", saved_rows2);
+  mk::set_tuning("gemm_avx2_tall8", saved_tall8);
   mk::set_tuning("gemm_tall_ymm", saved_ymm);
   mk::set_tuning("gemm_split_tails", saved_split);
   mk::set_tuning("gemm_k_chunks", saved_chunks);
@@ -217,6 +223,35 @@ TEST_CASE("pwconv: k-pair column rests match the reference and give the same bit
 // change no result; row tiles 1 to 9, one to four panels in the next tile, hints of a
 // few bytes to more than a tile's share; sparse and dense streams (gemm_stream_dense), the
 // latter with the lean k loop (gemm_lean_loop) or without.
+// A column's bits do not depend on the tile that computes it: the AVX2 12 x 8 tile and the
+// masked 6 x 16 one run the same FMAs in the same order (a network's bands and the per-op
+// drivers split rows differently).
+TEST_CASE("pwconv: AVX2 12x8 rest tiles give the 6x16 tile's bits") {
+  if (!mk::cpu_has_avx2_fma()) return;
+  std::mt19937 rng(29);
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  const bool saved = mk::get_tuning("gemm_avx2_tall8");
+  for (int64_t n : {3, 8, 24, 40, 200}) {
+    for (int64_t m : {11, 12, 29}) {
+      const int64_t k = 1 + int64_t(rng() % 50);
+      std::vector<float> x(m * k), packed((k + 1) * n), res(m * n), y[2];
+      for (float& v : x) v = val(rng);
+      for (float& v : packed) v = val(rng);
+      for (float& v : res) v = val(rng);
+      for (int on = 0; on < 2; ++on) {
+        mk::set_tuning("gemm_avx2_tall8", on == 1);
+        y[on].assign(m * n, std::numeric_limits<float>::quiet_NaN());
+        mk::pwconv_bn_act(mk::PwconvArgs{x.data(), packed.data(), res.data(), y[on].data(), m,
+                                         mk::GemmParams{k, n, mk::Activation::kHardswish}},
+                          mk::Isa::kAvx2);
+      }
+      CHECK_MSG(std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float)) == 0,
+                "m=%lld n=%lld k=%lld: 12x8 tiles gave other bits", (long long)m, (long long)n, (long long)k);
+    }
+  }
+  mk::set_tuning("gemm_avx2_tall8", saved);
+}
+
 TEST_CASE("pwconv: weight rows scaled per k (an SE gate folded) in either layout hold the same products") {
   std::mt19937 rng(31);
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
