@@ -4,7 +4,8 @@
 // shared and twice the independent FMA chains). Included by the ISA kernel files, which
 // compile it with their own target flags; `Ops` is that ISA's vector interface:
 //   V, Mask, kLanes (floats per vector), kPixels (pixels per group: 2 * kPixels
-//   accumulators + 2 * K weights must fit the register file);
+//   accumulators + 2 * K weights must fit the register file), kByteOffsets (whole
+//   channel blocks load through Strided when dw_pair_offsets is on);
 //   load<Masked>(p, mask), store<Masked>(p, v, mask), fma(a, b, c), act<A>(v),
 //   all() (the full mask), tail(n) (the first n lanes);
 //   row(p, x, packed, y_row, oy) (the single-row kernel, for rows that do not pair);
@@ -20,11 +21,26 @@
 namespace mk {
 namespace dwconv_pairs {
 
+// Element i (< N) of a run N elements long, `stride` floats apart: one of ceil(N / 3) bases
+// 3 elements apart plus 0, 1 or 2 strides, so every load is one instruction with an
+// addressing mode (base + index * 1 or 2) and the bases and the stride stay in registers.
+// With `p + i * stride` GCC advanced one pointer per load instead (an add per load).
+template <int N>
+struct Strided {
+  const char* base[(N + 2) / 3];
+  int64_t s;
+  Strided(const float* p, int64_t stride) : s(stride * static_cast<int64_t>(sizeof(float))) {
+MK_UNROLL(4)
+    for (int j = 0; j < (N + 2) / 3; ++j) base[j] = reinterpret_cast<const char*>(p) + 3 * j * s;
+  }
+  const float* at(int i) const { return reinterpret_cast<const float*>(base[i / 3] + (i % 3) * s); }
+};
+
 // Two output rows x Ops::kPixels pixels x one vector of channels [c, c + kLanes) at
 // stride S, dilation 1, both rows' windows inside the image vertically. Padded: input
 // columns outside the image are skipped (a predictable branch per column) and pixels
-// j >= valid are not stored.
-template <class Ops, int K, int S, bool Masked, bool Padded, Activation A>
+// j >= valid are not stored. Off: loads addressed through Strided (dw_pair_offsets).
+template <class Ops, int K, int S, bool Masked, bool Padded, Activation A, bool Off = false>
 inline void sliding_pair(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
                          int64_t c, typename Ops::Mask mask, int64_t iy0, int64_t ox0, int64_t valid) {
   using V = typename Ops::V;
@@ -42,15 +58,23 @@ MK_UNROLL(7)
   for (int r = 0; r < K + S; ++r) {  // input row iy0 + r: kernel row r of output row 0, r - S of row 1
     const float* xr = x + ((iy0 + r) * p.width + ix0) * C + c;
     V w0[K], w1[K];
+    const Strided<K> wr0(packed + static_cast<int64_t>(r) * K * C + c, C);
+    const Strided<K> wr1(packed + static_cast<int64_t>(r - S) * K * C + c, C);
 MK_UNROLL(5)
     for (int kx = 0; kx < K; ++kx) {
-      if (r < K) w0[kx] = Ops::template load<Masked>(packed + (static_cast<int64_t>(r) * K + kx) * C + c, mask);
-      if (r >= S) w1[kx] = Ops::template load<Masked>(packed + (static_cast<int64_t>(r - S) * K + kx) * C + c, mask);
+      if (r < K) {
+        w0[kx] = Ops::template load<Masked>(Off ? wr0.at(kx) : packed + (static_cast<int64_t>(r) * K + kx) * C + c, mask);
+      }
+      if (r >= S) {
+        w1[kx] = Ops::template load<Masked>(Off ? wr1.at(kx) : packed + (static_cast<int64_t>(r - S) * K + kx) * C + c,
+                                            mask);
+      }
     }
+    const Strided<kInputs> in(xr, C);
 MK_UNROLL(32)
     for (int i = 0; i < kInputs; ++i) {
       if (Padded && (i < in_lo || i >= in_hi)) continue;  // padding: contributes nothing
-      const V xv = Ops::template load<Masked>(xr + i * C, mask);
+      const V xv = Ops::template load<Masked>(Off ? in.at(i) : xr + i * C, mask);
 MK_UNROLL(8)
       for (int j = 0; j < P; ++j) {
         const int kx = i - j * S;
@@ -78,10 +102,19 @@ template <class Ops, int K, int S, bool Padded, Activation A>
 void pair_row(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
               int64_t c_main, typename Ops::Mask tail, int64_t iy0, int64_t ox_begin, int64_t ox_end) {
   constexpr int P = Ops::kPixels;
+  // 5x5 stride 2 only: AVX2 A/B (Zen 3) 1.16-1.79x; 5x5 stride 1 0.99-1.02x (1.16x once on 7x7),
+  // 3x3 0.96-1.00x (GCC then spilled more of the 16 ymm registers, bench/NOTES.md).
+  const bool off = Ops::kByteOffsets && K == 5 && S == 2 && tuning().dw_pair_offsets;
   for (int64_t ox = ox_begin;;) {
     const int64_t valid = std::min<int64_t>(P, ox_end - ox);
-    for (int64_t c = 0; c < c_main; c += Ops::kLanes) {
-      sliding_pair<Ops, K, S, false, Padded, A>(p, x, packed, y_row0, y_row1, c, Ops::all(), iy0, ox, valid);
+    if (off) {
+      for (int64_t c = 0; c < c_main; c += Ops::kLanes) {
+        sliding_pair<Ops, K, S, false, Padded, A, true>(p, x, packed, y_row0, y_row1, c, Ops::all(), iy0, ox, valid);
+      }
+    } else {
+      for (int64_t c = 0; c < c_main; c += Ops::kLanes) {
+        sliding_pair<Ops, K, S, false, Padded, A>(p, x, packed, y_row0, y_row1, c, Ops::all(), iy0, ox, valid);
+      }
     }
     if (c_main < p.channels) {
       sliding_pair<Ops, K, S, true, Padded, A>(p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox, valid);

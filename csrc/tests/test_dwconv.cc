@@ -208,7 +208,8 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   // only where both rows are inside the image, single rows at the top and bottom, odd row
   // counts, pairs never across images (batch 2) nor past a thread's chunk (1-3 threads);
   // narrow (padded groups), edge-group and one-pixel-edge rows; channel tails; 14- and
-  // 7-pixel rows in 7-pixel groups or not (dw_seven_groups, with dw_edge_groups).
+  // 7-pixel rows in 7-pixel groups or not (dw_seven_groups, with dw_edge_groups); 5x5
+  // stride-2 loads through base + stride offsets or not (dw_pair_offsets, likewise).
   std::mt19937 rng(11);
   auto& pool = mk::ThreadPool::instance();
   const int saved_threads = pool.num_threads();
@@ -216,6 +217,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   const bool saved_avx2 = mk::get_tuning("dw_row_pairs_avx2");
   const bool saved_edges = mk::get_tuning("dw_edge_groups");
   const bool saved_chunks = mk::get_tuning("dw_pair_chunks"), saved_seven = mk::get_tuning("dw_seven_groups");
+  const bool saved_offsets = mk::get_tuning("dw_pair_offsets");
   const int channel_counts[] = {7, 16, 40, 100};
   int cases = 0;
   for (bool pairs : {true, false}) {
@@ -225,6 +227,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
     for (bool edges : {true, false}) {
       mk::set_tuning("dw_edge_groups", edges);
       mk::set_tuning("dw_seven_groups", edges);
+      mk::set_tuning("dw_pair_offsets", edges);
       for (int k : {3, 5}) {
         for (int64_t h : {1, 2, 4, 5, 6, 7, 9, 12, 15, 17}) {
           const int stride = 1 + static_cast<int>(h % 2 == 1 ? rng() % 2 : h / 2 % 2);
@@ -254,6 +257,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   mk::set_tuning("dw_row_pairs_avx2", saved_avx2);
   mk::set_tuning("dw_edge_groups", saved_edges);
   mk::set_tuning("dw_seven_groups", saved_seven);
+  mk::set_tuning("dw_pair_offsets", saved_offsets);
   mk::set_tuning("dw_pair_chunks", saved_chunks);
   pool.set_num_threads(saved_threads);
   CHECK(cases >= 70);

@@ -293,6 +293,7 @@ struct PairOps {
   using V = __m512;
   using Mask = __mmask16;
   static constexpr int kLanes = 16, kPixels = P;
+  static constexpr bool kByteOffsets = false;  // not measured on AVX-512
   template <bool Masked>
   static V load(const float* p, Mask m) { return load16<Masked>(p, m); }
   template <bool Masked>
