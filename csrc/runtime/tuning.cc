@@ -50,6 +50,7 @@ const Switch kSwitches[] = {
     {"pool_pin_workers", &Tuning::pool_pin_workers},
     {"gemm_avx2_rows", &Tuning::gemm_avx2_rows},
     {"gemm_avx2_tall8", &Tuning::gemm_avx2_tall8},
+    {"gemm_avx2_stream", &Tuning::gemm_avx2_stream},
     {"dw_pair_offsets", &Tuning::dw_pair_offsets},
     {"dw_seven_groups", &Tuning::dw_seven_groups},
     {"net_nchw_conv", &Tuning::net_nchw_conv},

@@ -101,6 +101,8 @@ struct Tuning {
   std::atomic<bool> gemm_avx2_rows{true};
   // ... column rests of <= 8 in 12-row x 8-column tiles, not in masked 6 x 16 ones.
   std::atomic<bool> gemm_avx2_tall8{true};
+  // ... each row tile prefetches a slice of the next column tile's B panel into L2.
+  std::atomic<bool> gemm_avx2_stream{true};
   // Depthwise 5x5 stride-2 row pairs (AVX2): loads addressed as a few bases plus 0-2 channel strides
   // instead of one pointer advanced per load (kernels/dwconv_pairs.h).
   std::atomic<bool> dw_pair_offsets{true};

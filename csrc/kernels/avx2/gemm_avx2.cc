@@ -38,9 +38,11 @@ __attribute__((always_inline)) inline void store_row(__m256 v0, __m256 v1, const
 
 // Accumulators are named variables, not an array: an array made GCC keep a memory copy
 // of all 12 and store them every k step (store-bound at ~40% of peak).
-template <int MR, bool Full, Activation A>
+// Stream: lines [pf, pf_end) are prefetched into L2 one every 2 k steps (the next column
+// tile's B panel, a slice per row tile; see rows()).
+template <int MR, bool Full, Activation A, bool Stream = false>
 void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const float* packed,
-          const float* residual, float* y) {
+          const float* residual, float* y, const char* pf = nullptr, const char* pf_end = nullptr) {
   const int64_t K = p.k, N = p.n;
   const __m256i m0 = tail_mask_avx2(nr >= 8 ? 8 : nr);
   const __m256i m1 = tail_mask_avx2(nr >= 16 ? 8 : (nr > 8 ? nr - 8 : 0));
@@ -57,6 +59,12 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
     const float* x4 = x + (MR > 4 ? 4 * lda : 0) + shift;
     const float* x5 = x + (MR > 5 ? 5 * lda : 0) + shift;
     for (int64_t kk = k0; kk < k1; ++kk) {
+      if constexpr (Stream) {
+        if ((kk & 1) == 0 && pf < pf_end) {
+          _mm_prefetch(pf, _MM_HINT_T1);
+          pf += 64;
+        }
+      }
       const float* bk = b + kk * ldb;
       const __m256 b0 = load<Full>(bk, m0), b1 = load<Full>(bk + 8, m1);
       __m256 a = _mm256_broadcast_ss(x0 + kk);
@@ -210,9 +218,19 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
     }
     return;
   }
-  for (; i + 6 <= m; i += 6) {
+  // The next column tile's B panel, a slice per row tile, prefetched into L2 while this
+  // one computes (gemm_avx2_stream): a network's weights come from L3 or DRAM, and a
+  // column tile's first row tile otherwise waits for its panel line by line.
+  const char* next = nullptr;
+  int64_t slice = 0;
+  if (nr == 16 && p.panels && n0 + 16 < N && m >= 6 && tuning().gemm_avx2_stream) {
+    next = reinterpret_cast<const char*>(gemm_b_column(p, packed, n0 + 16));
+    slice = ((p.k + 1) * kGemmPanel * static_cast<int64_t>(sizeof(float)) / (m / 6) + 63) / 64 * 64;
+  }
+  for (int64_t t = 0; i + 6 <= m; i += 6, ++t) {
     at(i, xi, ri, yi);
-    if (nr == 16) tile<6, true, A>(p, n0, nr, xi, packed, ri, yi);
+    if (next) tile<6, true, A, true>(p, n0, nr, xi, packed, ri, yi, next + t * slice, next + (t + 1) * slice);
+    else if (nr == 16) tile<6, true, A>(p, n0, nr, xi, packed, ri, yi);
     else tile<6, false, A>(p, n0, nr, xi, packed, ri, yi);
   }
   if (i < m) {
