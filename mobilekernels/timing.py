@@ -34,15 +34,26 @@ def _timed_calls(fn, iters: int, device: str, progress) -> list:
     return times
 
 
+def spin(seconds: float) -> None:
+    """Busy-waits `seconds` on the calling thread (keeps its core's clock up, unlike a sleep)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
 def measure_interleaved(fns: dict, iters: int, warmup: int, device: str = "cpu", rounds: int = 5,
                         progress=None, pause: float = 0.05) -> dict:
     """measure() for several variants, interleaved: `rounds` rounds, each running every
     variant for iters/rounds calls in turn, so a slow spell of a noisy machine hits all
-    of them instead of whichever ran then. Before each variant's turn the machine idles
-    `pause` seconds: CPU runtimes keep their worker threads spinning for a while after a
-    call (ours ~1 ms, ONNX Runtime's and OpenMP's their own time), and a spinning pool of
-    the previous variant took the cores the next one needs (at 2 threads on 2 cores a
-    run after another runtime's took up to 5x its time). Returns {name: summary}."""
+    of them instead of whichever ran then. Before each variant's turn the calling thread
+    waits `pause` seconds: CPU runtimes keep their worker threads spinning for a while
+    after a call (ours ~1 ms, ONNX Runtime's and OpenMP's their own time), and a spinning
+    pool of the previous variant took the cores the next one needs (at 2 threads on 2
+    cores a run after another runtime's took up to 5x its time). The wait spins instead of
+    sleeping: a core that sleeps 50 ms comes back at a lower clock for 1-2 ms (Zen 3 VM: a
+    70 us GEMM ran 115-185 us for the first ~15 calls after a 50 ms sleep, 63-90 after a
+    50 ms spin), which charged short calls, the faster variant's most, the ramp.
+    Returns {name: summary}."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -53,7 +64,7 @@ def measure_interleaved(fns: dict, iters: int, warmup: int, device: str = "cpu",
             n = min(per_round, iters - r * per_round)
             if n > 0:
                 if device == "cpu" and pause > 0:
-                    time.sleep(pause)  # let the previous variant's workers go idle
+                    spin(pause)  # let the previous variant's workers go idle
                 fn()  # untimed: warms this variant's caches after the others ran
                 times[name].extend(_timed_calls(fn, n, device, progress))
     return {name: summarize(t) for name, t in times.items()}
