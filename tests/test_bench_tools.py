@@ -48,3 +48,23 @@ def test_layer_profile_groups_fused_layers():
     assert fused_groups([5.0, 0.0, 0.0, 3.0, 2.0]) == [(0, 3), (3, 4), (4, 5)]
     # A/B: a layer starts a group only where neither variant fused it.
     assert fused_groups([5.0, 4.0, 3.0], [9.0, 0.0, 3.0]) == [(0, 2), (2, 3)]
+
+
+def test_measure_interleaved_spins_between_turns():
+    """Each variant gets its share of calls in interleaved turns, and the pause before a turn
+    is a busy wait (the calling thread stays on its core: no sleep, whose clock ramp charged
+    short calls), at least as long as asked."""
+    import time
+
+    from mobilekernels import timing
+
+    order = []
+    fns = {"a": lambda: order.append("a"), "b": lambda: order.append("b")}
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    res = timing.measure_interleaved(fns, iters=10, warmup=1, rounds=5, pause=0.02)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    assert res["a"]["runs"] == 10 and res["b"]["runs"] == 10
+    assert wall >= 10 * 0.02  # 5 rounds x 2 turns
+    assert cpu >= 0.8 * 10 * 0.02  # the wait ran on the CPU, not asleep
+    turns = "".join(order[2:])  # after the warm-up: [untimed + 2 timed] per turn
+    assert turns == "aaabbb" * 5
