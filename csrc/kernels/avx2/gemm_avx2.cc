@@ -139,7 +139,7 @@ void tile8(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const fl
 #undef MK_DECL
   gemm_for_each_run(p, 0, K, [&](int64_t k0, int64_t k1, int64_t shift) {
     const char* a = reinterpret_cast<const char*>(x + k0 + shift);
-    const char* a6 = a + 6 * s;
+    const char* a6 = MR > 6 ? a + 6 * s : a;  // rows 6-11 (never formed past X's rows)
     const float* bp = b + k0 * ldb;
     for (int64_t kk = k0; kk < k1; ++kk, a += sizeof(float), a6 += sizeof(float), bp += ldb) {
       const __m256 bv = load<Full>(bp, m0);
