@@ -34,11 +34,22 @@ def _timed_calls(fn, iters: int, device: str, progress) -> list:
     return times
 
 
+_SPIN_VECTORS = None
+
+
 def spin(seconds: float) -> None:
-    """Busy-waits `seconds` on the calling thread (keeps its core's clock up, unlike a sleep)."""
+    """Busy-waits `seconds` on the calling thread doing 256-bit vector work (a small
+    addcmul, under ATen's grain size: one thread, in L1). A sleep brought the core back at
+    a lower clock; a plain Python loop kept the clock but left the vector units cold: a
+    58 us GEMM's next 20 calls ran at a median 80 us after a Python spin, 58-59.5 after
+    this one or no pause at all (Zen 3 VM, 30 turns each, bench/NOTES.md session 22)."""
+    global _SPIN_VECTORS
+    if _SPIN_VECTORS is None:
+        _SPIN_VECTORS = [torch.ones(2048) for _ in range(3)]
+    acc, a, b = _SPIN_VECTORS
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
-        pass
+        torch.addcmul(acc, a, b, value=0.0, out=acc)
 
 
 def measure_interleaved(fns: dict, iters: int, warmup: int, device: str = "cpu", rounds: int = 5,
@@ -52,7 +63,8 @@ def measure_interleaved(fns: dict, iters: int, warmup: int, device: str = "cpu",
     cores a run after another runtime's took up to 5x its time). The wait spins instead of
     sleeping: a core that sleeps 50 ms comes back at a lower clock for 1-2 ms (Zen 3 VM: a
     70 us GEMM ran 115-185 us for the first ~15 calls after a 50 ms sleep, 63-90 after a
-    50 ms spin), which charged short calls, the faster variant's most, the ramp.
+    50 ms spin), which charged short calls, the faster variant's most, the ramp; and it
+    spins on vector work (see spin).
     Returns {name: summary}."""
     for fn in fns.values():
         for _ in range(warmup):
