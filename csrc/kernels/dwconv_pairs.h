@@ -13,6 +13,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "../runtime/tuning.h"
 #include "dwconv.h"
@@ -36,10 +37,21 @@ MK_UNROLL(4)
   const float* at(int i) const { return reinterpret_cast<const float*>(base[i / 3] + (i % 3) * s); }
 };
 
+// The same run addressed as p + i * stride (what GCC schedules best for 3x3 and 5x5 stride 1).
+struct Linear {
+  const float* p;
+  int64_t stride;
+  Linear(const float* p_, int64_t stride_) : p(p_), stride(stride_) {}
+  const float* at(int i) const { return p + i * stride; }
+};
+
+template <bool Off, int N>
+using Run = std::conditional_t<Off, Strided<N>, Linear>;
+
 // Two output rows x Ops::kPixels pixels x one vector of channels [c, c + kLanes) at
 // stride S, dilation 1, both rows' windows inside the image vertically. Padded: input
 // columns outside the image are skipped (a predictable branch per column) and pixels
-// j >= valid are not stored. Off: loads addressed through Strided (dw_pair_offsets).
+// j >= valid are not stored. Off: loads addressed through Strided (dw_pair_offsets), else Linear.
 template <class Ops, int K, int S, bool Masked, bool Padded, Activation A, bool Off = false>
 inline void sliding_pair(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
                          int64_t c, typename Ops::Mask mask, int64_t iy0, int64_t ox0, int64_t valid) {
@@ -58,23 +70,18 @@ MK_UNROLL(7)
   for (int r = 0; r < K + S; ++r) {  // input row iy0 + r: kernel row r of output row 0, r - S of row 1
     const float* xr = x + ((iy0 + r) * p.width + ix0) * C + c;
     V w0[K], w1[K];
-    const Strided<K> wr0(packed + static_cast<int64_t>(r) * K * C + c, C);
-    const Strided<K> wr1(packed + static_cast<int64_t>(r - S) * K * C + c, C);
+    const Run<Off, K> wr0(packed + static_cast<int64_t>(r) * K * C + c, C);
+    const Run<Off, K> wr1(packed + static_cast<int64_t>(r - S) * K * C + c, C);
 MK_UNROLL(5)
     for (int kx = 0; kx < K; ++kx) {
-      if (r < K) {
-        w0[kx] = Ops::template load<Masked>(Off ? wr0.at(kx) : packed + (static_cast<int64_t>(r) * K + kx) * C + c, mask);
-      }
-      if (r >= S) {
-        w1[kx] = Ops::template load<Masked>(Off ? wr1.at(kx) : packed + (static_cast<int64_t>(r - S) * K + kx) * C + c,
-                                            mask);
-      }
+      if (r < K) w0[kx] = Ops::template load<Masked>(wr0.at(kx), mask);
+      if (r >= S) w1[kx] = Ops::template load<Masked>(wr1.at(kx), mask);
     }
-    const Strided<kInputs> in(xr, C);
+    const Run<Off, kInputs> in(xr, C);
 MK_UNROLL(32)
     for (int i = 0; i < kInputs; ++i) {
       if (Padded && (i < in_lo || i >= in_hi)) continue;  // padding: contributes nothing
-      const V xv = Ops::template load<Masked>(Off ? in.at(i) : xr + i * C, mask);
+      const V xv = Ops::template load<Masked>(in.at(i), mask);
 MK_UNROLL(8)
       for (int j = 0; j < P; ++j) {
         const int kx = i - j * S;
