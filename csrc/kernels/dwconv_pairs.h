@@ -53,7 +53,7 @@ using Run = std::conditional_t<Off, Strided<N>, Linear>;
 // columns outside the image are skipped (a predictable branch per column) and pixels
 // j >= valid are not stored. Off: loads addressed through Strided (dw_pair_offsets), else Linear.
 template <class Ops, int K, int S, bool Masked, bool Padded, Activation A, bool Off = false>
-inline void sliding_pair(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
+__attribute__((always_inline)) inline void sliding_pair(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
                          int64_t c, typename Ops::Mask mask, int64_t iy0, int64_t ox0, int64_t valid) {
   using V = typename Ops::V;
   constexpr int P = Ops::kPixels;
@@ -102,6 +102,43 @@ MK_UNROLL(8)
   }
 }
 
+// One channel block per call (dw_pair_block_loop off: the A/B reference).
+template <class Ops, int K, int S, bool Masked, bool Padded, Activation A, bool Off>
+__attribute__((noinline)) void pair_block(const DwconvParams& p, const float* x, const float* packed, float* y_row0,
+                                          float* y_row1, int64_t c, typename Ops::Mask mask, int64_t iy0, int64_t ox0,
+                                          int64_t valid) {
+  sliding_pair<Ops, K, S, Masked, Padded, A, Off>(p, x, packed, y_row0, y_row1, c, mask, iy0, ox0, valid);
+}
+
+// Whole channel blocks [c, c_end) in one call: the group's addresses are set up once and
+// step by a vector per block, not recomputed per block behind a call (per block the call
+// had ~70 integer instructions around 72 FMAs: prologue, imuls, register copies).
+template <class Ops, int K, int S, bool Padded, Activation A, bool Off>
+__attribute__((noinline)) void pair_blocks(const DwconvParams& p, const float* x, const float* packed, float* y_row0,
+                                           float* y_row1, int64_t c, int64_t c_end, int64_t iy0, int64_t ox0,
+                                           int64_t valid) {
+  for (; c < c_end; c += Ops::kLanes) {
+    sliding_pair<Ops, K, S, false, Padded, A, Off>(p, x, packed, y_row0, y_row1, c, Ops::all(), iy0, ox0, valid);
+  }
+}
+
+template <class Ops, int K, int S, bool Padded, Activation A, bool Off>
+inline void pair_group(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
+                       int64_t c_main, typename Ops::Mask tail, int64_t iy0, int64_t ox, int64_t valid, bool loop) {
+  // 3x3 only: 5x5 measured 0.57-0.62x in a loop (its weights do not fit the registers
+  // beside the accumulators, and GCC's spills got worse; AVX2, Zen 3).
+  if (K == 3 && loop) {
+    if constexpr (K == 3) pair_blocks<Ops, K, S, Padded, A, Off>(p, x, packed, y_row0, y_row1, 0, c_main, iy0, ox, valid);
+  } else {
+    for (int64_t c = 0; c < c_main; c += Ops::kLanes) {
+      pair_block<Ops, K, S, false, Padded, A, Off>(p, x, packed, y_row0, y_row1, c, Ops::all(), iy0, ox, valid);
+    }
+  }
+  if (c_main < p.channels) {
+    pair_block<Ops, K, S, true, Padded, A, false>(p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox, valid);
+  }
+}
+
 // Rows oy and oy + 1 in kPixels-pixel groups over columns [ox_begin, ox_end), every
 // channel block (>= kPixels columns unless Padded; the last group shifted left to end at
 // ox_end, recomputing a few pixels).
@@ -112,19 +149,13 @@ void pair_row(const DwconvParams& p, const float* x, const float* packed, float*
   // 5x5 stride 2 only: AVX2 A/B (Zen 3) 1.16-1.79x; 5x5 stride 1 0.99-1.02x (1.16x once on 7x7),
   // 3x3 0.96-1.00x (GCC then spilled more of the 16 ymm registers, bench/NOTES.md).
   const bool off = Ops::kByteOffsets && K == 5 && S == 2 && tuning().dw_pair_offsets;
+  const bool loop = tuning().dw_pair_block_loop;
   for (int64_t ox = ox_begin;;) {
     const int64_t valid = std::min<int64_t>(P, ox_end - ox);
     if (off) {
-      for (int64_t c = 0; c < c_main; c += Ops::kLanes) {
-        sliding_pair<Ops, K, S, false, Padded, A, true>(p, x, packed, y_row0, y_row1, c, Ops::all(), iy0, ox, valid);
-      }
+      pair_group<Ops, K, S, Padded, A, true>(p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox, valid, loop);
     } else {
-      for (int64_t c = 0; c < c_main; c += Ops::kLanes) {
-        sliding_pair<Ops, K, S, false, Padded, A>(p, x, packed, y_row0, y_row1, c, Ops::all(), iy0, ox, valid);
-      }
-    }
-    if (c_main < p.channels) {
-      sliding_pair<Ops, K, S, true, Padded, A>(p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox, valid);
+      pair_group<Ops, K, S, Padded, A, false>(p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox, valid, loop);
     }
     if (ox + P >= ox_end) return;
     ox = std::min<int64_t>(ox + P, ox_end - P);

@@ -106,6 +106,9 @@ struct Tuning {
   // Depthwise 5x5 stride-2 row pairs (AVX2): loads addressed as a few bases plus 0-2 channel strides
   // instead of one pointer advanced per load (kernels/dwconv_pairs.h).
   std::atomic<bool> dw_pair_offsets{true};
+  // Depthwise row pairs: a pixel group's whole channel blocks in one kernel call, not one
+  // call per block (kernels/dwconv_pairs.h: pair_blocks).
+  std::atomic<bool> dw_pair_block_loop{true};
 };
 
 Tuning& tuning();
