@@ -209,7 +209,8 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   // counts, pairs never across images (batch 2) nor past a thread's chunk (1-3 threads);
   // narrow (padded groups), edge-group and one-pixel-edge rows; channel tails; 14- and
   // 7-pixel rows in 7-pixel groups or not (dw_seven_groups, with dw_edge_groups); 5x5
-  // stride-2 loads through base + stride offsets or not (dw_pair_offsets, likewise).
+  // stride-2 loads through base + stride offsets or not (dw_pair_offsets, likewise); a
+  // group's channel blocks in one call or one call each (dw_pair_block_loop, by height).
   std::mt19937 rng(11);
   auto& pool = mk::ThreadPool::instance();
   const int saved_threads = pool.num_threads();
@@ -218,6 +219,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   const bool saved_edges = mk::get_tuning("dw_edge_groups");
   const bool saved_chunks = mk::get_tuning("dw_pair_chunks"), saved_seven = mk::get_tuning("dw_seven_groups");
   const bool saved_offsets = mk::get_tuning("dw_pair_offsets");
+  const bool saved_block_loop = mk::get_tuning("dw_pair_block_loop");
   const int channel_counts[] = {7, 16, 40, 100};
   int cases = 0;
   for (bool pairs : {true, false}) {
@@ -231,6 +233,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
       for (int k : {3, 5}) {
         for (int64_t h : {1, 2, 4, 5, 6, 7, 9, 12, 15, 17}) {
           const int stride = 1 + static_cast<int>(h % 2 == 1 ? rng() % 2 : h / 2 % 2);
+          mk::set_tuning("dw_pair_block_loop", h % 2 == 0);  // even heights (both strides) in one call
           const int64_t widths[] = {3, 7, 8, 9, 14, 17, 24, 29, 56};
           const int64_t w = widths[rng() % 9];
           Case cs{1 + int64_t(h % 2), h, w, channel_counts[rng() % 4], k, stride, 1, 0, 0, 0, 0,
@@ -258,6 +261,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   mk::set_tuning("dw_edge_groups", saved_edges);
   mk::set_tuning("dw_seven_groups", saved_seven);
   mk::set_tuning("dw_pair_offsets", saved_offsets);
+  mk::set_tuning("dw_pair_block_loop", saved_block_loop);
   mk::set_tuning("dw_pair_chunks", saved_chunks);
   pool.set_num_threads(saved_threads);
   CHECK(cases >= 70);
