@@ -52,7 +52,7 @@ using Run = std::conditional_t<Off, Strided<N>, Linear>;
 // stride S, dilation 1, both rows' windows inside the image vertically. Padded: input
 // columns outside the image are skipped (a predictable branch per column) and pixels
 // j >= valid are not stored. Off: loads addressed through Strided (dw_pair_offsets), else Linear.
-template <class Ops, int K, int S, bool Masked, bool Padded, Activation A, bool Off = false>
+template <class Ops, int K, int S, bool Masked, bool Padded, Activation A, bool Off = false, bool ByRow = false>
 __attribute__((always_inline)) inline void sliding_pair(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
                          int64_t c, typename Ops::Mask mask, int64_t iy0, int64_t ox0, int64_t valid) {
   using V = typename Ops::V;
@@ -66,8 +66,36 @@ __attribute__((always_inline)) inline void sliding_pair(const DwconvParams& p, c
   V a0[P], a1[P];
 MK_UNROLL(8)
   for (int j = 0; j < P; ++j) a0[j] = a1[j] = bias;
+  if constexpr (ByRow) {
+    // By kernel row: row kr of the kernel meets input row kr (output row 0) and kr + S
+    // (output row 1) with the same K weights, both rows' chains advancing together. Per
+    // accumulator the FMAs come in the same order as below (same bits).
+MK_UNROLL(5)
+    for (int kr = 0; kr < K; ++kr) {
+      const float* xr0 = x + ((iy0 + kr) * p.width + ix0) * C + c;
+      const Run<Off, K> wr(packed + static_cast<int64_t>(kr) * K * C + c, C);
+      V w[K];
+MK_UNROLL(5)
+      for (int kx = 0; kx < K; ++kx) w[kx] = Ops::template load<Masked>(wr.at(kx), mask);
+      const Run<Off, kInputs> in0(xr0, C), in1(xr0 + S * p.width * C, C);
+MK_UNROLL(32)
+      for (int i = 0; i < kInputs; ++i) {
+        if (Padded && (i < in_lo || i >= in_hi)) continue;  // padding: contributes nothing
+        const V x0 = Ops::template load<Masked>(in0.at(i), mask);
+        const V x1 = Ops::template load<Masked>(in1.at(i), mask);
+MK_UNROLL(8)
+        for (int j = 0; j < P; ++j) {
+          const int kx = i - j * S;
+          if (kx >= 0 && kx < K) {
+            a0[j] = Ops::fma(x0, w[kx], a0[j]);
+            a1[j] = Ops::fma(x1, w[kx], a1[j]);
+          }
+        }
+      }
+    }
+  }
 MK_UNROLL(7)
-  for (int r = 0; r < K + S; ++r) {  // input row iy0 + r: kernel row r of output row 0, r - S of row 1
+  for (int r = 0; r < (ByRow ? 0 : K + S); ++r) {  // input row iy0 + r: kernel row r of output row 0, r - S of row 1
     const float* xr = x + ((iy0 + r) * p.width + ix0) * C + c;
     V w0[K], w1[K];
     const Run<Off, K> wr0(packed + static_cast<int64_t>(r) * K * C + c, C);
@@ -103,39 +131,42 @@ MK_UNROLL(8)
 }
 
 // One channel block per call (dw_pair_block_loop off: the A/B reference).
-template <class Ops, int K, int S, bool Masked, bool Padded, Activation A, bool Off>
+template <class Ops, int K, int S, bool Masked, bool Padded, Activation A, bool Off, bool ByRow>
 __attribute__((noinline)) void pair_block(const DwconvParams& p, const float* x, const float* packed, float* y_row0,
                                           float* y_row1, int64_t c, typename Ops::Mask mask, int64_t iy0, int64_t ox0,
                                           int64_t valid) {
-  sliding_pair<Ops, K, S, Masked, Padded, A, Off>(p, x, packed, y_row0, y_row1, c, mask, iy0, ox0, valid);
+  sliding_pair<Ops, K, S, Masked, Padded, A, Off, ByRow>(p, x, packed, y_row0, y_row1, c, mask, iy0, ox0, valid);
 }
 
 // Whole channel blocks [c, c_end) in one call: the group's addresses are set up once and
 // step by a vector per block, not recomputed per block behind a call (per block the call
 // had ~70 integer instructions around 72 FMAs: prologue, imuls, register copies).
-template <class Ops, int K, int S, bool Padded, Activation A, bool Off>
+template <class Ops, int K, int S, bool Padded, Activation A, bool Off, bool ByRow>
 __attribute__((noinline)) void pair_blocks(const DwconvParams& p, const float* x, const float* packed, float* y_row0,
                                            float* y_row1, int64_t c, int64_t c_end, int64_t iy0, int64_t ox0,
                                            int64_t valid) {
   for (; c < c_end; c += Ops::kLanes) {
-    sliding_pair<Ops, K, S, false, Padded, A, Off>(p, x, packed, y_row0, y_row1, c, Ops::all(), iy0, ox0, valid);
+    sliding_pair<Ops, K, S, false, Padded, A, Off, ByRow>(p, x, packed, y_row0, y_row1, c, Ops::all(), iy0, ox0, valid);
   }
 }
 
-template <class Ops, int K, int S, bool Padded, Activation A, bool Off>
+template <class Ops, int K, int S, bool Padded, Activation A, bool Off, bool ByRow>
 inline void pair_group(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
                        int64_t c_main, typename Ops::Mask tail, int64_t iy0, int64_t ox, int64_t valid, bool loop) {
   // 3x3 only: 5x5 measured 0.57-0.62x in a loop (its weights do not fit the registers
-  // beside the accumulators, and GCC's spills got worse; AVX2, Zen 3).
+  // beside the accumulators, and GCC's spills got worse; AVX2, Zen 3), and 0.92-1.01x
+  // by kernel row.
   if (K == 3 && loop) {
-    if constexpr (K == 3) pair_blocks<Ops, K, S, Padded, A, Off>(p, x, packed, y_row0, y_row1, 0, c_main, iy0, ox, valid);
+    if constexpr (K == 3) {
+      pair_blocks<Ops, K, S, Padded, A, Off, ByRow>(p, x, packed, y_row0, y_row1, 0, c_main, iy0, ox, valid);
+    }
   } else {
     for (int64_t c = 0; c < c_main; c += Ops::kLanes) {
-      pair_block<Ops, K, S, false, Padded, A, Off>(p, x, packed, y_row0, y_row1, c, Ops::all(), iy0, ox, valid);
+      pair_block<Ops, K, S, false, Padded, A, Off, ByRow>(p, x, packed, y_row0, y_row1, c, Ops::all(), iy0, ox, valid);
     }
   }
   if (c_main < p.channels) {
-    pair_block<Ops, K, S, true, Padded, A, false>(p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox, valid);
+    pair_block<Ops, K, S, true, Padded, A, false, ByRow>(p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox, valid);
   }
 }
 
@@ -150,12 +181,24 @@ void pair_row(const DwconvParams& p, const float* x, const float* packed, float*
   // 3x3 0.96-1.00x (GCC then spilled more of the 16 ymm registers, bench/NOTES.md).
   const bool off = Ops::kByteOffsets && K == 5 && S == 2 && tuning().dw_pair_offsets;
   const bool loop = tuning().dw_pair_block_loop;
+  // By kernel row: 5x5 only. AVX2 A/B (Zen 3) 5x5 1.02-1.10x (15 live vectors instead of
+  // 19); 3x3 stride 1 0.94x, stride 2 0.98-1.01x.
+  const bool by_row = K == 5 && tuning().dw_pair_kernel_rows;
+  const auto group = [&](auto off_tag, auto row_tag, int64_t ox, int64_t valid) {
+    pair_group<Ops, K, S, Padded, A, decltype(off_tag)::value, decltype(row_tag)::value>(
+        p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox, valid, loop);
+  };
+  using Yes = std::true_type;
+  using No = std::false_type;
   for (int64_t ox = ox_begin;;) {
     const int64_t valid = std::min<int64_t>(P, ox_end - ox);
-    if (off) {
-      pair_group<Ops, K, S, Padded, A, true>(p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox, valid, loop);
+    if constexpr (K == 5) {
+      if (by_row && off) group(Yes{}, Yes{}, ox, valid);
+      else if (by_row) group(No{}, Yes{}, ox, valid);
+      else if (off) group(Yes{}, No{}, ox, valid);
+      else group(No{}, No{}, ox, valid);
     } else {
-      pair_group<Ops, K, S, Padded, A, false>(p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox, valid, loop);
+      group(No{}, No{}, ox, valid);
     }
     if (ox + P >= ox_end) return;
     ox = std::min<int64_t>(ox + P, ox_end - P);

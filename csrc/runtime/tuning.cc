@@ -53,6 +53,7 @@ const Switch kSwitches[] = {
     {"gemm_avx2_stream", &Tuning::gemm_avx2_stream},
     {"dw_pair_offsets", &Tuning::dw_pair_offsets},
     {"dw_pair_block_loop", &Tuning::dw_pair_block_loop},
+    {"dw_pair_kernel_rows", &Tuning::dw_pair_kernel_rows},
     {"dw_seven_groups", &Tuning::dw_seven_groups},
     {"net_nchw_conv", &Tuning::net_nchw_conv},
     {"gemm_stream_dense", &Tuning::gemm_stream_dense},

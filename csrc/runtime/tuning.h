@@ -109,6 +109,9 @@ struct Tuning {
   // Depthwise row pairs: a pixel group's whole channel blocks in one kernel call, not one
   // call per block (kernels/dwconv_pairs.h: pair_blocks).
   std::atomic<bool> dw_pair_block_loop{true};
+  // Depthwise row pairs: FMAs grouped by kernel row (both output rows' input rows with the
+  // same K weights) instead of by input row (kernels/dwconv_pairs.h: sliding_pair).
+  std::atomic<bool> dw_pair_kernel_rows{true};
 };
 
 Tuning& tuning();

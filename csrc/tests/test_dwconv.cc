@@ -210,7 +210,8 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   // narrow (padded groups), edge-group and one-pixel-edge rows; channel tails; 14- and
   // 7-pixel rows in 7-pixel groups or not (dw_seven_groups, with dw_edge_groups); 5x5
   // stride-2 loads through base + stride offsets or not (dw_pair_offsets, likewise); a
-  // group's channel blocks in one call or one call each (dw_pair_block_loop, by height).
+  // group's channel blocks in one call or one call each (dw_pair_block_loop, by height);
+  // 5x5 FMAs grouped by kernel row or by input row (dw_pair_kernel_rows, at random).
   std::mt19937 rng(11);
   auto& pool = mk::ThreadPool::instance();
   const int saved_threads = pool.num_threads();
@@ -220,6 +221,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   const bool saved_chunks = mk::get_tuning("dw_pair_chunks"), saved_seven = mk::get_tuning("dw_seven_groups");
   const bool saved_offsets = mk::get_tuning("dw_pair_offsets");
   const bool saved_block_loop = mk::get_tuning("dw_pair_block_loop");
+  const bool saved_kernel_rows = mk::get_tuning("dw_pair_kernel_rows");
   const int channel_counts[] = {7, 16, 40, 100};
   int cases = 0;
   for (bool pairs : {true, false}) {
@@ -234,6 +236,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
         for (int64_t h : {1, 2, 4, 5, 6, 7, 9, 12, 15, 17}) {
           const int stride = 1 + static_cast<int>(h % 2 == 1 ? rng() % 2 : h / 2 % 2);
           mk::set_tuning("dw_pair_block_loop", h % 2 == 0);  // even heights (both strides) in one call
+          mk::set_tuning("dw_pair_kernel_rows", rng() % 2 == 0);
           const int64_t widths[] = {3, 7, 8, 9, 14, 17, 24, 29, 56};
           const int64_t w = widths[rng() % 9];
           Case cs{1 + int64_t(h % 2), h, w, channel_counts[rng() % 4], k, stride, 1, 0, 0, 0, 0,
@@ -262,6 +265,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   mk::set_tuning("dw_seven_groups", saved_seven);
   mk::set_tuning("dw_pair_offsets", saved_offsets);
   mk::set_tuning("dw_pair_block_loop", saved_block_loop);
+  mk::set_tuning("dw_pair_kernel_rows", saved_kernel_rows);
   mk::set_tuning("dw_pair_chunks", saved_chunks);
   pool.set_num_threads(saved_threads);
   CHECK(cases >= 70);
