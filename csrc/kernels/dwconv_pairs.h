@@ -51,10 +51,13 @@ using Run = std::conditional_t<Off, Strided<N>, Linear>;
 // Two output rows x Ops::kPixels pixels x one vector of channels [c, c + kLanes) at
 // stride S, dilation 1, both rows' windows inside the image vertically. Padded: input
 // columns outside the image are skipped (a predictable branch per column) and pixels
-// j >= valid are not stored. Off: loads addressed through Strided (dw_pair_offsets), else Linear.
+// j >= valid are not stored. Off: loads addressed through Strided (dw_pair_offsets), else
+// Linear. ByRow: the FMAs grouped by kernel row, not by input row (dw_pair_kernel_rows).
 template <class Ops, int K, int S, bool Masked, bool Padded, Activation A, bool Off = false, bool ByRow = false>
-__attribute__((always_inline)) inline void sliding_pair(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
-                         int64_t c, typename Ops::Mask mask, int64_t iy0, int64_t ox0, int64_t valid) {
+__attribute__((always_inline)) inline void sliding_pair(const DwconvParams& p, const float* x, const float* packed,
+                                                       float* y_row0, float* y_row1, int64_t c,
+                                                       typename Ops::Mask mask, int64_t iy0, int64_t ox0,
+                                                       int64_t valid) {
   using V = typename Ops::V;
   constexpr int P = Ops::kPixels;
   constexpr int kInputs = (P - 1) * S + K;
@@ -93,29 +96,30 @@ MK_UNROLL(8)
         }
       }
     }
-  }
+  } else {
 MK_UNROLL(7)
-  for (int r = 0; r < (ByRow ? 0 : K + S); ++r) {  // input row iy0 + r: kernel row r of output row 0, r - S of row 1
-    const float* xr = x + ((iy0 + r) * p.width + ix0) * C + c;
-    V w0[K], w1[K];
-    const Run<Off, K> wr0(packed + static_cast<int64_t>(r) * K * C + c, C);
-    const Run<Off, K> wr1(packed + static_cast<int64_t>(r - S) * K * C + c, C);
+    for (int r = 0; r < K + S; ++r) {  // input row iy0 + r: kernel row r of output row 0, r - S of row 1
+      const float* xr = x + ((iy0 + r) * p.width + ix0) * C + c;
+      V w0[K], w1[K];
+      const Run<Off, K> wr0(packed + static_cast<int64_t>(r) * K * C + c, C);
+      const Run<Off, K> wr1(packed + static_cast<int64_t>(r - S) * K * C + c, C);
 MK_UNROLL(5)
-    for (int kx = 0; kx < K; ++kx) {
-      if (r < K) w0[kx] = Ops::template load<Masked>(wr0.at(kx), mask);
-      if (r >= S) w1[kx] = Ops::template load<Masked>(wr1.at(kx), mask);
-    }
-    const Run<Off, kInputs> in(xr, C);
+      for (int kx = 0; kx < K; ++kx) {
+        if (r < K) w0[kx] = Ops::template load<Masked>(wr0.at(kx), mask);
+        if (r >= S) w1[kx] = Ops::template load<Masked>(wr1.at(kx), mask);
+      }
+      const Run<Off, kInputs> in(xr, C);
 MK_UNROLL(32)
-    for (int i = 0; i < kInputs; ++i) {
-      if (Padded && (i < in_lo || i >= in_hi)) continue;  // padding: contributes nothing
-      const V xv = Ops::template load<Masked>(in.at(i), mask);
+      for (int i = 0; i < kInputs; ++i) {
+        if (Padded && (i < in_lo || i >= in_hi)) continue;  // padding: contributes nothing
+        const V xv = Ops::template load<Masked>(in.at(i), mask);
 MK_UNROLL(8)
-      for (int j = 0; j < P; ++j) {
-        const int kx = i - j * S;
-        if (kx >= 0 && kx < K) {
-          if (r < K) a0[j] = Ops::fma(xv, w0[kx], a0[j]);
-          if (r >= S) a1[j] = Ops::fma(xv, w1[kx], a1[j]);
+        for (int j = 0; j < P; ++j) {
+          const int kx = i - j * S;
+          if (kx >= 0 && kx < K) {
+            if (r < K) a0[j] = Ops::fma(xv, w0[kx], a0[j]);
+            if (r >= S) a1[j] = Ops::fma(xv, w1[kx], a1[j]);
+          }
         }
       }
     }
