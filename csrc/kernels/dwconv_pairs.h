@@ -5,7 +5,9 @@
 // compile it with their own target flags; `Ops` is that ISA's vector interface:
 //   V, Mask, kLanes (floats per vector), kPixels (pixels per group: 2 * kPixels
 //   accumulators + 2 * K weights must fit the register file), kByteOffsets (whole
-//   channel blocks load through Strided when dw_pair_offsets is on);
+//   channel blocks load through Strided when dw_pair_offsets is on), kBlockLoop (3x3: a
+//   group's channel blocks in one call when dw_pair_block_loop is on), kKernelRows (5x5:
+//   FMAs by kernel row when dw_pair_kernel_rows is on);
 //   load<Masked>(p, mask), store<Masked>(p, v, mask), fma(a, b, c), act<A>(v),
 //   all() (the full mask), tail(n) (the first n lanes);
 //   row(p, x, packed, y_row, oy) (the single-row kernel, for rows that do not pair);
@@ -161,7 +163,7 @@ inline void pair_group(const DwconvParams& p, const float* x, const float* packe
   // beside the accumulators, and GCC's spills got worse; AVX2, Zen 3), and 0.92-1.01x
   // by kernel row.
   if (K == 3 && loop) {
-    if constexpr (K == 3) {
+    if constexpr (K == 3 && Ops::kBlockLoop) {
       pair_blocks<Ops, K, S, Padded, A, Off, ByRow>(p, x, packed, y_row0, y_row1, 0, c_main, iy0, ox, valid);
     }
   } else {
@@ -184,10 +186,10 @@ void pair_row(const DwconvParams& p, const float* x, const float* packed, float*
   // 5x5 stride 2 only: AVX2 A/B (Zen 3) 1.16-1.79x; 5x5 stride 1 0.99-1.02x (1.16x once on 7x7),
   // 3x3 0.96-1.00x (GCC then spilled more of the 16 ymm registers, bench/NOTES.md).
   const bool off = Ops::kByteOffsets && K == 5 && S == 2 && tuning().dw_pair_offsets;
-  const bool loop = tuning().dw_pair_block_loop;
+  const bool loop = Ops::kBlockLoop && tuning().dw_pair_block_loop;
   // By kernel row: 5x5 only. AVX2 A/B (Zen 3) 5x5 1.02-1.10x (15 live vectors instead of
   // 19); 3x3 stride 1 0.94x, stride 2 0.98-1.01x.
-  const bool by_row = K == 5 && tuning().dw_pair_kernel_rows;
+  const bool by_row = Ops::kKernelRows && K == 5 && tuning().dw_pair_kernel_rows;
   const auto group = [&](auto off_tag, auto row_tag, int64_t ox, int64_t valid) {
     pair_group<Ops, K, S, Padded, A, decltype(off_tag)::value, decltype(row_tag)::value>(
         p, x, packed, y_row0, y_row1, c_main, tail, iy0, ox, valid, loop);
@@ -196,10 +198,13 @@ void pair_row(const DwconvParams& p, const float* x, const float* packed, float*
   using No = std::false_type;
   for (int64_t ox = ox_begin;;) {
     const int64_t valid = std::min<int64_t>(P, ox_end - ox);
-    if constexpr (K == 5) {
+    if constexpr (K == 5 && Ops::kKernelRows) {
       if (by_row && off) group(Yes{}, Yes{}, ox, valid);
       else if (by_row) group(No{}, Yes{}, ox, valid);
       else if (off) group(Yes{}, No{}, ox, valid);
+      else group(No{}, No{}, ox, valid);
+    } else if constexpr (K == 5) {
+      if (off) group(Yes{}, No{}, ox, valid);
       else group(No{}, No{}, ox, valid);
     } else {
       group(No{}, No{}, ox, valid);
