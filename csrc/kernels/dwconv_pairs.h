@@ -136,7 +136,7 @@ MK_UNROLL(8)
   }
 }
 
-// One channel block per call (dw_pair_block_loop off: the A/B reference).
+// One channel block per call: 5x5 groups, channel tails, and 3x3 with dw_pair_block_loop off.
 template <class Ops, int K, int S, bool Masked, bool Padded, Activation A, bool Off, bool ByRow>
 __attribute__((noinline)) void pair_block(const DwconvParams& p, const float* x, const float* packed, float* y_row0,
                                           float* y_row1, int64_t c, typename Ops::Mask mask, int64_t iy0, int64_t ox0,
@@ -159,14 +159,14 @@ __attribute__((noinline)) void pair_blocks(const DwconvParams& p, const float* x
 template <class Ops, int K, int S, bool Padded, Activation A, bool Off, bool ByRow>
 inline void pair_group(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
                        int64_t c_main, typename Ops::Mask tail, int64_t iy0, int64_t ox, int64_t valid, bool loop) {
-  // 3x3 only: 5x5 measured 0.57-0.62x in a loop (its weights do not fit the registers
-  // beside the accumulators, and GCC's spills got worse; AVX2, Zen 3), and 0.92-1.01x
-  // by kernel row.
-  if (K == 3 && loop) {
-    if constexpr (K == 3 && Ops::kBlockLoop) {
+  bool looped = false;
+  if constexpr (K == 3 && Ops::kBlockLoop) {  // `loop` is only ever set for these (pair_row)
+    if (loop) {
       pair_blocks<Ops, K, S, Padded, A, Off, ByRow>(p, x, packed, y_row0, y_row1, 0, c_main, iy0, ox, valid);
+      looped = true;
     }
-  } else {
+  }
+  if (!looped) {
     for (int64_t c = 0; c < c_main; c += Ops::kLanes) {
       pair_block<Ops, K, S, false, Padded, A, Off, ByRow>(p, x, packed, y_row0, y_row1, c, Ops::all(), iy0, ox, valid);
     }
@@ -186,7 +186,10 @@ void pair_row(const DwconvParams& p, const float* x, const float* packed, float*
   // 5x5 stride 2 only: AVX2 A/B (Zen 3) 1.16-1.79x; 5x5 stride 1 0.99-1.02x (1.16x once on 7x7),
   // 3x3 0.96-1.00x (GCC then spilled more of the 16 ymm registers, bench/NOTES.md).
   const bool off = Ops::kByteOffsets && K == 5 && S == 2 && tuning().dw_pair_offsets;
-  const bool loop = Ops::kBlockLoop && tuning().dw_pair_block_loop;
+  // Channel blocks in one call: 3x3 only. 5x5 measured 0.57-0.62x in a loop (its weights
+  // do not fit the registers beside the accumulators, and GCC's spills got worse; AVX2,
+  // Zen 3), and 0.92-1.01x by kernel row.
+  const bool loop = Ops::kBlockLoop && K == 3 && tuning().dw_pair_block_loop;
   // By kernel row: 5x5 only. AVX2 A/B (Zen 3) 5x5 1.02-1.10x (15 live vectors instead of
   // 19); 3x3 stride 1 0.94x, stride 2 0.98-1.01x.
   const bool by_row = Ops::kKernelRows && K == 5 && tuning().dw_pair_kernel_rows;

@@ -106,11 +106,11 @@ struct Tuning {
   // Depthwise 5x5 stride-2 row pairs (AVX2): loads addressed as a few bases plus 0-2 channel strides
   // instead of one pointer advanced per load (kernels/dwconv_pairs.h).
   std::atomic<bool> dw_pair_offsets{true};
-  // Depthwise row pairs: a pixel group's whole channel blocks in one kernel call, not one
-  // call per block (kernels/dwconv_pairs.h: pair_blocks).
+  // Depthwise 3x3 row pairs (AVX2): a pixel group's whole channel blocks in one kernel
+  // call, not one call per block (kernels/dwconv_pairs.h: pair_blocks).
   std::atomic<bool> dw_pair_block_loop{true};
-  // Depthwise row pairs: FMAs grouped by kernel row (both output rows' input rows with the
-  // same K weights) instead of by input row (kernels/dwconv_pairs.h: sliding_pair).
+  // Depthwise 5x5 row pairs (AVX2): FMAs grouped by kernel row (both output rows' input
+  // rows with the same K weights) instead of by input row (kernels/dwconv_pairs.h).
   std::atomic<bool> dw_pair_kernel_rows{true};
 };
 
