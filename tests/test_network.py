@@ -203,6 +203,39 @@ def test_fused_sequential_follows_weight_changes_and_replaced_layers():
     _check(seq, x)
 
 
+def test_fused_sequential_follows_replaced_parameters_and_buffers():
+    """Tensors replaced by new objects (not written in place: no _version bump on the old
+    ones), deep in the tree: a Parameter, a BatchNorm buffer, load_state_dict(assign=True)."""
+    seq = randomize_bn(FusedSequential(*_blocks())).eval()
+    x = make_input(1, 3, 16, 16, seed=10).float()
+    before = _check(seq, x)
+    conv = seq[1].sequence()[0].conv
+    conv.weight = nn.Parameter(conv.weight.detach() * -0.5)
+    after = _check(seq, x)
+    assert not torch.allclose(before, after)
+    bn = seq[4].bn
+    bn.running_var = bn.running_var * 4.0
+    _check(seq, x)
+    donor = randomize_bn(FusedSequential(*_blocks(seed=11)), seed=12).eval()
+    seq.load_state_dict(donor.state_dict(), assign=True)
+    with torch.no_grad():
+        assert torch.equal(_check(seq, x), donor(x))
+
+
+def test_model_follows_a_replaced_classifier_weight():
+    model = randomize_bn(models.mobilenet_v3_small(0.5)).eval()
+    x = make_input(1, 3, 64, 64, seed=13).float()
+    with torch.no_grad():
+        before = model(x)
+        last = model.classifier[-1]
+        last.weight = nn.Parameter(last.weight.detach() * 2.0)
+        after = model(x)
+        with unfused():
+            want = copy.deepcopy(model).double()(x.double())
+    assert_close(after, want, what="model")
+    assert not torch.allclose(before, after)
+
+
 def test_fused_sequential_training_hooks_and_compile_run_child_by_child(monkeypatch):
     seq = randomize_bn(FusedSequential(*_blocks())).eval()
     x = make_input(2, 3, 12, 12, seed=8).float()
