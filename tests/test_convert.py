@@ -73,7 +73,7 @@ def test_optimize_chains_feature_extractors(monkeypatch):
     from mobilekernels.ops import cpu
     calls = []
     real = cpu.run_network
-    monkeypatch.setattr(cpu, "run_network", lambda net, x: calls.append(len(net)) or real(net, x))
+    monkeypatch.setattr(cpu, "run_network", lambda net, x, **kw: calls.append(len(net)) or real(net, x, **kw))
     model, fast, report = _converted("mobilenet_v2")
     assert type(fast.features) is FusedSequential
     assert ("features", "Sequential", "FusedSequential") in report.swapped

@@ -79,7 +79,7 @@ def test_network_is_one_cpu_call_and_equals_the_per_op_calls(monkeypatch):
     x = make_input(1, 3, 20, 18, seed=3).float()
     calls = []
     real = cpu.run_network
-    monkeypatch.setattr(cpu, "run_network", lambda net, t: calls.append(1) or real(net, t))
+    monkeypatch.setattr(cpu, "run_network", lambda net, t, **kw: calls.append(1) or real(net, t, **kw))
     net = ops.Network(layers)
     got = net(x)
     assert len(calls) == 1 and "cpu" in net.compiled
@@ -322,7 +322,7 @@ def test_classifier_head_is_one_network_with_the_activation_folded(monkeypatch):
                            FusedLinear(128, 10)).eval()
     calls = []
     real = cpu.run_network
-    monkeypatch.setattr(cpu, "run_network", lambda net, t: calls.append(net) or real(net, t))
+    monkeypatch.setattr(cpu, "run_network", lambda net, t, **kw: calls.append(net) or real(net, t, **kw))
     x = torch.randn(3, 96)
     with torch.no_grad():
         got = head(x)
@@ -340,7 +340,7 @@ def test_classifier_head_is_one_network_with_the_activation_folded(monkeypatch):
 def test_zoo_model_runs_in_one_call(monkeypatch):
     calls = []
     real = cpu.run_network
-    monkeypatch.setattr(cpu, "run_network", lambda net, t: calls.append(len(net)) or real(net, t))
+    monkeypatch.setattr(cpu, "run_network", lambda net, t, **kw: calls.append(len(net)) or real(net, t, **kw))
     model = randomize_bn(models.mobilenet_v3_small(0.5)).eval()
     x = torch.randn(1, 3, 64, 64).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():

@@ -72,10 +72,13 @@ def backend_for(op: str, x: torch.Tensor) -> str:
     return "reference"
 
 
-def select(op: str, x: torch.Tensor) -> Callable:
-    backend = backend_for(op, x)
+def implementation(backend: str, op: str) -> Callable:
     module = {"reference": reference, "cpu": cpu}.get(backend) or _triton()
     return getattr(module, op)
+
+
+def select(op: str, x: torch.Tensor) -> Callable:
+    return implementation(backend_for(op, x), op)
 
 
 set_backend(os.environ.get("MOBILEKERNELS_BACKEND", "auto"))

@@ -47,9 +47,20 @@ class Network:
         return len(self.layers)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if (isinstance(x, torch.Tensor) and dispatch.backend_for("run_network", x) == "cpu"
-                and custom_ops._plain_eager((x,))):
-            return dispatch.select("run_network", x)(self, x)
+        if isinstance(x, torch.Tensor) and custom_ops._plain_eager((x,)):
+            return self.run_eager(x)
+        return self._per_op(x)
+
+    def run_eager(self, x: torch.Tensor, flat: bool = False) -> torch.Tensor:
+        """__call__ for a caller that has checked x is a tensor in plain eager inference
+        (each torch call costs ~10-15 us after a network's pass has evicted torch's code
+        and data: the module path repeats none). flat: the output flattened to [N, -1]."""
+        if dispatch.backend_for("run_network", x) == "cpu":
+            return dispatch.implementation("cpu", "run_network")(self, x, flat=flat)
+        y = self._per_op(x)
+        return y.flatten(1) if flat else y
+
+    def _per_op(self, x):
         for layer in self.layers:
             x = getattr(custom_ops, layer.op)(x, *layer.args)
         return x
