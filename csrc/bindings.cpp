@@ -29,13 +29,16 @@ namespace {
 using FloatArray = py::array_t<float, py::array::c_style>;
 
 void require_shape(const FloatArray& a, const char* name, std::initializer_list<int64_t> shape) {
-  require(a.ndim() == static_cast<py::ssize_t>(shape.size()),
-          std::string(name) + ": expected " + std::to_string(shape.size()) + " dimensions, got " +
-              std::to_string(a.ndim()));
+  require(a.ndim() == static_cast<py::ssize_t>(shape.size()), [&] {
+    return std::string(name) + ": expected " + std::to_string(shape.size()) + " dimensions, got " +
+           std::to_string(a.ndim());
+  });
   int i = 0;
   for (int64_t s : shape) {
-    require(a.shape(i) == s, std::string(name) + ": dimension " + std::to_string(i) + " is " +
-                                 std::to_string(a.shape(i)) + ", expected " + std::to_string(s));
+    require(a.shape(i) == s, [&] {
+      return std::string(name) + ": dimension " + std::to_string(i) + " is " + std::to_string(a.shape(i)) +
+             ", expected " + std::to_string(s);
+    });
     ++i;
   }
 }
@@ -50,7 +53,7 @@ void dwconv_bn_act(const FloatArray& x, const FloatArray& packed, FloatArray& y,
                    int kernel_w, int stride_h, int stride_w, std::array<int, 4> padding,
                    int dilation_h, int dilation_w, int activation, const std::string& isa_name) {
   const mk::Isa isa = mk::parse_isa(isa_name);
-  require(x.ndim() == 4, "x: expected a 4-d NHWC array, got " + std::to_string(x.ndim()) + " dimensions");
+  require(x.ndim() == 4, [&] { return "x: expected a 4-d NHWC array, got " + std::to_string(x.ndim()) + " dimensions"; });
   const int64_t n = x.shape(0), h = x.shape(1), w = x.shape(2), c = x.shape(3);
   const int pad_top = padding[0], pad_left = padding[1], pad_bottom = padding[2], pad_right = padding[3];
   const int64_t ho = mk::conv_out_size(h, kernel_h, stride_h, pad_top, pad_bottom, dilation_h, "height");
@@ -75,8 +78,8 @@ void dwconv_bn_act(const FloatArray& x, const FloatArray& packed, FloatArray& y,
 void pwconv_bn_act(const FloatArray& x, const FloatArray& packed, FloatArray& y, int activation,
                    const std::optional<FloatArray>& residual, const std::string& isa_name) {
   const mk::Isa isa = mk::parse_isa(isa_name);
-  require(x.ndim() == 2, "x: expected a 2-d [pixels, channels] array, got " + std::to_string(x.ndim()) +
-                             " dimensions");
+  require(x.ndim() == 2,
+          [&] { return "x: expected a 2-d [pixels, channels] array, got " + std::to_string(x.ndim()) + " dimensions"; });
   const int64_t m = x.shape(0), k = x.shape(1);
   require(packed.ndim() == 2, "packed: expected a 2-d [k + 1, n] array");
   const int64_t n = packed.shape(1);
@@ -109,7 +112,8 @@ void conv_bn_act(const FloatArray& x, const FloatArray& packed, FloatArray& y, i
   require_shape(y, "y", {n, ho, wo, cout});
   require(y.writeable(), "y: array is read-only");
   require(!overlaps(y, x) && !overlaps(y, packed), "y: must not overlap x or packed");
-  require(activation >= 0 && activation < mk::kNumActivations, "unknown activation code " + std::to_string(activation));
+  require(activation >= 0 && activation < mk::kNumActivations,
+          [&] { return "unknown activation code " + std::to_string(activation); });
   mk::ConvArgs a{x.data(), packed.data(), y.mutable_data(), n, h, w, cin, cout, ho, wo, kernel, stride,
                  padding[0], padding[1], padding[2], padding[3], static_cast<mk::Activation>(activation)};
   py::gil_scoped_release release;
@@ -179,7 +183,7 @@ void inverted_residual(const FloatArray& x, const std::optional<FloatArray>& exp
   require(y.writeable(), "y: array is read-only");
   require(!overlaps(y, x), "y: must not overlap x");
   for (int act : {expand_activation, dw_activation, se_activation, se_gate}) {
-    require(act >= 0 && act < mk::kNumActivations, "unknown activation code " + std::to_string(act));
+    require(act >= 0 && act < mk::kNumActivations, [&] { return "unknown activation code " + std::to_string(act); });
   }
   mk::InvertedResidualArgs a{x.data(), expand ? expand->data() : nullptr, dw.data(),
                              se_fc1 ? se_fc1->data() : nullptr, se_fc2 ? se_fc2->data() : nullptr,
@@ -292,8 +296,9 @@ class NetworkHandle {
     require(x.ndim() == 4, nchw ? "x: expected a 4-d NCHW array" : "x: expected a 4-d NHWC array");
     const int64_t n = x.shape(0), c = x.shape(nchw ? 1 : 3), h = x.shape(nchw ? 2 : 1), w = x.shape(nchw ? 3 : 2);
     require(n >= 1, "x: batch must be >= 1");
-    require(c == net_.in_channels(), "x: has " + std::to_string(c) + " channels, the network takes " +
-                                         std::to_string(net_.in_channels()));
+    require(c == net_.in_channels(), [&] {
+      return "x: has " + std::to_string(c) + " channels, the network takes " + std::to_string(net_.in_channels());
+    });
     const mk::Extent e = net_.out_extent(h, w);
     require_shape(y, "y", {n, e.height, e.width, e.channels});
     require(y.writeable(), "y: array is read-only");

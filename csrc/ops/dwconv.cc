@@ -45,15 +45,16 @@ void dwconv_rows(Isa isa, const DwconvParams& p, const float* x, const float* pa
 
 int64_t conv_out_size(int64_t in, int kernel, int stride, int pad_before, int pad_after, int dilation,
                       const char* axis) {
-  require(kernel >= 1, std::string("kernel size along ") + axis + " must be >= 1");
-  require(stride >= 1, std::string("stride along ") + axis + " must be >= 1");
-  require(dilation >= 1, std::string("dilation along ") + axis + " must be >= 1");
-  require(pad_before >= 0 && pad_after >= 0, std::string("padding along ") + axis + " must be >= 0");
+  require(kernel >= 1, [&] { return std::string("kernel size along ") + axis + " must be >= 1"; });
+  require(stride >= 1, [&] { return std::string("stride along ") + axis + " must be >= 1"; });
+  require(dilation >= 1, [&] { return std::string("dilation along ") + axis + " must be >= 1"; });
+  require(pad_before >= 0 && pad_after >= 0, [&] { return std::string("padding along ") + axis + " must be >= 0"; });
   const int64_t span = static_cast<int64_t>(dilation) * (kernel - 1) + 1;
   const int64_t padded = in + pad_before + pad_after;
-  require(padded >= span, std::string("input ") + axis + " (" + std::to_string(in) +
-                              ") plus padding is smaller than the kernel's extent (" +
-                              std::to_string(span) + ")");
+  require(padded >= span, [&] {
+    return std::string("input ") + axis + " (" + std::to_string(in) +
+           ") plus padding is smaller than the kernel's extent (" + std::to_string(span) + ")";
+  });
   return (padded - span) / stride + 1;
 }
 
@@ -72,7 +73,7 @@ void dwconv_check(const DwconvArgs& a) {
   // Rows/columns wholly inside the padding are valid (bias + activation): the kernels
   // read only taps inside the image, so no output size can make them read out of bounds.
   const int act = static_cast<int>(p.act);
-  require(act >= 0 && act < kNumActivations, "dwconv_bn_act: unknown activation code " + std::to_string(act));
+  require(act >= 0 && act < kNumActivations, [&] { return "dwconv_bn_act: unknown activation code " + std::to_string(act); });
 }
 
 void dwconv_bn_act(const DwconvArgs& a, Isa isa) {

@@ -247,7 +247,8 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
   }
   for (Activation act : {a.expand_act, a.dw_act, a.se_act, a.se_gate, a.project_act}) {
     const int code = static_cast<int>(act);
-    require(code >= 0 && code < kNumActivations, "inverted_residual: unknown activation code " + std::to_string(code));
+    require(code >= 0 && code < kNumActivations,
+            [&] { return "inverted_residual: unknown activation code " + std::to_string(code); });
   }
   // Jobs: contiguous output-row ranges; one per image when the batch fills the threads,
   // else each image split so batch 1 uses every thread (halo rows are expanded twice).

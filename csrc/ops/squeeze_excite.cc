@@ -106,7 +106,8 @@ void squeeze_excite(const SqueezeExciteArgs& a, Isa isa) {
           "squeeze_excite: sizes must be >= 1");
   for (Activation act : {a.act, a.gate}) {
     const int code = static_cast<int>(act);
-    require(code >= 0 && code < kNumActivations, "squeeze_excite: unknown activation code " + std::to_string(code));
+    require(code >= 0 && code < kNumActivations,
+            [&] { return "squeeze_excite: unknown activation code " + std::to_string(code); });
   }
   // Per calling thread, reused: no allocation per call.
   thread_local FloatBuffer pooled_buf, hidden_buf, gate_buf;
