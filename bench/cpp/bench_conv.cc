@@ -1,5 +1,6 @@
 // Dense conv (the stem) timing without Python: best of N calls.
 //   mk_bench_conv H CIN COUT K S [isa=auto] [threads=1]
+// MK_NCHW=1: the input as NCHW planes (a network's first conv reads the image that way).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   mk::FloatBuffer x(H * H * cin, 0.5f), packed((k * k * cin + 1) * cout, 0.01f), y(ho * ho * cout);
   mk::ConvArgs a{x.data(), packed.data(), y.data(), 1, H, H, cin, cout, ho, ho, k, s, pad, pad, pad, pad,
                  mk::Activation::kRelu6};
+  a.x_nchw = std::getenv("MK_NCHW") != nullptr;
   for (int r = 0; r < 5; ++r) mk::conv_bn_act(a, isa);
   // MK_AB=SWITCH: alternate calls with that tuning switch off and on (in-process A/B).
   const char* ab = std::getenv("MK_AB");
@@ -38,7 +40,7 @@ int main(int argc, char** argv) {
   }
   if (ab) std::printf("%s off %.1f us, on %.1f us, ratio %.3f\n", ab, best[0] * 1e6, best[1] * 1e6, best[0] / best[1]);
   const double macs = double(ho) * ho * cout * k * k * cin;
-  std::printf("conv %lldx%lld %lld->%lld k%d s%d %s: %.1f us, %.1f GFLOP/s\n", (long long)H, (long long)H,
-              (long long)cin, (long long)cout, k, s, mk::isa_name(isa), best[ab ? 1 : 0] * 1e6, 2 * macs / best[ab ? 1 : 0] / 1e9);
+  std::printf("conv %lldx%lld %lld->%lld k%d s%d %s%s: %.1f us, %.1f GFLOP/s\n", (long long)H, (long long)H,
+              (long long)cin, (long long)cout, k, s, mk::isa_name(isa), a.x_nchw ? " nchw" : "", best[ab ? 1 : 0] * 1e6, 2 * macs / best[ab ? 1 : 0] / 1e9);
   return 0;
 }
