@@ -53,7 +53,8 @@ void dwconv_bn_act(const FloatArray& x, const FloatArray& packed, FloatArray& y,
                    int kernel_w, int stride_h, int stride_w, std::array<int, 4> padding,
                    int dilation_h, int dilation_w, int activation, const std::string& isa_name) {
   const mk::Isa isa = mk::parse_isa(isa_name);
-  require(x.ndim() == 4, [&] { return "x: expected a 4-d NHWC array, got " + std::to_string(x.ndim()) + " dimensions"; });
+  require(x.ndim() == 4,
+          [&] { return "x: expected a 4-d NHWC array, got " + std::to_string(x.ndim()) + " dimensions"; });
   const int64_t n = x.shape(0), h = x.shape(1), w = x.shape(2), c = x.shape(3);
   const int pad_top = padding[0], pad_left = padding[1], pad_bottom = padding[2], pad_right = padding[3];
   const int64_t ho = mk::conv_out_size(h, kernel_h, stride_h, pad_top, pad_bottom, dilation_h, "height");
@@ -79,7 +80,9 @@ void pwconv_bn_act(const FloatArray& x, const FloatArray& packed, FloatArray& y,
                    const std::optional<FloatArray>& residual, const std::string& isa_name) {
   const mk::Isa isa = mk::parse_isa(isa_name);
   require(x.ndim() == 2,
-          [&] { return "x: expected a 2-d [pixels, channels] array, got " + std::to_string(x.ndim()) + " dimensions"; });
+          [&] {
+            return "x: expected a 2-d [pixels, channels] array, got " + std::to_string(x.ndim()) + " dimensions";
+          });
   const int64_t m = x.shape(0), k = x.shape(1);
   require(packed.ndim() == 2, "packed: expected a 2-d [k + 1, n] array");
   const int64_t n = packed.shape(1);

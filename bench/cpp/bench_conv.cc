@@ -40,7 +40,9 @@ int main(int argc, char** argv) {
   }
   if (ab) std::printf("%s off %.1f us, on %.1f us, ratio %.3f\n", ab, best[0] * 1e6, best[1] * 1e6, best[0] / best[1]);
   const double macs = double(ho) * ho * cout * k * k * cin;
+  const double t = best[ab ? 1 : 0];
   std::printf("conv %lldx%lld %lld->%lld k%d s%d %s%s: %.1f us, %.1f GFLOP/s\n", (long long)H, (long long)H,
-              (long long)cin, (long long)cout, k, s, mk::isa_name(isa), a.x_nchw ? " nchw" : "", best[ab ? 1 : 0] * 1e6, 2 * macs / best[ab ? 1 : 0] / 1e9);
+              (long long)cin, (long long)cout, k, s, mk::isa_name(isa), a.x_nchw ? " nchw" : "", t * 1e6,
+              2 * macs / t / 1e9);
   return 0;
 }

@@ -73,7 +73,8 @@ void dwconv_check(const DwconvArgs& a) {
   // Rows/columns wholly inside the padding are valid (bias + activation): the kernels
   // read only taps inside the image, so no output size can make them read out of bounds.
   const int act = static_cast<int>(p.act);
-  require(act >= 0 && act < kNumActivations, [&] { return "dwconv_bn_act: unknown activation code " + std::to_string(act); });
+  require(act >= 0 && act < kNumActivations,
+          [&] { return "dwconv_bn_act: unknown activation code " + std::to_string(act); });
 }
 
 void dwconv_bn_act(const DwconvArgs& a, Isa isa) {

@@ -30,7 +30,8 @@ Extent layer_out(const NetworkLayer& l, const Extent& in) {
 
 void check_activation(Activation act, const std::string& layer) {
   const int code = static_cast<int>(act);
-  require(code >= 0 && code < kNumActivations, [&] { return layer + ": unknown activation code " + std::to_string(code); });
+  require(code >= 0 && code < kNumActivations,
+          [&] { return layer + ": unknown activation code " + std::to_string(code); });
 }
 
 InvertedResidualArgs block_args(const NetworkLayer& l, const float* x, int64_t batch, const Extent& in,

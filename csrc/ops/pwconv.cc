@@ -42,7 +42,8 @@ void pwconv_check(const PwconvArgs& a) {
   require(a.x && a.packed && a.y, "pwconv_bn_act: null buffer");
   require(a.m >= 1 && a.p.k >= 1 && a.p.n >= 1, "pwconv_bn_act: m, k and n must be >= 1");
   const int act = static_cast<int>(a.p.act);
-  require(act >= 0 && act < kNumActivations, [&] { return "pwconv_bn_act: unknown activation code " + std::to_string(act); });
+  require(act >= 0 && act < kNumActivations,
+          [&] { return "pwconv_bn_act: unknown activation code " + std::to_string(act); });
   require(a.p.lda >= 0 && a.p.seg >= 0 && a.p.seg_stride >= 0, "pwconv_bn_act: negative A layout");
 }
 
