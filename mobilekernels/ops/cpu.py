@@ -17,7 +17,13 @@ POISON_OUTPUTS = False
 
 
 def _nhwc(t: torch.Tensor):
-    return t.detach().contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1).numpy()
+    return _nhwc_view(t.detach().contiguous(memory_format=torch.channels_last))
+
+
+def _nhwc_view(t: torch.Tensor):
+    """A channels-last [N, C, H, W] tensor's memory as an [N, H, W, C] array (numpy's
+    transpose: a view, ~1.2 us less per call than torch's permute before .numpy())."""
+    return t.numpy().transpose(0, 2, 3, 1)
 
 
 def _network_input(t: torch.Tensor):
@@ -40,7 +46,7 @@ def dwconv_bn_act(x, packed, kernel_size, stride, padding, dilation, activation,
     # Arguments were validated by the op (checks.py); the extension re-checks every size.
     y = _new_output((*x.shape[:2], *out_hw(x, kernel_size, stride, padding, dilation)), x)
     _ext._C.dwconv_bn_act(
-        _nhwc(x), _packed(packed), y.permute(0, 2, 3, 1).numpy(),
+        _nhwc(x), _packed(packed), _nhwc_view(y),
         kernel_size, kernel_size, stride, stride, list(padding), dilation, dilation, int(activation), isa)
     return y
 
@@ -70,7 +76,7 @@ def _packed(t):
 
 def conv_bn_act(x, packed, kernel_size, stride, padding, activation, isa="auto"):
     y = _new_output((x.shape[0], packed.shape[1], *out_hw(x, kernel_size, stride, padding)), x)
-    _ext._C.conv_bn_act(_nhwc(x), _packed(packed), y.permute(0, 2, 3, 1).numpy(), kernel_size, stride,
+    _ext._C.conv_bn_act(_nhwc(x), _packed(packed), _nhwc_view(y), kernel_size, stride,
                         list(padding), int(activation), isa)
     return y
 
@@ -84,7 +90,7 @@ def global_avgpool(x, isa="auto"):
 
 def squeeze_excite(x, fc1, fc2, activation, gate, isa="auto"):
     y = _new_output(tuple(x.shape), x)
-    _ext._C.squeeze_excite(_nhwc(x), _packed(fc1), _packed(fc2), y.permute(0, 2, 3, 1).numpy(),
+    _ext._C.squeeze_excite(_nhwc(x), _packed(fc1), _packed(fc2), _nhwc_view(y),
                            int(activation), int(gate), isa)
     return y
 
@@ -97,7 +103,7 @@ def inverted_residual(x, expand, expand_activation, dw, kernel_size, stride, pad
     _ext._C.inverted_residual(
         _nhwc(x), _packed(expand), int(expand_activation), _packed(dw), kernel_size, stride,
         list(padding), int(dw_activation), _packed(se_fc1), _packed(se_fc2), int(se_activation),
-        int(se_gate), _packed(project), bool(residual), y.permute(0, 2, 3, 1).numpy(), isa)
+        int(se_gate), _packed(project), bool(residual), _nhwc_view(y), isa)
     return y
 
 
@@ -146,7 +152,7 @@ class FrozenNetwork:
         n, _, h, w = example.shape
         _, ho, wo, c = self.handle.out_shape(n, h, w)
         self.output = _new_output((n, c, ho, wo), example)
-        self._out = self.output.permute(0, 2, 3, 1).numpy()
+        self._out = _nhwc_view(self.output)
         self._last = self._last_ptr = self._last_view = None
 
     def __call__(self, x):
@@ -184,5 +190,5 @@ def run_network(net, x, isa="auto", flat=False):
         handle.run(array, y.numpy().reshape(n, 1, 1, c), isa, nchw)
         return y
     y = _new_output((n, c, ho, wo), x)
-    handle.run(array, y.permute(0, 2, 3, 1).numpy(), isa, nchw)
+    handle.run(array, _nhwc_view(y), isa, nchw)
     return y.flatten(1) if flat else y
