@@ -36,7 +36,9 @@ def _network_input(t: torch.Tensor):
 
 
 def _new_output(shape, like: torch.Tensor) -> torch.Tensor:
-    y = torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=torch.channels_last)
+    """[N, C, H, W] outputs channels-last; [N, C] ones (a network's flat output) plain."""
+    fmt = torch.channels_last if len(shape) == 4 else torch.contiguous_format
+    y = torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=fmt)
     if POISON_OUTPUTS:
         y.fill_(float("nan"))
     return y
@@ -171,22 +173,14 @@ class FrozenNetwork:
 def run_network(net, x, isa="auto", flat=False):
     """The whole chain in one C++ call. flat: the output flattened to [N, C * H * W]; a 1x1
     output (a classifier's) is written as [N, C] through a [N, 1, 1, C] view."""
-    shape = x.shape
-    if len(shape) != 4:
-        raise ValueError(f"run_network: x must be 4-d [N, C, H, W], got {len(shape)} dimensions")
-    handle = _network_handle(net, shape[1])
-    # Output shapes by input shape, kept beside the handle: one dict lookup instead of a
-    # C++ call per forward.
-    shapes = net.compiled.setdefault("cpu_out_shapes", {})
-    out = shapes.get(shape)
-    if out is None:
-        out = shapes[shape] = handle.out_shape(shape[0], shape[2], shape[3])
-    n, ho, wo, c = out
+    if x.dim() != 4:
+        raise ValueError(f"run_network: x must be 4-d [N, C, H, W], got {x.dim()} dimensions")
+    handle = _network_handle(net, x.shape[1])
+    n, _, h, w = x.shape
+    _, ho, wo, c = handle.out_shape(n, h, w)
     array, nchw = _network_input(x)
     if flat and ho == 1 and wo == 1:
-        y = torch.empty((n, c), dtype=x.dtype, device=x.device)
-        if POISON_OUTPUTS:
-            y.fill_(float("nan"))
+        y = _new_output((n, c), x)
         handle.run(array, y.numpy().reshape(n, 1, 1, c), isa, nchw)
         return y
     y = _new_output((n, c, ho, wo), x)
