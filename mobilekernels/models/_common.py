@@ -32,7 +32,7 @@ class PooledClassifier(PlanOwner, nn.Module):
         if isinstance(x, torch.Tensor) and x.dim() == 4 and _plain_eager((x,)):
             single = self.single_network()
             if single is not None:
-                return single[0].run_eager(x, flat=True)  # = post(net(x)): flattened [N, C]
+                return single[0]._run_eager(x, flat=True)  # = post(net(x)): flattened [N, C]
         x = self.avgpool(self.features(x))
         return self.classifier(torch.flatten(x, 1))
 

@@ -210,10 +210,10 @@ class FusedSequential(PlanOwner, nn.Sequential):
         if x.dim() == 2:  # a head of Linear layers on [N, C]: one call on the [N, C, 1, 1] view
             if len(plan.steps) == 1 and isinstance(plan.steps[0], Network) and all(
                     layer.op == "pwconv_bn_act" for layer in plan.steps[0].layers):
-                return plan.steps[0].run_eager(x[:, :, None, None], flat=True)
+                return plan.steps[0]._run_eager(x[:, :, None, None], flat=True)
             return super().forward(x)
         for step in plan.steps:
-            x = step.run_eager(x) if isinstance(step, Network) else step(x)
+            x = step._run_eager(x) if isinstance(step, Network) else step(x)
         return x
 
     def single_network(self):

@@ -48,10 +48,10 @@ class Network:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if isinstance(x, torch.Tensor) and custom_ops._plain_eager((x,)):
-            return self.run_eager(x)
+            return self._run_eager(x)
         return self._per_op(x)
 
-    def run_eager(self, x: torch.Tensor, flat: bool = False) -> torch.Tensor:
+    def _run_eager(self, x: torch.Tensor, flat: bool = False) -> torch.Tensor:
         """__call__ for a caller that has checked x is a tensor in plain eager inference
         (each torch call costs ~10-15 us after a network's pass has evicted torch's code
         and data: the module path repeats none). flat: the output flattened to [N, -1]."""
