@@ -16,7 +16,7 @@ import torch
 from . import _ext, machine, models
 from .nn import unfused_copy
 from .inference import compile_for_inference
-from .timing import measure_interleaved
+from .timing import measure_interleaved, paired_speedup
 
 TORCHVISION_NAMES = ("mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small")
 
@@ -140,8 +140,10 @@ def run(args) -> dict:
 
     with torch.no_grad(), tqdm(total=len(variants) * args.iters, desc="timing", file=sys.stderr,
                                leave=False) as bar:
-        # Interleaved rounds: the ratios between variants survive this kind of machine's noise.
-        results = measure_interleaved(dict(variants), args.iters, args.warmup, args.device, progress=bar)
+        # Interleaved rounds of ~4 calls: the ratios between variants survive this kind of
+        # machine's noise, and the paired ratios (round by round) its slow spells too.
+        results = measure_interleaved(dict(variants), args.iters, args.warmup, args.device,
+                                      rounds=max(5, args.iters // 4), progress=bar)
 
     ceil = machine.ceilings(args.device)
     flops = 2 * prof.macs * args.batch
@@ -151,8 +153,10 @@ def run(args) -> dict:
         r["GFLOPs"] = flops / (r["median_ms"] / 1e3) / 1e9
         r["pct_matmul_peak"] = 100 * r["GFLOPs"] / ceil["matmul_GFLOPs"]
         r["speedup_vs_eager"] = base / r["median_ms"]
+        r["paired_speedup_vs_eager"] = paired_speedup(r, results["torch eager"])
         if "onnxruntime" in results:
             r["speedup_vs_onnxruntime"] = results["onnxruntime"]["median_ms"] / r["median_ms"]
+            r["paired_speedup_vs_onnxruntime"] = paired_speedup(r, results["onnxruntime"])
     return {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "model": args.model, "width": args.width, "origin": origin, "batch": args.batch,
@@ -173,15 +177,19 @@ def table(rec: dict) -> str:
         f"({'OK' if rec['numerics']['ok'] else 'MISMATCH'})",
         "",
         f"| {'variant':<15} | {'median ms':>9} | {'p10-p90 ms':>15} | {'img/s':>8} | {'GFLOP/s':>7} "
-        f"| {'% matmul':>8} | {'vs eager':>8} | {'vs ORT':>6} |",
-        f"|{'-' * 17}|{'-' * 11}|{'-' * 17}|{'-' * 10}|{'-' * 9}|{'-' * 10}|{'-' * 10}|{'-' * 8}|",
+        f"| {'% matmul':>8} | {'vs eager':>8} | {'vs ORT':>6} | {'paired: eager':>13} | {'ORT':>5} |",
+        f"|{'-' * 17}|{'-' * 11}|{'-' * 17}|{'-' * 10}|{'-' * 9}|{'-' * 10}|{'-' * 10}|{'-' * 8}|{'-' * 15}|"
+        f"{'-' * 7}|",
     ]
     for name, r in rec["results"].items():
         lines.append(
             f"| {name:<15} | {r['median_ms']:9.2f} | {r['p10_ms']:6.2f} - {r['p90_ms']:6.2f} | "
             f"{r['images_per_s']:8.1f} | {r['GFLOPs']:7.1f} | {r['pct_matmul_peak']:7.1f}% | "
             f"{r['speedup_vs_eager']:7.2f}x | "
-            + (f"{r['speedup_vs_onnxruntime']:5.2f}x |" if "speedup_vs_onnxruntime" in r else f"{'-':>6} |"))
+            + (f"{r['speedup_vs_onnxruntime']:5.2f}x |" if "speedup_vs_onnxruntime" in r else f"{'-':>6} |")
+            + f" {r['paired_speedup_vs_eager']:12.2f}x |"
+            + (f" {r['paired_speedup_vs_onnxruntime']:4.2f}x |" if "paired_speedup_vs_onnxruntime" in r
+               else f" {'-':>5} |"))
     lines += [f"note: {n}" for n in rec["notes"]]
     return "\n".join(lines)
 

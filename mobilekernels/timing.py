@@ -65,11 +65,15 @@ def measure_interleaved(fns: dict, iters: int, warmup: int, device: str = "cpu",
     70 us GEMM ran 115-185 us for the first ~15 calls after a 50 ms sleep, 63-90 after a
     50 ms spin), which charged short calls, the faster variant's most, the ramp; and it
     spins on vector work (see spin).
+    Each summary also holds the median of each round (`round_medians_ms`): paired_speedup
+    compares two variants round by round, each pair ~0.1 s apart, so a slow spell of a
+    few seconds shifts both sides of a pair, not the ratio.
     Returns {name: summary}."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times = {name: [] for name in fns}
+    round_medians = {name: [] for name in fns}
     per_round = max(1, -(-iters // rounds))
     for r in range(rounds):
         for name, fn in fns.items():
@@ -78,8 +82,19 @@ def measure_interleaved(fns: dict, iters: int, warmup: int, device: str = "cpu",
                 if device == "cpu" and pause > 0:
                     spin(pause)  # let the previous variant's workers go idle
                 fn()  # untimed: warms this variant's caches after the others ran
-                times[name].extend(_timed_calls(fn, n, device, progress))
-    return {name: summarize(t) for name, t in times.items()}
+                turn = _timed_calls(fn, n, device, progress)
+                times[name].extend(turn)
+                round_medians[name].append(statistics.median(turn) * 1e3)
+    return {name: dict(summarize(t), round_medians_ms=round_medians[name]) for name, t in times.items()}
+
+
+def paired_speedup(fast: dict, slow: dict) -> float:
+    """How many times faster `fast` ran than `slow` (summaries of one measure_interleaved
+    run): the median over rounds of slow's round median / fast's."""
+    pairs = list(zip(fast["round_medians_ms"], slow["round_medians_ms"]))
+    if not pairs:
+        raise ValueError("paired_speedup: the summaries hold no rounds")
+    return statistics.median(s / f for f, s in pairs)
 
 
 def summarize(times: list) -> dict:

@@ -68,3 +68,21 @@ def test_measure_interleaved_spins_between_turns():
     assert cpu >= 0.8 * 10 * 0.02  # the wait ran on the CPU, not asleep
     turns = "".join(order[2:])  # after the warm-up: [untimed + 2 timed] per turn
     assert turns == "aaabbb" * 5
+    assert len(res["a"]["round_medians_ms"]) == 5 and len(res["b"]["round_medians_ms"]) == 5
+
+
+def test_paired_speedup_follows_the_rounds_not_the_pooled_medians():
+    """A slow spell moves both variants' times alike round by round, so the round-by-round
+    ratio stays 2x where the pooled medians need not. It fails loudly on no rounds."""
+    from mobilekernels import timing
+
+    fast = {"round_medians_ms": [1.0, 1.0, 1.0, 3.0, 3.0]}
+    slow = {"round_medians_ms": [2.0, 2.0, 2.0, 6.0, 6.0]}
+    assert timing.paired_speedup(fast, slow) == 2.0
+    assert timing.paired_speedup(slow, fast) == 0.5
+    # A spell (3x) that starts between the two turns of round 3: pooled medians 1 and 6
+    # read 6x; round by round it is 2x.
+    assert timing.paired_speedup({"round_medians_ms": [1.0, 1.0, 1.0, 3.0, 3.0]},
+                                 {"round_medians_ms": [2.0, 2.0, 6.0, 6.0, 6.0]}) == 2.0
+    with pytest.raises(ValueError, match="no rounds"):
+        timing.paired_speedup({"round_medians_ms": []}, {"round_medians_ms": []})
