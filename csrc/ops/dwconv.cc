@@ -29,17 +29,31 @@ DwconvRowKernel dwconv_row_kernel(Isa isa) {
 void dwconv_rows(Isa isa, const DwconvParams& p, const float* x, const float* packed, float* y_row, int64_t oy,
                  int64_t oy_end) {
   const int64_t out_row = p.out_width * p.channels;
+  const DwconvRowKernel kernel = dwconv_row_kernel(isa);
+  // Rows in pairs where the pair kernels take them. A row that cannot pair (its window
+  // crosses the top padding) goes alone, so the next one starts a pair: pairing (0, 1)
+  // made both single rows, and a part of a split image that began at the top then had 3
+  // single rows of 7 where the other had 1 (14x14 over 2 threads). Same bits either way.
+  const auto in_pairs = [&](auto pair_kernel) {
+    const bool pairs = tuning().dw_row_pairs, pairs_s2 = tuning().dw_row_pairs_s2;
+    while (oy + 1 < oy_end) {
+      if (tuning().dw_pair_skip_single && !dwconv_pair_rows(p, oy, pairs, pairs_s2)) {
+        kernel(p, x, packed, y_row, oy);
+        ++oy;
+        y_row += out_row;
+        continue;
+      }
+      pair_kernel(p, x, packed, y_row, oy);
+      oy += 2;
+      y_row += 2 * out_row;
+    }
+  };
 #if defined(MK_HAVE_AVX512)
-  if (isa == Isa::kAvx512) {
-    for (; oy + 1 < oy_end; oy += 2, y_row += 2 * out_row) dwconv_rows2_avx512(p, x, packed, y_row, oy);
-  }
+  if (isa == Isa::kAvx512) in_pairs(dwconv_rows2_avx512);
 #endif
 #if defined(MK_HAVE_AVX2)
-  if (isa == Isa::kAvx2 && tuning().dw_row_pairs_avx2) {
-    for (; oy + 1 < oy_end; oy += 2, y_row += 2 * out_row) dwconv_rows2_avx2(p, x, packed, y_row, oy);
-  }
+  if (isa == Isa::kAvx2 && tuning().dw_row_pairs_avx2) in_pairs(dwconv_rows2_avx2);
 #endif
-  const DwconvRowKernel kernel = dwconv_row_kernel(isa);
   for (; oy < oy_end; ++oy, y_row += out_row) kernel(p, x, packed, y_row, oy);
 }
 

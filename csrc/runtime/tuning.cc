@@ -58,6 +58,7 @@ const Switch kSwitches[] = {
     {"net_nchw_conv", &Tuning::net_nchw_conv},
     {"gemm_stream_dense", &Tuning::gemm_stream_dense},
     {"gemm_balance_cols", &Tuning::gemm_balance_cols},
+    {"dw_pair_skip_single", &Tuning::dw_pair_skip_single},
 };
 
 std::atomic<bool>& find(const std::string& name) {

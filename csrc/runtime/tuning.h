@@ -76,6 +76,9 @@ struct Tuning {
   // Depthwise driver: the pool splits output rows in pairs, so each chunk keeps the
   // kernels' row pairs (ops/dwconv.cc).
   std::atomic<bool> dw_pair_chunks{true};
+  // Depthwise rows: a row that cannot pair goes alone and the next starts a pair, instead
+  // of both going alone (ops/dwconv.cc dwconv_rows).
+  std::atomic<bool> dw_pair_skip_single{true};
   // AVX-512 64-column tiles' k loop with A rows and B panels from one base each plus
   // strides (kernels/avx512/gemm_avx512.cc).
   std::atomic<bool> gemm_lean_loop{true};

@@ -2,6 +2,7 @@
 // over random shapes (channel tails, 1x1 images, strides, dilation, asymmetric padding).
 // Outputs are NaN-poisoned so an unwritten element fails.
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -211,7 +212,9 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   // 7-pixel rows in 7-pixel groups or not (dw_seven_groups, with dw_edge_groups); 5x5
   // stride-2 loads through base + stride offsets or not (dw_pair_offsets, likewise); a
   // group's channel blocks in one call or one call each (dw_pair_block_loop, by height);
-  // 5x5 FMAs grouped by kernel row or by input row (dw_pair_kernel_rows, at random).
+  // 5x5 FMAs grouped by kernel row or by input row (dw_pair_kernel_rows, at random); a row
+  // that cannot pair alone and the next starting a pair, or both alone (dw_pair_skip_single,
+  // at random).
   std::mt19937 rng(11);
   auto& pool = mk::ThreadPool::instance();
   const int saved_threads = pool.num_threads();
@@ -222,6 +225,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   const bool saved_offsets = mk::get_tuning("dw_pair_offsets");
   const bool saved_block_loop = mk::get_tuning("dw_pair_block_loop");
   const bool saved_kernel_rows = mk::get_tuning("dw_pair_kernel_rows");
+  const bool saved_skip = mk::get_tuning("dw_pair_skip_single");
   const int channel_counts[] = {7, 16, 40, 100};
   int cases = 0;
   for (bool pairs : {true, false}) {
@@ -237,6 +241,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
           const int stride = 1 + static_cast<int>(h % 2 == 1 ? rng() % 2 : h / 2 % 2);
           mk::set_tuning("dw_pair_block_loop", h % 2 == 0);  // even heights (both strides) in one call
           mk::set_tuning("dw_pair_kernel_rows", rng() % 2 == 0);
+          mk::set_tuning("dw_pair_skip_single", rng() % 2 == 0);
           const int64_t widths[] = {3, 7, 8, 9, 14, 17, 24, 29, 56};
           const int64_t w = widths[rng() % 9];
           Case cs{1 + int64_t(h % 2), h, w, channel_counts[rng() % 4], k, stride, 1, 0, 0, 0, 0,
@@ -267,6 +272,53 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   mk::set_tuning("dw_pair_block_loop", saved_block_loop);
   mk::set_tuning("dw_pair_kernel_rows", saved_kernel_rows);
   mk::set_tuning("dw_pair_chunks", saved_chunks);
+  mk::set_tuning("dw_pair_skip_single", saved_skip);
   pool.set_num_threads(saved_threads);
   CHECK(cases >= 70);
+}
+
+TEST_CASE("dwconv: rows in pairs or alone give the same bits") {
+  // Which rows pair depends on the thread split and on a fused block's row bands, and the
+  // network's outputs must not: a pair computes each output with the single-row kernel's
+  // FMAs in the same order. Compared bit for bit with every row alone, where an ISA pairs.
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  const bool saved_pairs = mk::get_tuning("dw_row_pairs"), saved_s2 = mk::get_tuning("dw_row_pairs_s2");
+  const bool saved_avx2 = mk::get_tuning("dw_row_pairs_avx2"), saved_skip = mk::get_tuning("dw_pair_skip_single");
+  const auto set_pairs = [](bool on, bool skip) {
+    for (const char* name : {"dw_row_pairs", "dw_row_pairs_s2", "dw_row_pairs_avx2"}) mk::set_tuning(name, on);
+    mk::set_tuning("dw_pair_skip_single", skip);
+  };
+  int compared = 0;
+  for (int i = 0; i < 24; ++i) {
+    const int k = i % 2 == 0 ? 3 : 5, stride = 1 + i / 2 % 2;
+    Case cs{1, 5 + int64_t(rng() % 20), 3 + int64_t(rng() % 30), 1 + int64_t(rng() % 70), k, stride, 1, 0, 0, 0, 0,
+            static_cast<mk::Activation>(rng() % mk::kNumActivations)};
+    cs.pad_t = cs.pad_l = cs.pad_b = cs.pad_r = (k - 1) / 2;
+    if (i % 3 == 0) cs.pad_t = k - 1, cs.pad_b = 0;  // only the top padded: a row that cannot pair first
+    const int64_t ho = mk::conv_out_size(cs.h, k, stride, cs.pad_t, cs.pad_b, 1, "h");
+    const int64_t wo = mk::conv_out_size(cs.w, k, stride, cs.pad_l, cs.pad_r, 1, "w");
+    std::vector<float> x(cs.h * cs.w * cs.c), packed((k * k + 1) * cs.c);
+    for (float& v : x) v = val(rng);
+    for (float& v : packed) v = val(rng);
+    for (mk::Isa isa : mktest::isas()) {
+      if (isa == mk::Isa::kScalar) continue;
+      set_pairs(false, false);
+      const std::vector<float> alone = run(cs, x, packed, ho, wo, isa);
+      for (bool skip : {true, false}) {
+        set_pairs(true, skip);
+        const std::vector<float> paired = run(cs, x, packed, ho, wo, isa);
+        bool same = true;
+        for (size_t j = 0; j < alone.size(); ++j) same = same && std::memcmp(&alone[j], &paired[j], sizeof(float)) == 0;
+        CHECK_MSG(same, "isa=%s k=%d s=%d h=%lld w=%lld c=%lld skip=%d: paired rows differ in their bits",
+                  mk::isa_name(isa), k, stride, (long long)cs.h, (long long)cs.w, (long long)cs.c, int(skip));
+        ++compared;
+      }
+    }
+  }
+  mk::set_tuning("dw_row_pairs", saved_pairs);
+  mk::set_tuning("dw_row_pairs_s2", saved_s2);
+  mk::set_tuning("dw_row_pairs_avx2", saved_avx2);
+  mk::set_tuning("dw_pair_skip_single", saved_skip);
+  CHECK(compared >= 48 || mktest::isas().size() == 1);
 }
