@@ -36,8 +36,9 @@ void dwconv_rows(Isa isa, const DwconvParams& p, const float* x, const float* pa
   // single rows of 7 where the other had 1 (14x14 over 2 threads). Same bits either way.
   const auto in_pairs = [&](auto pair_kernel) {
     const bool pairs = tuning().dw_row_pairs, pairs_s2 = tuning().dw_row_pairs_s2;
+    const bool skip_single = tuning().dw_pair_skip_single;
     while (oy + 1 < oy_end) {
-      if (tuning().dw_pair_skip_single && !dwconv_pair_rows(p, oy, pairs, pairs_s2)) {
+      if (skip_single && !dwconv_pair_rows(p, oy, pairs, pairs_s2)) {
         kernel(p, x, packed, y_row, oy);
         ++oy;
         y_row += out_row;
