@@ -106,6 +106,9 @@ struct Tuning {
   std::atomic<bool> gemm_avx2_tall8{true};
   // ... each row tile prefetches a slice of the next column tile's B panel into L2.
   std::atomic<bool> gemm_avx2_stream{true};
+  // ... rows not a multiple of 6 in 6- and 5-row tiles where they fit (m = 49: 4 x 6 + 5 x 5),
+  // not 6-row tiles and a short rest.
+  std::atomic<bool> gemm_avx2_fives{true};
   // Depthwise 5x5 stride-2 row pairs (AVX2): loads addressed as a few bases plus 0-2 channel strides
   // instead of one pointer advanced per load (kernels/dwconv_pairs.h).
   std::atomic<bool> dw_pair_offsets{true};

@@ -101,17 +101,18 @@ TEST_CASE("pwconv: K chunks and 64/32-column tiles match the reference") {
 
 // The AVX-512 row loop's 12-row tiles for column tiles of <= 16 columns (gemm_tall_narrow,
 // gemm_tall_ymm for <= 8; 33-48-column tails split as 32 + the rest, gemm_split_tails), the
-// AVX2 row loop, its 12 x 8 tiles for rests of <= 8 and its next-panel prefetch
-// (gemm_avx2_rows, gemm_avx2_tall8, gemm_avx2_stream) on
-// and off: 12-row tiles then 6-row and partial ones, full and masked columns, K chunks
-// (partial sums through Y) and K = 1.
+// AVX2 row loop, its 12 x 8 tiles for rests of <= 8, its next-panel prefetch and its 5-row
+// tiles (gemm_avx2_rows, gemm_avx2_tall8, gemm_avx2_stream, gemm_avx2_fives) on and off:
+// 12-row tiles then 6-row and partial ones, 6- and 5-row tiles (m = 10, 23, 29, 49), full
+// and masked columns, K chunks (partial sums through Y) and K = 1.
 TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
   std::mt19937 rng(17);
   const bool saved = mk::get_tuning("gemm_tall_narrow"), saved_chunks = mk::get_tuning("gemm_k_chunks");
   const bool saved_ymm = mk::get_tuning("gemm_tall_ymm"), saved_split = mk::get_tuning("gemm_split_tails");
   const bool saved_rows2 = mk::get_tuning("gemm_avx2_rows"), saved_tall8 = mk::get_tuning("gemm_avx2_tall8");
-  const bool saved_stream2 = mk::get_tuning("gemm_avx2_stream");
+  const bool saved_stream2 = mk::get_tuning("gemm_avx2_stream"), saved_fives = mk::get_tuning("gemm_avx2_fives");
   for (int mode = 0; mode < 3; ++mode) {
+    mk::set_tuning("gemm_avx2_fives", mode > 0);
     mk::set_tuning("gemm_tall_narrow", mode > 0);
     mk::set_tuning("gemm_tall_ymm", mode > 0);
     mk::set_tuning("gemm_split_tails", mode > 0);
@@ -119,7 +120,7 @@ TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
     mk::set_tuning("gemm_avx2_tall8", mode > 0);
     mk::set_tuning("gemm_avx2_stream", mode == 1);
     mk::set_tuning("gemm_k_chunks", mode == 2);
-    for (int64_t m : {12, 13, 29, 49}) {
+    for (int64_t m : {10, 12, 13, 23, 29, 49}) {
       for (int64_t n : {5, 8, 9, 16, 40, 48, 72, 80, 112, 144, 200}) {
         check_case(rng, m, n, mode == 2 ? 300 : 1 + int64_t(rng() % 40), static_cast<int>(mk::Activation::kRelu6),
                    n % 2 == 0);
@@ -130,6 +131,7 @@ TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
   mk::set_tuning("gemm_avx2_rows", saved_rows2);
   mk::set_tuning("gemm_avx2_tall8", saved_tall8);
   mk::set_tuning("gemm_avx2_stream", saved_stream2);
+  mk::set_tuning("gemm_avx2_fives", saved_fives);
   mk::set_tuning("gemm_tall_ymm", saved_ymm);
   mk::set_tuning("gemm_split_tails", saved_split);
   mk::set_tuning("gemm_k_chunks", saved_chunks);

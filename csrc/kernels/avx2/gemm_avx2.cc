@@ -221,17 +221,31 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
   // The next column tile's B panel, a slice per row tile, prefetched into L2 while this
   // one computes (gemm_avx2_stream): a network's weights come from L3 or DRAM, and a
   // column tile's first row tile otherwise waits for its panel line by line.
+  // Row tiles of 6, and of 5 where m is not a multiple of 6 and 5-row tiles can take the
+  // rest (gemm_avx2_fives; m = 49: 4 x 6 + 5 x 5 rows instead of 8 x 6 + 1). A tile of
+  // r < 5 rows has 2r FMA chains: at the FMA latency (4 cycles, 2 per cycle) it runs at
+  // r / 4 of the rate, so the 1-row rest of m = 49 cost 4 cycles per k step for 2 FMAs.
+  const int64_t tiles = (m + 5) / 6;
+  const int64_t fives = m % 6 != 0 && m >= 5 * tiles && tuning().gemm_avx2_fives ? 6 * tiles - m : 0;
+  const int64_t sixes = fives ? tiles - fives : m / 6;
   const char* next = nullptr;
   int64_t slice = 0;
   if (nr == 16 && p.panels && n0 + 16 < N && m >= 6 && tuning().gemm_avx2_stream) {
     next = reinterpret_cast<const char*>(gemm_b_column(p, packed, n0 + 16));
-    slice = ((p.k + 1) * kGemmPanel * static_cast<int64_t>(sizeof(float)) / (m / 6) + 63) / 64 * 64;
+    slice = ((p.k + 1) * kGemmPanel * static_cast<int64_t>(sizeof(float)) / (sixes + fives) + 63) / 64 * 64;
   }
-  for (int64_t t = 0; i + 6 <= m; i += 6, ++t) {
+  int64_t t = 0;
+  for (; t < sixes; i += 6, ++t) {
     at(i, xi, ri, yi);
     if (next) tile<6, true, A, true>(p, n0, nr, xi, packed, ri, yi, next + t * slice, next + (t + 1) * slice);
     else if (nr == 16) tile<6, true, A>(p, n0, nr, xi, packed, ri, yi);
     else tile<6, false, A>(p, n0, nr, xi, packed, ri, yi);
+  }
+  for (; t < sixes + fives; i += 5, ++t) {
+    at(i, xi, ri, yi);
+    if (next) tile<5, true, A, true>(p, n0, nr, xi, packed, ri, yi, next + t * slice, next + (t + 1) * slice);
+    else if (nr == 16) tile<5, true, A>(p, n0, nr, xi, packed, ri, yi);
+    else tile<5, false, A>(p, n0, nr, xi, packed, ri, yi);
   }
   if (i < m) {
     at(i, xi, ri, yi);
