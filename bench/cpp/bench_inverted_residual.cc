@@ -3,7 +3,8 @@
 //   mk_bench_inverted_residual H W CIN HIDDEN COUT K S SE(0/1) [threads=1] [isa=auto]
 // (MK_BANDS_ONLY=1: row bands only; MK_PHASES=1: and their time per phase; MK_STEM=1: the
 // block's input is a 3x3 stride-2 stem conv's output from a 2H x 2W x 3 image, computed
-// band by band as in a network's first step: HIDDEN must equal CIN, "expand" is the stem)
+// band by band as in a network's first step: HIDDEN must equal CIN, "expand" is the stem;
+// MK_BAND_PIXELS=N: row bands of ~N output pixels instead of the default ~384)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -50,6 +51,8 @@ int main(int argc, char** argv) {
                              ho, wo, k, s, pad, pad, pad, pad, mk::Activation::kRelu6, mk::Activation::kRelu6,
                              mk::Activation::kRelu, mk::Activation::kHardsigmoid, residual};
   a.panels = true;
+  // MK_BAND_PIXELS=N: the row bands' target output pixels (InvertedResidualArgs::band_pixels).
+  if (const char* bp = std::getenv("MK_BAND_PIXELS")) a.band_pixels = std::atoll(bp);
   // MK_STEM=1: the stem conv (3 -> CIN, 3x3, stride 2, padding 1) from the image.
   mk::FloatBuffer image, stem_w;
   mk::ConvArgs stem{};
