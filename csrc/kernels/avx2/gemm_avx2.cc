@@ -218,16 +218,17 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
     }
     return;
   }
-  // The next column tile's B panel, a slice per row tile, prefetched into L2 while this
-  // one computes (gemm_avx2_stream): a network's weights come from L3 or DRAM, and a
-  // column tile's first row tile otherwise waits for its panel line by line.
   // Row tiles of 6, and of 5 where m is not a multiple of 6 and 5-row tiles can take the
   // rest (gemm_avx2_fives; m = 49: 4 x 6 + 5 x 5 rows instead of 8 x 6 + 1). A tile of
   // r < 5 rows has 2r FMA chains: at the FMA latency (4 cycles, 2 per cycle) it runs at
   // r / 4 of the rate, so the 1-row rest of m = 49 cost 4 cycles per k step for 2 FMAs.
+  // Each row sums its k in the same order in any tile: the split changes no bits.
   const int64_t tiles = (m + 5) / 6;
   const int64_t fives = m % 6 != 0 && m >= 5 * tiles && tuning().gemm_avx2_fives ? 6 * tiles - m : 0;
   const int64_t sixes = fives ? tiles - fives : m / 6;
+  // The next column tile's B panel, a slice per row tile, prefetched into L2 while this
+  // one computes (gemm_avx2_stream): a network's weights come from L3 or DRAM, and a
+  // column tile's first row tile otherwise waits for its panel line by line.
   const char* next = nullptr;
   int64_t slice = 0;
   if (nr == 16 && p.panels && n0 + 16 < N && m >= 6 && tuning().gemm_avx2_stream) {
