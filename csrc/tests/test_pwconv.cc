@@ -232,30 +232,45 @@ TEST_CASE("pwconv: k-pair column rests match the reference and give the same bit
 // A column's bits do not depend on the tile that computes it: the AVX2 12 x 8 tile and the
 // masked 6 x 16 one run the same FMAs in the same order (a network's bands and the per-op
 // drivers split rows differently).
-TEST_CASE("pwconv: AVX2 12x8 rest tiles give the 6x16 tile's bits") {
+// Row and column tilings that must not change a result's bits (each row sums its k in the
+// same order in any tile): the AVX2 12x8 tiles for column rests of <= 8 (gemm_avx2_tall8)
+// and the 5-row tiles for rows not a multiple of 6 (gemm_avx2_fives), on against off.
+TEST_CASE("pwconv: AVX2 12x8 rest tiles and 5-row tiles give the 6x16 tiles' bits") {
   if (!mk::cpu_has_avx2_fma()) return;
   std::mt19937 rng(29);
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
-  const bool saved = mk::get_tuning("gemm_avx2_tall8");
-  for (int64_t n : {3, 8, 24, 40, 200}) {
-    for (int64_t m : {11, 12, 29}) {
-      const int64_t k = 1 + int64_t(rng() % 50);
-      std::vector<float> x(m * k), packed((k + 1) * n), res(m * n), y[2];
-      for (float& v : x) v = val(rng);
-      for (float& v : packed) v = val(rng);
-      for (float& v : res) v = val(rng);
-      for (int on = 0; on < 2; ++on) {
-        mk::set_tuning("gemm_avx2_tall8", on == 1);
-        y[on].assign(m * n, std::numeric_limits<float>::quiet_NaN());
-        mk::pwconv_bn_act(mk::PwconvArgs{x.data(), packed.data(), res.data(), y[on].data(), m,
-                                         mk::GemmParams{k, n, mk::Activation::kHardswish}},
-                          mk::Isa::kAvx2);
+  struct Split {
+    const char* name;
+    std::vector<int64_t> ns, ms;
+  };
+  const Split splits[] = {{"gemm_avx2_tall8", {3, 8, 24, 40, 200}, {11, 12, 29}},
+                          {"gemm_avx2_fives", {16, 24, 48, 200}, {5, 10, 23, 49, 100}}};
+  for (const Split& split : splits) {
+    const bool saved = mk::get_tuning(split.name);
+    for (int64_t n : split.ns) {
+      for (int64_t m : split.ms) {
+        const int64_t k = 1 + int64_t(rng() % 50);
+        std::vector<float> x(m * k), packed((k + 1) * n), res(m * n), y[2];
+        for (float& v : x) v = val(rng);
+        for (float& v : packed) v = val(rng);
+        for (float& v : res) v = val(rng);
+        std::vector<float> panels(mk::gemm_panels_size(k, n));
+        mk::pack_gemm_panels(packed.data(), k, n, panels.data());
+        for (int on = 0; on < 2; ++on) {
+          mk::set_tuning(split.name, on == 1);
+          y[on].assign(m * n, std::numeric_limits<float>::quiet_NaN());
+          const bool use_panels = m % 2 == 1;  // both B layouts over the cases
+          mk::pwconv_bn_act(mk::PwconvArgs{x.data(), use_panels ? panels.data() : packed.data(), res.data(),
+                                           y[on].data(), m,
+                                           mk::GemmParams{k, n, mk::Activation::kHardswish, use_panels}},
+                            mk::Isa::kAvx2);
+        }
+        CHECK_MSG(std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float)) == 0,
+                  "%s: m=%lld n=%lld k=%lld gave other bits", split.name, (long long)m, (long long)n, (long long)k);
       }
-      CHECK_MSG(std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float)) == 0,
-                "m=%lld n=%lld k=%lld: 12x8 tiles gave other bits", (long long)m, (long long)n, (long long)k);
     }
+    mk::set_tuning(split.name, saved);
   }
-  mk::set_tuning("gemm_avx2_tall8", saved);
 }
 
 TEST_CASE("pwconv: weight rows scaled per k (an SE gate folded) in either layout hold the same products") {
