@@ -51,7 +51,6 @@ int main(int argc, char** argv) {
                              ho, wo, k, s, pad, pad, pad, pad, mk::Activation::kRelu6, mk::Activation::kRelu6,
                              mk::Activation::kRelu, mk::Activation::kHardsigmoid, residual};
   a.panels = true;
-  // MK_BAND_PIXELS=N: the row bands' target output pixels (InvertedResidualArgs::band_pixels).
   if (const char* bp = std::getenv("MK_BAND_PIXELS")) a.band_pixels = std::atoll(bp);
   // MK_STEM=1: the stem conv (3 -> CIN, 3x3, stride 2, padding 1) from the image.
   mk::FloatBuffer image, stem_w;

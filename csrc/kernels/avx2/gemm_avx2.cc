@@ -4,6 +4,8 @@
 // beyond nr use masked loads/stores, so nothing outside X, W, R or Y is touched.
 #include <immintrin.h>
 
+#include <type_traits>
+
 #include "../gemm.h"
 #include "activation_avx2.h"
 #include "../../runtime/tuning.h"
@@ -235,19 +237,18 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
     next = reinterpret_cast<const char*>(gemm_b_column(p, packed, n0 + 16));
     slice = ((p.k + 1) * kGemmPanel * static_cast<int64_t>(sizeof(float)) / (sixes + fives) + 63) / 64 * 64;
   }
-  int64_t t = 0;
-  for (; t < sixes; i += 6, ++t) {
-    at(i, xi, ri, yi);
-    if (next) tile<6, true, A, true>(p, n0, nr, xi, packed, ri, yi, next + t * slice, next + (t + 1) * slice);
-    else if (nr == 16) tile<6, true, A>(p, n0, nr, xi, packed, ri, yi);
-    else tile<6, false, A>(p, n0, nr, xi, packed, ri, yi);
-  }
-  for (; t < sixes + fives; i += 5, ++t) {
-    at(i, xi, ri, yi);
-    if (next) tile<5, true, A, true>(p, n0, nr, xi, packed, ri, yi, next + t * slice, next + (t + 1) * slice);
-    else if (nr == 16) tile<5, true, A>(p, n0, nr, xi, packed, ri, yi);
-    else tile<5, false, A>(p, n0, nr, xi, packed, ri, yi);
-  }
+  // Row tiles [t0, t1) of MR rows each, tile t streaming slice t of the next panel.
+  const auto row_tiles = [&](auto mr_tag, int64_t t0, int64_t t1) {
+    constexpr int MR = decltype(mr_tag)::value;
+    for (int64_t t = t0; t < t1; ++t, i += MR) {
+      at(i, xi, ri, yi);
+      if (next) tile<MR, true, A, true>(p, n0, nr, xi, packed, ri, yi, next + t * slice, next + (t + 1) * slice);
+      else if (nr == 16) tile<MR, true, A>(p, n0, nr, xi, packed, ri, yi);
+      else tile<MR, false, A>(p, n0, nr, xi, packed, ri, yi);
+    }
+  };
+  row_tiles(std::integral_constant<int, 6>{}, 0, sixes);
+  row_tiles(std::integral_constant<int, 5>{}, sixes, sixes + fives);
   if (i < m) {
     at(i, xi, ri, yi);
     tile_rows<A>(p, m - i, n0, nr, xi, packed, ri, yi);
