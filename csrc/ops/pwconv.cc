@@ -121,6 +121,8 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
       }
     }
   };
+  const bool two_tiles = isa == Isa::kAvx2 && kTileCols == kGemmPanel && p.seg == 0 && k_chunks == 1 &&
+                         tuning().gemm_avx2_gemv_pairs;
   // Small m (7x7 maps): split columns too, so batch 1 still uses every thread.
   const int64_t col_groups = blocks >= threads * 2 ? 1 : std::min(col_tiles, kMaxColumnGroups);
   const int64_t per_group = tiles_per_group(col_tiles, col_groups);
@@ -130,7 +132,18 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
       const int64_t m1 = std::min(a.m, m0 + block);
       const int64_t t0 = (job % col_groups) * per_group;
       const int64_t t1 = std::min(col_tiles, t0 + per_group);
-      for (int64_t t = t0; t < t1; ++t) column(t * kTileCols, std::min(kTileCols, p.n - t * kTileCols), m0, m1);
+      for (int64_t t = t0; t < t1; ++t) {
+#if defined(MK_HAVE_AVX2)
+        // GEMVs (<= 2 rows: a classifier, an SE block's FCs): two whole column tiles at once.
+        if (two_tiles && m1 - m0 <= 2 && t + 1 < t1 && (t + 2) * kTileCols <= p.n) {
+          gemm_two_tiles_avx2(p, m1 - m0, t * kTileCols, a.x + m0 * gemm_lda(p), a.packed,
+                              a.residual ? a.residual + m0 * p.n : nullptr, a.y + m0 * p.n);
+          ++t;
+          continue;
+        }
+#endif
+        column(t * kTileCols, std::min(kTileCols, p.n - t * kTileCols), m0, m1);
+      }
     }
   });
 }

@@ -109,6 +109,9 @@ struct Tuning {
   // ... rows not a multiple of 6 in 6- and 5-row tiles where they fit (m = 49: 4 x 6 + 5 x 5),
   // not 6-row tiles and a short rest.
   std::atomic<bool> gemm_avx2_fives{true};
+  // ... calls of <= 2 rows (a classifier, an SE block's FCs) two 16-column panels at a time:
+  // 4 or 8 FMA chains and two weight streams instead of 2 or 4 chains and one.
+  std::atomic<bool> gemm_avx2_gemv_pairs{true};
   // Depthwise 5x5 stride-2 row pairs (AVX2): loads addressed as a few bases plus 0-2 channel strides
   // instead of one pointer advanced per load (kernels/dwconv_pairs.h).
   std::atomic<bool> dw_pair_offsets{true};

@@ -137,6 +137,28 @@ TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
   mk::set_tuning("gemm_k_chunks", saved_chunks);
 }
 
+// GEMVs and 2-row calls (a classifier, an SE block's FCs) with the AVX2 path's two column
+// tiles at a time (gemm_avx2_gemv_pairs) on and off, at 1 and 2 threads (column groups of
+// odd tile counts leave a lone tile): whole pairs, a lone last tile, masked rests, residuals.
+TEST_CASE("pwconv: GEMV tile pairs match the reference") {
+  std::mt19937 rng(37);
+  const bool saved = mk::get_tuning("gemm_avx2_gemv_pairs");
+  const int64_t saved_threads = mk::ThreadPool::instance().num_threads();
+  for (int64_t threads : {1, 2}) {
+    mk::ThreadPool::instance().set_num_threads(threads);
+    for (int on = 0; on < 2; ++on) {
+      mk::set_tuning("gemm_avx2_gemv_pairs", on == 1);
+      for (int64_t m : {1, 2}) {
+        for (int64_t n : {16, 32, 33, 48, 64, 100, 240, 1000}) {
+          check_case(rng, m, n, 1 + int64_t(rng() % 300), int(rng() % mk::kNumActivations), n % 3 == 0);
+        }
+      }
+    }
+  }
+  mk::ThreadPool::instance().set_num_threads(saved_threads);
+  mk::set_tuning("gemm_avx2_gemv_pairs", saved);
+}
+
 // Column-tile rests of 17-63 columns as one lean tile of 2-3 panels, the last masked
 // (gemm_lean_narrow; rests of <= 8 past whole panels on ymm tiles or not, gemm_ymm_tails),
 // on and off: every rest width, rows in whole and partial tiles, residuals, a prefetch hint
@@ -235,7 +257,7 @@ TEST_CASE("pwconv: k-pair column rests match the reference and give the same bit
 // Row and column tilings that must not change a result's bits (each row sums its k in the
 // same order in any tile): the AVX2 12x8 tiles for column rests of <= 8 (gemm_avx2_tall8)
 // and the 5-row tiles for rows not a multiple of 6 (gemm_avx2_fives), on against off.
-TEST_CASE("pwconv: AVX2 12x8 rest tiles and 5-row tiles give the 6x16 tiles' bits") {
+TEST_CASE("pwconv: AVX2 12x8 rest tiles, 5-row tiles and GEMV tile pairs give the 6x16 tiles' bits") {
   if (!mk::cpu_has_avx2_fma()) return;
   std::mt19937 rng(29);
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
@@ -244,7 +266,8 @@ TEST_CASE("pwconv: AVX2 12x8 rest tiles and 5-row tiles give the 6x16 tiles' bit
     std::vector<int64_t> ns, ms;
   };
   const Split splits[] = {{"gemm_avx2_tall8", {3, 8, 24, 40, 200}, {11, 12, 29}},
-                          {"gemm_avx2_fives", {16, 24, 48, 200}, {5, 10, 23, 49, 100}}};
+                          {"gemm_avx2_fives", {16, 24, 48, 200}, {5, 10, 23, 49, 100}},
+                          {"gemm_avx2_gemv_pairs", {16, 32, 40, 48, 200, 240}, {1, 2, 3}}};
   for (const Split& split : splits) {
     const bool saved = mk::get_tuning(split.name);
     for (int64_t n : split.ns) {

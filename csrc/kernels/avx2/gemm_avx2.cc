@@ -255,7 +255,62 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
   }
 }
 
+// Rows [0, MR) (MR <= 2) of two whole 16-column tiles [n0, n0 + 32), dense A: each column
+// sums its k from the bias in order, as tile() does (same bits), with 2 * 2 * MR chains. A
+// GEMV's lone 1-row tile has 2 chains: 4 cycles (the FMA latency) per k step for 64 bytes
+// of B, under the bandwidth even of DRAM. Two tiles, not four: two weight streams measured
+// faster than four from L2 and L3 (bench/NOTES.md, session 26).
+template <int MR, Activation A>
+void two_tiles(const GemmParams& p, int64_t n0, const float* x, const float* packed, const float* residual,
+               float* y) {
+  static_assert(MR == 1 || MR == 2, "MR is 1 or 2");
+  const int64_t K = p.k, N = p.n, ldb = gemm_ldb(p), lda = gemm_lda(p);
+  const __m256i all = _mm256_set1_epi32(-1);
+  const float* b = gemm_b_column(p, packed, n0);
+  const float* d = gemm_b_column(p, packed, n0 + 16);
+  const __m256 bias0 = _mm256_loadu_ps(b + K * ldb), bias1 = _mm256_loadu_ps(b + K * ldb + 8);
+  const __m256 bias2 = _mm256_loadu_ps(d + K * ldb), bias3 = _mm256_loadu_ps(d + K * ldb + 8);
+  __m256 c00 = bias0, c01 = bias1, c02 = bias2, c03 = bias3;
+  __m256 c10 = bias0, c11 = bias1, c12 = bias2, c13 = bias3;
+  const float* x1 = x + (MR > 1 ? lda : 0);
+  for (int64_t kk = 0; kk < K; ++kk) {
+    const float* bk = b + kk * ldb;
+    const float* dk = d + kk * ldb;
+    const __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8);
+    const __m256 b2 = _mm256_loadu_ps(dk), b3 = _mm256_loadu_ps(dk + 8);
+    __m256 a = _mm256_broadcast_ss(x + kk);
+    c00 = _mm256_fmadd_ps(a, b0, c00);
+    c01 = _mm256_fmadd_ps(a, b1, c01);
+    c02 = _mm256_fmadd_ps(a, b2, c02);
+    c03 = _mm256_fmadd_ps(a, b3, c03);
+    if constexpr (MR > 1) {
+      a = _mm256_broadcast_ss(x1 + kk);
+      c10 = _mm256_fmadd_ps(a, b0, c10);
+      c11 = _mm256_fmadd_ps(a, b1, c11);
+      c12 = _mm256_fmadd_ps(a, b2, c12);
+      c13 = _mm256_fmadd_ps(a, b3, c13);
+    }
+  }
+  const float* r = residual ? residual + n0 : nullptr;
+  y += n0;
+  store_row<true, A>(c00, c01, r, y, all, all);
+  store_row<true, A>(c02, c03, r ? r + 16 : nullptr, y + 16, all, all);
+  if constexpr (MR > 1) {
+    store_row<true, A>(c10, c11, r ? r + N : nullptr, y + N, all, all);
+    store_row<true, A>(c12, c13, r ? r + N + 16 : nullptr, y + N + 16, all, all);
+  }
+}
+
 }  // namespace
+
+void gemm_two_tiles_avx2(const GemmParams& p, int64_t m, int64_t n0, const float* x, const float* packed,
+                         const float* residual, float* y) {
+  with_activation(p.act, [&](auto act) {
+    constexpr Activation A = decltype(act)::value;
+    if (m == 1) return two_tiles<1, A>(p, n0, x, packed, residual, y);
+    two_tiles<2, A>(p, n0, x, packed, residual, y);
+  });
+}
 
 void gemm_rows_avx2(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x, const float* packed,
                     const float* residual, float* y) {
