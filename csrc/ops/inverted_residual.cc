@@ -102,9 +102,10 @@ int64_t band_rows(const InvertedResidualArgs& a) {
 }
 
 // Output rows [oy_begin, oy_end) of image n. dw_out null: project each band into y;
-// otherwise write the depthwise rows to dw_out ([batch][out_h][out_w][hidden]) for SE.
+// otherwise write the depthwise rows to dw_out ([batch][out_h][out_w][hidden]) for SE,
+// and, with sums, add each band's channel sums to sums while its rows are in cache.
 void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_begin, int64_t oy_end, int64_t band,
-               float* dw_out) {
+               float* dw_out, float* sums = nullptr) {
   thread_local FloatBuffer window_buf, band_buf;  // per worker thread, reused
   const int64_t row_in = a.width * a.in_channels, row_hidden = a.width * a.hidden;
   const int64_t out_row = a.out_width * a.hidden;
@@ -155,6 +156,10 @@ void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_beg
     if (timing) t = PhaseClock::now();
     dwconv_rows(isa, p, src, a.dw, dst, oy0 - oy_shift, oy1 - oy_shift);
     if (timing) lap(&timing->dw_s, t);
+    if (sums) {
+      channel_sum_kernel(isa)(dst, (oy1 - oy0) * a.out_width, a.hidden, a.hidden, sums);
+      if (timing) lap(&timing->se_s, t);
+    }
     if (dw_out) continue;
     // A stem block's residual is its input rows, in the window: stride 1, so output row oy
     // is input row oy, inside [base, have) (inverted_residual keeps pad_top < kernel).
@@ -317,7 +322,12 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
       float* job_sums = sums + job * a.hidden;
       std::fill(job_sums, job_sums + a.hidden, 0.0f);
       if (oy_begin == oy_end) continue;
-      row_bands(a, isa, n, oy_begin, oy_end, band, dw_out);
+      // The channel sums band by band, each band's rows still in L1/L2 (ir_se_band_sums),
+      // or over the job's rows after (a strided walk of 8 channels at a time over rows
+      // that no longer fit the L2: 14x14x672 is 527 KB).
+      const bool band_sums = tuning().ir_se_band_sums;
+      row_bands(a, isa, n, oy_begin, oy_end, band, dw_out, band_sums ? job_sums : nullptr);
+      if (band_sums) continue;
       if (timing) t = PhaseClock::now();
       sum(dw_out + (n * out_pixels + oy_begin * a.out_width) * a.hidden, (oy_end - oy_begin) * a.out_width,
           a.hidden, a.hidden, job_sums);

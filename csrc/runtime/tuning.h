@@ -54,6 +54,9 @@ struct Tuning {
   // ... and its gate multiplies the project's weight rows instead of the depthwise output,
   // where the weights are the smaller (ops/inverted_residual.cc).
   std::atomic<bool> ir_se_fold{true};
+  // ... its channel sums taken band by band as the depthwise writes them, not over the
+  // job's rows afterwards.
+  std::atomic<bool> ir_se_band_sums{true};
   // AVX-512 GEMM: a column tile's row tiles in one kernel call.
   std::atomic<bool> gemm_row_loop{true};
   // AVX-512 row loop: column tiles of 9-16 columns in 12-row tiles (kernels/avx512).
