@@ -101,6 +101,9 @@ void gemm_tile_avx2(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, con
 // Rows [0, m) of columns [n0, n0 + nr) (nr <= 16): 6x16 tiles, or 12x8 ones for nr <= 8.
 void gemm_rows_avx2(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x,
                     const float* packed, const float* residual, float* y);
+// Rows [0, m) of columns [n0, n1), row tiles outer and column tiles inner (short K).
+void gemm_rows_cols_avx2(const GemmParams& p, int64_t m, int64_t n0, int64_t n1, const float* x,
+                         const float* packed, const float* residual, float* y);
 // Rows [0, m) (m <= 2, A dense: p.seg == 0) of the two whole 16-column tiles [n0, n0 + 32):
 // the tiles' bits, with twice the FMA chains (GEMVs: a lone 1-row tile waits on the FMA
 // latency every k step).

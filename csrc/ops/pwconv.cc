@@ -121,6 +121,9 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
       }
     }
   };
+  // AVX2, K <= 32 (expand layers): row tiles outer, column tiles inner (gemm_avx2_rows_outer).
+  const bool rows_outer = isa == Isa::kAvx2 && kTileCols == kGemmPanel && p.k <= 32 && k_chunks == 1 &&
+                          tuning().gemm_avx2_rows && tuning().gemm_avx2_rows_outer;
   const bool two_tiles = isa == Isa::kAvx2 && kTileCols == kGemmPanel && p.seg == 0 && k_chunks == 1 &&
                          tuning().gemm_avx2_gemv_pairs;
   // Small m (7x7 maps): split columns too, so batch 1 still uses every thread.
@@ -132,6 +135,13 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
       const int64_t m1 = std::min(a.m, m0 + block);
       const int64_t t0 = (job % col_groups) * per_group;
       const int64_t t1 = std::min(col_tiles, t0 + per_group);
+#if defined(MK_HAVE_AVX2)
+      if (rows_outer && m1 - m0 > 2) {
+        gemm_rows_cols_avx2(p, m1 - m0, t0 * kTileCols, std::min(p.n, t1 * kTileCols), a.x + m0 * gemm_lda(p),
+                            a.packed, a.residual ? a.residual + m0 * p.n : nullptr, a.y + m0 * p.n);
+        continue;
+      }
+#endif
       for (int64_t t = t0; t < t1; ++t) {
 #if defined(MK_HAVE_AVX2)
         // GEMVs (<= 2 rows: a classifier, an SE block's FCs): two whole column tiles at once.

@@ -115,6 +115,8 @@ struct Tuning {
   // ... calls of <= 2 rows (a classifier, an SE block's FCs) two 16-column panels at a time:
   // 4 or 8 FMA chains and two weight streams instead of 2 or 4 chains and one.
   std::atomic<bool> gemm_avx2_gemv_pairs{true};
+  // ... K <= 32: row tiles outer and column tiles inner (A stays in L1 across the columns).
+  std::atomic<bool> gemm_avx2_rows_outer{true};
   // Depthwise 5x5 stride-2 row pairs (AVX2): loads addressed as a few bases plus 0-2 channel strides
   // instead of one pointer advanced per load (kernels/dwconv_pairs.h).
   std::atomic<bool> dw_pair_offsets{true};

@@ -4,6 +4,7 @@
 // beyond nr use masked loads/stores, so nothing outside X, W, R or Y is touched.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "../gemm.h"
@@ -301,6 +302,38 @@ void two_tiles(const GemmParams& p, int64_t n0, const float* x, const float* pac
   }
 }
 
+// Rows [0, m) of columns [n0, n1) with row tiles outer and whole 16-column tiles inner: for
+// a short K (B of every column in L1), a row tile's A rows stay in L1 across the column
+// tiles instead of coming from L2 once per column tile. A rest of < 16 columns then goes
+// through rows() (12 x 8 tiles for <= 8). Same tiles and row split as rows(): same bits.
+template <Activation A>
+void rows_cols(const GemmParams& p, int64_t m, int64_t n0, int64_t n1, const float* x, const float* packed,
+               const float* residual, float* y) {
+  const int64_t lda = gemm_lda(p), N = p.n;
+  const int64_t whole = n0 + (n1 - n0) / 16 * 16;
+  const int64_t tiles = (m + 5) / 6;
+  const int64_t fives = m % 6 != 0 && m >= 5 * tiles && tuning().gemm_avx2_fives ? 6 * tiles - m : 0;
+  const int64_t sixes = fives ? tiles - fives : m / 6;
+  int64_t i = 0;
+  const auto row_tiles = [&](auto mr_tag, int64_t count) {
+    constexpr int MR = decltype(mr_tag)::value;
+    for (int64_t t = 0; t < count; ++t, i += MR) {
+      const float* xi = x + i * lda;
+      const float* ri = residual ? residual + i * N : nullptr;
+      float* yi = y + i * N;
+      for (int64_t n = n0; n < whole; n += 16) tile<MR, true, A>(p, n, 16, xi, packed, ri, yi);
+    }
+  };
+  row_tiles(std::integral_constant<int, 6>{}, sixes);
+  row_tiles(std::integral_constant<int, 5>{}, fives);
+  if (i < m) {
+    for (int64_t n = n0; n < whole; n += 16) {
+      tile_rows<A>(p, m - i, n, 16, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
+    }
+  }
+  if (whole < n1) rows<A>(p, m, whole, n1 - whole, x, packed, residual, y);
+}
+
 }  // namespace
 
 void gemm_two_tiles_avx2(const GemmParams& p, int64_t m, int64_t n0, const float* x, const float* packed,
@@ -310,6 +343,11 @@ void gemm_two_tiles_avx2(const GemmParams& p, int64_t m, int64_t n0, const float
     if (m == 1) return two_tiles<1, A>(p, n0, x, packed, residual, y);
     two_tiles<2, A>(p, n0, x, packed, residual, y);
   });
+}
+
+void gemm_rows_cols_avx2(const GemmParams& p, int64_t m, int64_t n0, int64_t n1, const float* x,
+                         const float* packed, const float* residual, float* y) {
+  with_activation(p.act, [&](auto act) { rows_cols<decltype(act)::value>(p, m, n0, n1, x, packed, residual, y); });
 }
 
 void gemm_rows_avx2(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x, const float* packed,
