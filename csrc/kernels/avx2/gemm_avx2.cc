@@ -193,6 +193,21 @@ void tile_rows(const GemmParams& p, int64_t mr, int64_t n0, int64_t nr, const fl
   }
 }
 
+// Row tiles of 6, and of 5 where m is not a multiple of 6 and 5-row tiles can take the
+// rest (gemm_avx2_fives; m = 49: 4 x 6 + 5 x 5 rows instead of 8 x 6 + 1); the last
+// m - 6 * sixes - 5 * fives (< 5) rows in one short tile. A tile of r < 5 rows has 2r FMA
+// chains: at the FMA latency (4 cycles, 2 per cycle) it runs at r / 4 of the rate, so the
+// 1-row rest of m = 49 cost 4 cycles per k step for 2 FMAs. Each row sums its k in the
+// same order in any tile: the split changes no bits.
+struct RowTiles {
+  int64_t sixes, fives;
+};
+inline RowTiles row_tiles_of(int64_t m) {
+  const int64_t tiles = (m + 5) / 6;
+  const int64_t fives = m % 6 != 0 && m >= 5 * tiles && tuning().gemm_avx2_fives ? 6 * tiles - m : 0;
+  return {fives ? tiles - fives : m / 6, fives};
+}
+
 // Rows [0, m) of columns [n0, n0 + nr): the row tiles of one column tile in one call, the
 // activation and column shape dispatched once (per-tile dispatch and setup were ~30-50
 // cycles against 96 cycles of FMAs at K = 16).
@@ -221,14 +236,8 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
     }
     return;
   }
-  // Row tiles of 6, and of 5 where m is not a multiple of 6 and 5-row tiles can take the
-  // rest (gemm_avx2_fives; m = 49: 4 x 6 + 5 x 5 rows instead of 8 x 6 + 1). A tile of
-  // r < 5 rows has 2r FMA chains: at the FMA latency (4 cycles, 2 per cycle) it runs at
-  // r / 4 of the rate, so the 1-row rest of m = 49 cost 4 cycles per k step for 2 FMAs.
-  // Each row sums its k in the same order in any tile: the split changes no bits.
-  const int64_t tiles = (m + 5) / 6;
-  const int64_t fives = m % 6 != 0 && m >= 5 * tiles && tuning().gemm_avx2_fives ? 6 * tiles - m : 0;
-  const int64_t sixes = fives ? tiles - fives : m / 6;
+  const RowTiles split = row_tiles_of(m);
+  const int64_t sixes = split.sixes, fives = split.fives;
   // The next column tile's B panel, a slice per row tile, prefetched into L2 while this
   // one computes (gemm_avx2_stream): a network's weights come from L3 or DRAM, and a
   // column tile's first row tile otherwise waits for its panel line by line.
@@ -311,9 +320,7 @@ void rows_cols(const GemmParams& p, int64_t m, int64_t n0, int64_t n1, const flo
                const float* residual, float* y) {
   const int64_t lda = gemm_lda(p), N = p.n;
   const int64_t whole = n0 + (n1 - n0) / 16 * 16;
-  const int64_t tiles = (m + 5) / 6;
-  const int64_t fives = m % 6 != 0 && m >= 5 * tiles && tuning().gemm_avx2_fives ? 6 * tiles - m : 0;
-  const int64_t sixes = fives ? tiles - fives : m / 6;
+  const RowTiles split = row_tiles_of(m);
   int64_t i = 0;
   const auto row_tiles = [&](auto mr_tag, int64_t count) {
     constexpr int MR = decltype(mr_tag)::value;
@@ -324,8 +331,8 @@ void rows_cols(const GemmParams& p, int64_t m, int64_t n0, int64_t n1, const flo
       for (int64_t n = n0; n < whole; n += 16) tile<MR, true, A>(p, n, 16, xi, packed, ri, yi);
     }
   };
-  row_tiles(std::integral_constant<int, 6>{}, sixes);
-  row_tiles(std::integral_constant<int, 5>{}, fives);
+  row_tiles(std::integral_constant<int, 6>{}, split.sixes);
+  row_tiles(std::integral_constant<int, 5>{}, split.fives);
   if (i < m) {
     for (int64_t n = n0; n < whole; n += 16) {
       tile_rows<A>(p, m - i, n, 16, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
