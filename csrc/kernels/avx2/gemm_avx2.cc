@@ -268,8 +268,9 @@ void rows(const GemmParams& p, int64_t m, int64_t n0, int64_t nr, const float* x
 // Rows [0, MR) (MR <= 2) of two whole 16-column tiles [n0, n0 + 32), dense A: each column
 // sums its k from the bias in order, as tile() does (same bits), with 2 * 2 * MR chains. A
 // GEMV's lone 1-row tile has 2 chains: 4 cycles (the FMA latency) per k step for 64 bytes
-// of B, under the bandwidth even of DRAM. Two tiles, not four: two weight streams measured
-// faster than four from L2 and L3 (bench/NOTES.md, session 26).
+// of B, under the bandwidth even of DRAM. Two tiles, not four: four (8 chains, four weight
+// streams) measured no faster in the driver, and slower from L2 alone (bench/NOTES.md,
+// session 26).
 template <int MR, Activation A>
 void two_tiles(const GemmParams& p, int64_t n0, const float* x, const float* packed, const float* residual,
                float* y) {
