@@ -259,8 +259,10 @@ TEST_CASE("pwconv: k-pair column rests match the reference and give the same bit
 // masked 6 x 16 one run the same FMAs in the same order (a network's bands and the per-op
 // drivers split rows differently).
 // Row and column tilings that must not change a result's bits (each row sums its k in the
-// same order in any tile): the AVX2 12x8 tiles for column rests of <= 8 (gemm_avx2_tall8)
-// and the 5-row tiles for rows not a multiple of 6 (gemm_avx2_fives), on against off.
+// same order in any tile): the AVX2 12x8 tiles for column rests of <= 8 (gemm_avx2_tall8),
+// the 5-row tiles for rows not a multiple of 6 (gemm_avx2_fives), two column tiles at a
+// time for calls of <= 2 rows (gemm_avx2_gemv_pairs) and row tiles outer for K <= 32
+// (gemm_avx2_rows_outer), each on against off.
 TEST_CASE("pwconv: AVX2 12x8 rest tiles, 5-row tiles, GEMV tile pairs and row-outer short-K loops give the 6x16 tiles' bits") {
   if (!mk::cpu_has_avx2_fma()) return;
   std::mt19937 rng(29);
