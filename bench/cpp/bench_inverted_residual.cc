@@ -72,6 +72,23 @@ int main(int argc, char** argv) {
   const bool phases = std::getenv("MK_PHASES") != nullptr;
   if (const char* off = std::getenv("MK_OFF")) mk::set_tuning(off, false);  // one switch off for the run
   const bool bands_only = phases || std::getenv("MK_BANDS_ONLY") != nullptr;
+  // MK_AB=SWITCH: row bands alone, calls alternating with that tuning switch off and on (an
+  // in-process A/B: same binary, same machine state); prints both medians.
+  if (const char* ab = std::getenv("MK_AB")) {
+    std::vector<double> ab_t[2];
+    for (int r = 0; r < 400; ++r) {
+      mk::set_tuning(ab, r % 2 == 1);
+      const auto t0 = std::chrono::steady_clock::now();
+      mk::inverted_residual(a, isa);
+      if (r >= 10) ab_t[r % 2].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    for (auto& v : ab_t) std::sort(v.begin(), v.end());
+    const double off = ab_t[0][ab_t[0].size() / 2], on = ab_t[1][ab_t[1].size() / 2];
+    std::printf("ir %lldx%lld %lld-%lld-%lld k%d s%d se%d %s: %s off %.1f us, on %.1f us, ratio %.3f\n", (long long)H,
+                (long long)W, (long long)cin, (long long)hid, (long long)cout, k, s, int(se), mk::isa_name(isa), ab,
+                off * 1e6, on * 1e6, off / on);
+    return 0;
+  }
   mk::BandPhaseTimes phase_times;
   if (phases) mk::set_band_phase_sink(&phase_times);
   std::vector<double> t[2];

@@ -109,6 +109,10 @@ void gemm_rows_cols_avx2(const GemmParams& p, int64_t m, int64_t n0, int64_t n1,
 // latency every k step).
 void gemm_two_tiles_avx2(const GemmParams& p, int64_t m, int64_t n0, const float* x, const float* packed,
                          const float* residual, float* y);
+// Rows [0, m) of the 24 columns [n0, n0 + 24) (n0 + 24 <= N; a whole 16-column tile and 8
+// columns of the next): 4 x 24 tiles, the 6x16 and 12x8 tiles' bits.
+void gemm_rows24_avx2(const GemmParams& p, int64_t m, int64_t n0, const float* x, const float* packed,
+                      const float* residual, float* y);
 #endif
 #if defined(MK_HAVE_AVX512)
 // 6 rows x 64 columns (24 zmm accumulators) or x 32 (12), masked column tails.

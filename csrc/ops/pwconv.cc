@@ -126,28 +126,41 @@ void pwconv_bn_act(const PwconvArgs& a, Isa isa) {
                           tuning().gemm_avx2_rows && tuning().gemm_avx2_rows_outer;
   const bool two_tiles = isa == Isa::kAvx2 && kTileCols == kGemmPanel && p.seg == 0 && k_chunks == 1 &&
                          tuning().gemm_avx2_gemv_pairs;
+  // N % 16 == 8 (N = 24, 40, 72, ...): the last whole tile and the 8-column rest as one
+  // 24-column tile of 4 x 24 (gemm_avx2_wide24), not a 6x16 tile and 12x8 rest tiles. The
+  // pair is one unit of the column split below; GEMVs keep the tile pairs.
+  const bool wide24 = isa == Isa::kAvx2 && kTileCols == kGemmPanel && p.n % kGemmPanel == 8 && p.n >= 24 &&
+                      a.m > 2 && k_chunks == 1 && tuning().gemm_avx2_rows && tuning().gemm_avx2_wide24;
+  const int64_t units = col_tiles - (wide24 ? 1 : 0);  // column units: tiles, the last maybe 24 wide
+  const auto unit_end = [&](int64_t u) { return u == units ? p.n : u * kTileCols; };
   // Small m (7x7 maps): split columns too, so batch 1 still uses every thread.
-  const int64_t col_groups = blocks >= threads * 2 ? 1 : std::min(col_tiles, kMaxColumnGroups);
-  const int64_t per_group = tiles_per_group(col_tiles, col_groups);
+  const int64_t col_groups = blocks >= threads * 2 ? 1 : std::min(units, kMaxColumnGroups);
+  const int64_t per_group = tiles_per_group(units, col_groups);
   ThreadPool::instance().parallel_for(blocks * col_groups, [&](int64_t begin, int64_t end) {
     for (int64_t job = begin; job < end; ++job) {
       const int64_t m0 = (job / col_groups) * block;
       const int64_t m1 = std::min(a.m, m0 + block);
       const int64_t t0 = (job % col_groups) * per_group;
-      const int64_t t1 = std::min(col_tiles, t0 + per_group);
+      const int64_t t1 = std::min(units, t0 + per_group);
+      const float* x = a.x + m0 * gemm_lda(p);
+      const float* r = a.residual ? a.residual + m0 * p.n : nullptr;
+      float* y = a.y + m0 * p.n;
 #if defined(MK_HAVE_AVX2)
       if (rows_outer && m1 - m0 > 2) {
-        gemm_rows_cols_avx2(p, m1 - m0, t0 * kTileCols, std::min(p.n, t1 * kTileCols), a.x + m0 * gemm_lda(p),
-                            a.packed, a.residual ? a.residual + m0 * p.n : nullptr, a.y + m0 * p.n);
+        gemm_rows_cols_avx2(p, m1 - m0, t0 * kTileCols, unit_end(t1), x, a.packed, r, y);
         continue;
       }
 #endif
       for (int64_t t = t0; t < t1; ++t) {
 #if defined(MK_HAVE_AVX2)
-        // GEMVs (<= 2 rows: a classifier, an SE block's FCs): two whole column tiles at once.
-        if (two_tiles && m1 - m0 <= 2 && t + 1 < t1 && (t + 2) * kTileCols <= p.n) {
-          gemm_two_tiles_avx2(p, m1 - m0, t * kTileCols, a.x + m0 * gemm_lda(p), a.packed,
-                              a.residual ? a.residual + m0 * p.n : nullptr, a.y + m0 * p.n);
+        if (wide24 && t == units - 1) {
+          gemm_rows24_avx2(p, m1 - m0, t * kTileCols, x, a.packed, r, y);
+          continue;
+        }
+        // GEMVs (<= 2 rows: a classifier, an SE block's FCs): two whole column tiles at once
+        // (the second not the last tile where that is partial or 24 wide).
+        if (two_tiles && m1 - m0 <= 2 && t + 1 < t1 && unit_end(t + 2) == (t + 2) * kTileCols) {
+          gemm_two_tiles_avx2(p, m1 - m0, t * kTileCols, x, a.packed, r, y);
           ++t;
           continue;
         }

@@ -54,6 +54,7 @@ const Switch kSwitches[] = {
     {"gemm_avx2_fives", &Tuning::gemm_avx2_fives},
     {"gemm_avx2_gemv_pairs", &Tuning::gemm_avx2_gemv_pairs},
     {"gemm_avx2_rows_outer", &Tuning::gemm_avx2_rows_outer},
+    {"gemm_avx2_wide24", &Tuning::gemm_avx2_wide24},
     {"ir_se_band_sums", &Tuning::ir_se_band_sums},
     {"dw_pair_offsets", &Tuning::dw_pair_offsets},
     {"dw_pair_block_loop", &Tuning::dw_pair_block_loop},

@@ -117,6 +117,8 @@ struct Tuning {
   std::atomic<bool> gemm_avx2_gemv_pairs{true};
   // ... K <= 32: row tiles outer and column tiles inner (A stays in L1 across the columns).
   std::atomic<bool> gemm_avx2_rows_outer{true};
+  // ... N % 16 == 8: the last 24 columns in 4 x 24 tiles, not a 16-column tile and a 12x8 rest.
+  std::atomic<bool> gemm_avx2_wide24{true};
   // Depthwise 5x5 stride-2 row pairs (AVX2): loads addressed as a few bases plus 0-2 channel strides
   // instead of one pointer advanced per load (kernels/dwconv_pairs.h).
   std::atomic<bool> dw_pair_offsets{true};

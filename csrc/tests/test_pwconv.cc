@@ -103,7 +103,7 @@ TEST_CASE("pwconv: K chunks and 64/32-column tiles match the reference") {
 // gemm_tall_ymm for <= 8; 33-48-column tails split as 32 + the rest, gemm_split_tails), the
 // AVX2 row loop, its 12 x 8 tiles for rests of <= 8, its next-panel prefetch and its 5-row
 // tiles (gemm_avx2_rows, gemm_avx2_tall8, gemm_avx2_stream, gemm_avx2_fives) and its
-// row-outer loop for K <= 32 (gemm_avx2_rows_outer) on and off:
+// row-outer loop for K <= 32 (gemm_avx2_rows_outer) and 4 x 24 tiles (gemm_avx2_wide24) on and off:
 // 12-row tiles then 6-row and partial ones, 6- and 5-row tiles (m = 10, 23, 29, 49), full
 // and masked columns, K chunks (partial sums through Y) and K = 1.
 TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
@@ -112,8 +112,9 @@ TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
   const bool saved_ymm = mk::get_tuning("gemm_tall_ymm"), saved_split = mk::get_tuning("gemm_split_tails");
   const bool saved_rows2 = mk::get_tuning("gemm_avx2_rows"), saved_tall8 = mk::get_tuning("gemm_avx2_tall8");
   const bool saved_stream2 = mk::get_tuning("gemm_avx2_stream"), saved_fives = mk::get_tuning("gemm_avx2_fives");
-  const bool saved_outer = mk::get_tuning("gemm_avx2_rows_outer");
+  const bool saved_outer = mk::get_tuning("gemm_avx2_rows_outer"), saved_wide = mk::get_tuning("gemm_avx2_wide24");
   for (int mode = 0; mode < 3; ++mode) {
+    mk::set_tuning("gemm_avx2_wide24", mode > 0);
     mk::set_tuning("gemm_avx2_fives", mode > 0);
     mk::set_tuning("gemm_avx2_rows_outer", mode > 0);
     mk::set_tuning("gemm_tall_narrow", mode > 0);
@@ -124,7 +125,7 @@ TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
     mk::set_tuning("gemm_avx2_stream", mode == 1);
     mk::set_tuning("gemm_k_chunks", mode == 2);
     for (int64_t m : {10, 12, 13, 23, 29, 49}) {
-      for (int64_t n : {5, 8, 9, 16, 40, 48, 72, 80, 112, 144, 200}) {
+      for (int64_t n : {5, 8, 9, 16, 24, 40, 48, 72, 80, 112, 144, 200}) {
         check_case(rng, m, n, mode == 2 ? 300 : 1 + int64_t(rng() % 40), static_cast<int>(mk::Activation::kRelu6),
                    n % 2 == 0);
       }
@@ -136,6 +137,7 @@ TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
   mk::set_tuning("gemm_avx2_stream", saved_stream2);
   mk::set_tuning("gemm_avx2_fives", saved_fives);
   mk::set_tuning("gemm_avx2_rows_outer", saved_outer);
+  mk::set_tuning("gemm_avx2_wide24", saved_wide);
   mk::set_tuning("gemm_tall_ymm", saved_ymm);
   mk::set_tuning("gemm_split_tails", saved_split);
   mk::set_tuning("gemm_k_chunks", saved_chunks);
@@ -261,9 +263,10 @@ TEST_CASE("pwconv: k-pair column rests match the reference and give the same bit
 // Row and column tilings that must not change a result's bits (each row sums its k in the
 // same order in any tile): the AVX2 12x8 tiles for column rests of <= 8 (gemm_avx2_tall8),
 // the 5-row tiles for rows not a multiple of 6 (gemm_avx2_fives), two column tiles at a
-// time for calls of <= 2 rows (gemm_avx2_gemv_pairs) and row tiles outer for K <= 32
-// (gemm_avx2_rows_outer), each on against off.
-TEST_CASE("pwconv: AVX2 12x8 rest tiles, 5-row tiles, GEMV tile pairs and row-outer short-K loops give the 6x16 tiles' bits") {
+// time for calls of <= 2 rows (gemm_avx2_gemv_pairs), row tiles outer for K <= 32
+// (gemm_avx2_rows_outer) and 4 x 24 tiles for the last 24 columns where N % 16 == 8
+// (gemm_avx2_wide24), each on against off.
+TEST_CASE("pwconv: AVX2 12x8 rest tiles, 5-row tiles, GEMV tile pairs, row-outer short-K loops and 4x24 tiles give the 6x16 tiles' bits") {
   if (!mk::cpu_has_avx2_fma()) return;
   std::mt19937 rng(29);
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
@@ -275,7 +278,8 @@ TEST_CASE("pwconv: AVX2 12x8 rest tiles, 5-row tiles, GEMV tile pairs and row-ou
   const Split splits[] = {{"gemm_avx2_tall8", {3, 8, 24, 40, 200}, {11, 12, 29}, 50},
                           {"gemm_avx2_fives", {16, 24, 48, 200}, {5, 10, 23, 49, 100}, 50},
                           {"gemm_avx2_gemv_pairs", {16, 32, 40, 48, 200, 240}, {1, 2, 3}, 50},
-                          {"gemm_avx2_rows_outer", {8, 16, 24, 40, 72, 144}, {3, 10, 23, 49, 100}, 32}};
+                          {"gemm_avx2_rows_outer", {8, 16, 24, 40, 72, 144}, {3, 10, 23, 49, 100}, 32},
+                          {"gemm_avx2_wide24", {24, 40, 72, 200}, {1, 3, 4, 7, 13, 49, 100}, 60}};
   for (const Split& split : splits) {
     const bool saved = mk::get_tuning(split.name);
     for (int64_t n : split.ns) {

@@ -312,15 +312,99 @@ void two_tiles(const GemmParams& p, int64_t n0, const float* x, const float* pac
   }
 }
 
+// Up to 4 rows x 24 columns: a whole 16-column tile and an 8-column rest together (the
+// last 24 columns where N % 16 == 8: N = 24, 40, 72, 120, 184, 200). 12 accumulators, 3 B
+// vectors and 1 A broadcast per k step (all 16 ymm registers): 7 loads per 12 FMAs, where
+// the 12x8 rest tile needs 13 and re-reads A once more. Each column sums its k from the bias
+// in order, as tile() and tile8() do: the same bits.
+template <int MR, Activation A>
+void tile24(const GemmParams& p, int64_t n0, const float* x, const float* packed, const float* residual,
+            float* y) {
+  static_assert(MR >= 1 && MR <= 4, "MR is 1 to 4");
+  const int64_t K = p.k, N = p.n, ldb = gemm_ldb(p), lda = gemm_lda(p);
+  const float* b = gemm_b_column(p, packed, n0);
+  const float* d = gemm_b_column(p, packed, n0 + 16);
+  const __m256 bias0 = _mm256_loadu_ps(b + K * ldb), bias1 = _mm256_loadu_ps(b + K * ldb + 8);
+  const __m256 bias2 = _mm256_loadu_ps(d + K * ldb);
+  __m256 c00 = bias0, c01 = bias1, c02 = bias2, c10 = bias0, c11 = bias1, c12 = bias2;
+  __m256 c20 = bias0, c21 = bias1, c22 = bias2, c30 = bias0, c31 = bias1, c32 = bias2;
+  gemm_for_each_run(p, 0, K, [&](int64_t k0, int64_t k1, int64_t shift) {
+    const float* x0 = x + shift;
+    const float* x1 = x + (MR > 1 ? lda : 0) + shift;
+    const float* x2 = x + (MR > 2 ? 2 * lda : 0) + shift;
+    const float* x3 = x + (MR > 3 ? 3 * lda : 0) + shift;
+    for (int64_t kk = k0; kk < k1; ++kk) {
+      const __m256 b0 = _mm256_loadu_ps(b + kk * ldb), b1 = _mm256_loadu_ps(b + kk * ldb + 8);
+      const __m256 b2 = _mm256_loadu_ps(d + kk * ldb);
+      __m256 a = _mm256_broadcast_ss(x0 + kk);
+      c00 = _mm256_fmadd_ps(a, b0, c00);
+      c01 = _mm256_fmadd_ps(a, b1, c01);
+      c02 = _mm256_fmadd_ps(a, b2, c02);
+      if constexpr (MR > 1) {
+        a = _mm256_broadcast_ss(x1 + kk);
+        c10 = _mm256_fmadd_ps(a, b0, c10);
+        c11 = _mm256_fmadd_ps(a, b1, c11);
+        c12 = _mm256_fmadd_ps(a, b2, c12);
+      }
+      if constexpr (MR > 2) {
+        a = _mm256_broadcast_ss(x2 + kk);
+        c20 = _mm256_fmadd_ps(a, b0, c20);
+        c21 = _mm256_fmadd_ps(a, b1, c21);
+        c22 = _mm256_fmadd_ps(a, b2, c22);
+      }
+      if constexpr (MR > 3) {
+        a = _mm256_broadcast_ss(x3 + kk);
+        c30 = _mm256_fmadd_ps(a, b0, c30);
+        c31 = _mm256_fmadd_ps(a, b1, c31);
+        c32 = _mm256_fmadd_ps(a, b2, c32);
+      }
+    }
+  });
+  const __m256i all = _mm256_set1_epi32(-1);
+  const auto row = [&](int i, __m256 v0, __m256 v1, __m256 v2) {
+    const float* r = residual ? residual + i * N + n0 : nullptr;
+    float* yi = y + i * N + n0;
+    store_row<true, A>(v0, v1, r, yi, all, all);
+    v2 = activation_avx2(v2, A);
+    if (r) v2 = _mm256_add_ps(v2, _mm256_loadu_ps(r + 16));
+    _mm256_storeu_ps(yi + 16, v2);
+  };
+  row(0, c00, c01, c02);
+  if constexpr (MR > 1) row(1, c10, c11, c12);
+  if constexpr (MR > 2) row(2, c20, c21, c22);
+  if constexpr (MR > 3) row(3, c30, c31, c32);
+}
+
+// Rows [0, m) of columns [n0, n0 + 24) in 4-row tiles and one shorter rest.
+template <Activation A>
+void rows24(const GemmParams& p, int64_t m, int64_t n0, const float* x, const float* packed,
+            const float* residual, float* y) {
+  const int64_t lda = gemm_lda(p), N = p.n;
+  int64_t i = 0;
+  for (; i + 4 <= m; i += 4) tile24<4, A>(p, n0, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
+  const float* xi = x + i * lda;
+  const float* ri = residual ? residual + i * N : nullptr;
+  float* yi = y + i * N;
+  switch (m - i) {
+    case 3: return tile24<3, A>(p, n0, xi, packed, ri, yi);
+    case 2: return tile24<2, A>(p, n0, xi, packed, ri, yi);
+    case 1: return tile24<1, A>(p, n0, xi, packed, ri, yi);
+    default: return;
+  }
+}
+
 // Rows [0, m) of columns [n0, n1) with row tiles outer and whole 16-column tiles inner: for
 // a short K (B of every column in L1), a row tile's A rows stay in L1 across the column
 // tiles instead of coming from L2 once per column tile. A rest of < 16 columns then goes
-// through rows() (12 x 8 tiles for <= 8). Same tiles and row split as rows(): same bits.
+// through rows() (12 x 8 tiles for <= 8), or with the last whole tile through rows24().
+// Same tiles and row split as rows(): same bits.
 template <Activation A>
 void rows_cols(const GemmParams& p, int64_t m, int64_t n0, int64_t n1, const float* x, const float* packed,
                const float* residual, float* y) {
   const int64_t lda = gemm_lda(p), N = p.n;
-  const int64_t whole = n0 + (n1 - n0) / 16 * 16;
+  // A rest of 8 columns goes with the last whole tile as one 24-column tile (gemm_avx2_wide24).
+  const bool wide24 = (n1 - n0) % 16 == 8 && n1 - n0 >= 24 && tuning().gemm_avx2_wide24;
+  const int64_t whole = n0 + (n1 - n0) / 16 * 16 - (wide24 ? 16 : 0);
   const RowTiles split = row_tiles_of(m);
   int64_t i = 0;
   const auto row_tiles = [&](auto mr_tag, int64_t count) {
@@ -339,7 +423,8 @@ void rows_cols(const GemmParams& p, int64_t m, int64_t n0, int64_t n1, const flo
       tile_rows<A>(p, m - i, n, 16, x + i * lda, packed, residual ? residual + i * N : nullptr, y + i * N);
     }
   }
-  if (whole < n1) rows<A>(p, m, whole, n1 - whole, x, packed, residual, y);
+  if (wide24) rows24<A>(p, m, whole, x, packed, residual, y);
+  else if (whole < n1) rows<A>(p, m, whole, n1 - whole, x, packed, residual, y);
 }
 
 }  // namespace
@@ -351,6 +436,11 @@ void gemm_two_tiles_avx2(const GemmParams& p, int64_t m, int64_t n0, const float
     if (m == 1) return two_tiles<1, A>(p, n0, x, packed, residual, y);
     two_tiles<2, A>(p, n0, x, packed, residual, y);
   });
+}
+
+void gemm_rows24_avx2(const GemmParams& p, int64_t m, int64_t n0, const float* x, const float* packed,
+                      const float* residual, float* y) {
+  with_activation(p.act, [&](auto act) { rows24<decltype(act)::value>(p, m, n0, x, packed, residual, y); });
 }
 
 void gemm_rows_cols_avx2(const GemmParams& p, int64_t m, int64_t n0, int64_t n1, const float* x,
