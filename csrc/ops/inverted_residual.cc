@@ -97,7 +97,12 @@ int64_t band_rows(const InvertedResidualArgs& a) {
   const int64_t pixels = a.band_pixels > 0 ? a.band_pixels : 384;
   int64_t band = std::max<int64_t>(1, (pixels + a.out_width - 1) / a.out_width);
   const int64_t row_bytes = a.width * a.hidden * static_cast<int64_t>(sizeof(float));
-  while (band > 1 && ((band - 1) * a.stride + a.kernel) * row_bytes > window_bytes) --band;
+  const int64_t min_band = tuning().ir_band_pairs ? 2 : 1;
+  const auto window_rows = [&](int64_t b) {
+    const int64_t rows = (b - 1) * a.stride + a.kernel;
+    return tuning().ir_window_clip ? std::min(rows, a.height) : rows;
+  };
+  while (band > min_band && window_rows(band) * row_bytes > window_bytes) --band;
   return std::min(band, a.out_height);
 }
 

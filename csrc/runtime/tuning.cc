@@ -56,6 +56,8 @@ const Switch kSwitches[] = {
     {"gemm_avx2_rows_outer", &Tuning::gemm_avx2_rows_outer},
     {"gemm_avx2_wide24", &Tuning::gemm_avx2_wide24},
     {"ir_se_band_sums", &Tuning::ir_se_band_sums},
+    {"ir_band_pairs", &Tuning::ir_band_pairs},
+    {"ir_window_clip", &Tuning::ir_window_clip},
     {"dw_pair_offsets", &Tuning::dw_pair_offsets},
     {"dw_pair_block_loop", &Tuning::dw_pair_block_loop},
     {"dw_pair_kernel_rows", &Tuning::dw_pair_kernel_rows},

@@ -57,6 +57,8 @@ struct Tuning {
   // ... its channel sums taken band by band as the depthwise writes them, not over the
   // job's rows afterwards.
   std::atomic<bool> ir_se_band_sums{true};
+  std::atomic<bool> ir_band_pairs{true};
+  std::atomic<bool> ir_window_clip{true};
   // AVX-512 GEMM: a column tile's row tiles in one kernel call.
   std::atomic<bool> gemm_row_loop{true};
   // AVX-512 row loop: column tiles of 9-16 columns in 12-row tiles (kernels/avx512).

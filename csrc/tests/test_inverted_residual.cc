@@ -83,8 +83,22 @@ std::vector<double> reference(const Case& c) {
   return y;
 }
 
-Case random_case(std::mt19937& rng, int rep) {
+// The input and weights of a case of the given sizes, scaled so activations stay O(1).
+void fill_case(Case& c, std::mt19937& rng) {
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  auto fill = [&](std::vector<float>& v, int64_t size, float scale) {
+    v.resize(size);
+    for (float& f : v) f = val(rng) * scale;
+  };
+  fill(c.x, c.n * c.h * c.w * c.cin, 2.0f);
+  fill(c.we, (c.cin + 1) * c.hidden, 2.0f / std::sqrt(float(c.cin)));
+  fill(c.wd, (c.k * c.k + 1) * c.hidden, 0.5f);
+  fill(c.f1, (c.hidden + 1) * c.sq, 1.0f);
+  fill(c.f2, (c.sq + 1) * c.hidden, 1.0f);
+  fill(c.wp, (c.hidden + 1) * c.cout, 2.0f / std::sqrt(float(c.hidden)));
+}
+
+Case random_case(std::mt19937& rng, int rep) {
   const int64_t chans[] = {1, 3, 8, 13, 16, 24, 40};
   Case c;
   c.n = 1 + rep % 2;
@@ -108,18 +122,33 @@ Case random_case(std::mt19937& rng, int rep) {
   c.dw_act = static_cast<mk::Activation>(rng() % mk::kNumActivations);
   c.se_act = mk::Activation::kRelu;
   c.se_gate = rep % 2 ? mk::Activation::kHardsigmoid : mk::Activation::kSigmoid;
-  auto fill = [&](std::vector<float>& v, int64_t size, float scale) {
-    v.resize(size);
-    for (float& f : v) f = val(rng) * scale;
-  };
-  fill(c.x, c.n * c.h * c.w * c.cin, 2.0f);
-  fill(c.we, (c.cin + 1) * c.hidden, 2.0f / std::sqrt(float(c.cin)));
-  fill(c.wd, (c.k * c.k + 1) * c.hidden, 0.5f);
-  fill(c.f1, (c.hidden + 1) * c.sq, 1.0f);
-  fill(c.f2, (c.sq + 1) * c.hidden, 1.0f);
-  fill(c.wp, (c.hidden + 1) * c.cout, 2.0f / std::sqrt(float(c.hidden)));
+  fill_case(c, rng);
   return c;
 }
+
+// The case's weights in the GEMM panel layout, as a Network hands them over.
+struct CasePanels {
+  std::vector<float> expand, project, fc1, fc2;
+  explicit CasePanels(const Case& c)
+      : expand(c.expand ? mk::gemm_panels_size(c.cin, c.hidden) : 0),
+        project(mk::gemm_panels_size(c.hidden, c.cout)),
+        fc1(c.se ? mk::gemm_panels_size(c.hidden, c.sq) : 0),
+        fc2(c.se ? mk::gemm_panels_size(c.sq, c.hidden) : 0) {
+    if (c.expand) mk::pack_gemm_panels(c.we.data(), c.cin, c.hidden, expand.data());
+    mk::pack_gemm_panels(c.wp.data(), c.hidden, c.cout, project.data());
+    if (c.se) {
+      mk::pack_gemm_panels(c.f1.data(), c.hidden, c.sq, fc1.data());
+      mk::pack_gemm_panels(c.f2.data(), c.sq, c.hidden, fc2.data());
+    }
+  }
+  void use(const Case& c, mk::InvertedResidualArgs& a) const {
+    a.panels = true;
+    a.expand = c.expand ? expand.data() : nullptr;
+    a.project = project.data();
+    a.se_fc1 = c.se ? fc1.data() : nullptr;
+    a.se_fc2 = c.se ? fc2.data() : nullptr;
+  }
+};
 
 mk::InvertedResidualArgs args_of(const Case& c, float* y, bool per_op) {
   mk::InvertedResidualArgs a{c.x.data(), c.expand ? c.we.data() : nullptr, c.wd.data(),
@@ -148,16 +177,7 @@ TEST_CASE("inverted_residual: row bands and per-op match the float64 reference, 
     const Case c = random_case(rng, rep);
     if (c.ho < 1 || c.wo < 1) continue;
     const std::vector<double> ref = reference(c);
-    std::vector<float> expand_panels(mk::gemm_panels_size(c.cin, c.hidden));
-    std::vector<float> project_panels(mk::gemm_panels_size(c.hidden, c.cout));
-    std::vector<float> fc1_panels(c.se ? mk::gemm_panels_size(c.hidden, c.sq) : 0);
-    std::vector<float> fc2_panels(c.se ? mk::gemm_panels_size(c.sq, c.hidden) : 0);
-    if (c.expand) mk::pack_gemm_panels(c.we.data(), c.cin, c.hidden, expand_panels.data());
-    mk::pack_gemm_panels(c.wp.data(), c.hidden, c.cout, project_panels.data());
-    if (c.se) {
-      mk::pack_gemm_panels(c.f1.data(), c.hidden, c.sq, fc1_panels.data());
-      mk::pack_gemm_panels(c.f2.data(), c.sq, c.hidden, fc2_panels.data());
-    }
+    const CasePanels panels(c);
     for (int threads : {1, 2, 3}) {
       pool.set_num_threads(threads);
       for (mk::Isa isa : mktest::isas()) {
@@ -171,11 +191,7 @@ TEST_CASE("inverted_residual: row bands and per-op match the float64 reference, 
           mk::InvertedResidualArgs a = args_of(c, y.data(), per_op);
           if (schedule >= 2) {
             a.band_pixels = 1 + rep % 16;
-            a.panels = true;
-            a.expand = c.expand ? expand_panels.data() : nullptr;
-            a.project = project_panels.data();
-            a.se_fc1 = c.se ? fc1_panels.data() : nullptr;
-            a.se_fc2 = c.se ? fc2_panels.data() : nullptr;
+            panels.use(c, a);
           }
           mk::inverted_residual(a, isa);
           const double err = mktest::rel_error(y, ref);
@@ -232,13 +248,7 @@ TEST_CASE("inverted_residual: an SE gate folded into the project's weights match
   fill(c.f2, (c.sq + 1) * c.hidden, 1.0f);
   fill(c.wp, (c.hidden + 1) * c.cout, 0.5f);
   const std::vector<double> ref = reference(c);
-  std::vector<float> project_panels(mk::gemm_panels_size(c.hidden, c.cout));
-  std::vector<float> fc1_panels(mk::gemm_panels_size(c.hidden, c.sq)), fc2_panels(mk::gemm_panels_size(c.sq, c.hidden));
-  mk::pack_gemm_panels(c.wp.data(), c.hidden, c.cout, project_panels.data());
-  mk::pack_gemm_panels(c.f1.data(), c.hidden, c.sq, fc1_panels.data());
-  mk::pack_gemm_panels(c.f2.data(), c.sq, c.hidden, fc2_panels.data());
-  std::vector<float> expand_panels(mk::gemm_panels_size(c.cin, c.hidden));
-  mk::pack_gemm_panels(c.we.data(), c.cin, c.hidden, expand_panels.data());
+  const CasePanels panels(c);
   for (int threads : {1, 2}) {
     pool.set_num_threads(threads);
     for (mk::Isa isa : mktest::isas()) {
@@ -248,13 +258,7 @@ TEST_CASE("inverted_residual: an SE gate folded into the project's weights match
           mk::set_tuning("ir_se_fold", fold == 1);
           y[fold].assign(c.n * c.ho * c.wo * c.cout, std::numeric_limits<float>::quiet_NaN());
           mk::InvertedResidualArgs a = args_of(c, y[fold].data(), schedule % 2 == 1);
-          if (schedule >= 2) {
-            a.panels = true;
-            a.expand = expand_panels.data();
-            a.project = project_panels.data();
-            a.se_fc1 = fc1_panels.data();
-            a.se_fc2 = fc2_panels.data();
-          }
+          if (schedule >= 2) panels.use(c, a);
           mk::inverted_residual(a, isa);
           const double err = mktest::rel_error(y[fold], ref);
           CHECK_MSG(err <= 1e-5, "isa=%s threads=%d schedule=%d fold=%d: rel err %g", mk::isa_name(isa), threads,
@@ -267,6 +271,55 @@ TEST_CASE("inverted_residual: an SE gate folded into the project's weights match
   }
   pool.set_num_threads(saved);
   mk::set_tuning("ir_se_fold", saved_fold);
+}
+
+// Blocks whose expanded rows are wide enough that the band window's budget (half the L2,
+// <= 384 KiB) sets the band: 14x14 x 1400 channels, k 5, stride 2 (a 5-row window is over
+// budget: bands of 2 rows, ir_band_pairs, or 1), and 14x14 x 288 (with a 512 KiB L2, the
+// whole map's 14 rows fit where the unclipped 17-row count did not: one band of 7 rows,
+// ir_window_clip, or 6 + 1). Each switch both ways, 1 and 2 threads, against the reference.
+TEST_CASE("inverted_residual: bands set by the window budget (two-row minimum, window clipped to the image) match the reference") {
+  std::mt19937 rng(77);
+  auto& pool = mk::ThreadPool::instance();
+  const int saved = pool.num_threads();
+  const bool saved_pairs = mk::get_tuning("ir_band_pairs"), saved_clip = mk::get_tuning("ir_window_clip");
+  for (int64_t hidden : {1400, 288}) {
+    Case c = random_case(rng, 1);  // SE, stride 2; resized below
+    c.n = 1;
+    c.h = c.w = 14;
+    c.k = 5;
+    c.s = 2;
+    for (int& pad : c.pads) pad = 2;
+    c.ho = c.wo = 7;
+    c.cin = 16;
+    c.hidden = hidden;
+    c.cout = 24;
+    c.sq = hidden / 4;
+    c.residual = false;
+    c.expand = true;
+    fill_case(c, rng);
+    const std::vector<double> ref = reference(c);
+    const CasePanels panels(c);
+    for (int threads : {1, 2}) {
+      pool.set_num_threads(threads);
+      for (int mode = 0; mode < 4; ++mode) {
+        mk::set_tuning("ir_band_pairs", mode & 1);
+        mk::set_tuning("ir_window_clip", mode & 2);
+        for (mk::Isa isa : mktest::isas()) {
+          std::vector<float> y(c.ho * c.wo * c.cout, std::numeric_limits<float>::quiet_NaN());
+          mk::InvertedResidualArgs a = args_of(c, y.data(), false);
+          panels.use(c, a);
+          mk::inverted_residual(a, isa);
+          const double err = mktest::rel_error(y, ref);
+          CHECK_MSG(err <= 1e-5, "isa=%s threads=%d hidden=%lld pairs=%d clip=%d: rel err %g", mk::isa_name(isa),
+                    threads, (long long)hidden, mode & 1, mode >> 1, err);
+        }
+      }
+    }
+  }
+  pool.set_num_threads(saved);
+  mk::set_tuning("ir_band_pairs", saved_pairs);
+  mk::set_tuning("ir_window_clip", saved_clip);
 }
 
 TEST_CASE("inverted_residual: rejects inconsistent sizes") {
