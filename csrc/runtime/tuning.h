@@ -57,6 +57,9 @@ struct Tuning {
   // ... its channel sums taken band by band as the depthwise writes them, not over the
   // job's rows afterwards.
   std::atomic<bool> ir_se_band_sums{true};
+  // Inverted-residual row bands of at least 2 output rows (the depthwise pairs rows; the
+  // window may then pass its budget by one band step), and the window's rows counted within
+  // the image's height (ops/inverted_residual.cc: band_rows).
   std::atomic<bool> ir_band_pairs{true};
   std::atomic<bool> ir_window_clip{true};
   // AVX-512 GEMM: a column tile's row tiles in one kernel call.
