@@ -84,6 +84,7 @@ GemmParams expand_params(const InvertedResidualArgs& a, bool first) {
 }
 
 const float* residual_rows(const InvertedResidualArgs& a, int64_t first_pixel) {
+  if (a.residual_x) return a.residual_x + first_pixel * a.out_channels;
   return a.residual ? a.x + first_pixel * a.in_channels : nullptr;
 }
 
@@ -287,6 +288,36 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
   }
   if (by_op) {
     per_op(a, isa);
+    return;
+  }
+  // Parts of an image over several threads, where a part's share of the expanded image
+  // fits the L2 (14x14 and 28x28 maps): each part expands only its own input rows into
+  // one shared image, and its bands then read their halo rows from the other part's, as a
+  // block without expand (ir_shared_expand). Otherwise each part expands its halo rows
+  // again: a 14-row map over 2 threads expands 16 rows.
+  const int64_t part_rows = (a.height + splits - 1) / splits;
+  if (tuning().ir_shared_expand && splits > 1 && a.expand && !a.stem && halo_rows(a, splits) > 0 &&
+      part_rows * a.width * a.hidden * static_cast<int64_t>(sizeof(float)) <= l2_cache_bytes()) {
+    thread_local FloatBuffer expanded_buf;
+    float* e = scratch(expanded_buf, a.batch * a.height * a.width * a.hidden);
+    ThreadPool::instance().parallel_for(a.batch * splits, [&](int64_t begin, int64_t end) {
+      for (int64_t job = begin; job < end; ++job) {
+        const int64_t n = job / splits, part = job % splits;
+        const int64_t r0 = a.height * part / splits, r1 = a.height * (part + 1) / splits;
+        if (r0 == r1) continue;
+        const int64_t first = (n * a.height + r0) * a.width;
+        pwconv_bn_act(PwconvArgs{a.x + first * a.in_channels, a.expand, nullptr, e + first * a.hidden,
+                                 (r1 - r0) * a.width, expand_params(a, false)},
+                      isa);
+      }
+    });
+    InvertedResidualArgs b = a;
+    b.x = e;
+    b.expand = nullptr;
+    b.in_channels = a.hidden;
+    b.residual = false;
+    b.residual_x = a.residual ? a.x : nullptr;
+    inverted_residual(b, isa);
     return;
   }
   const int64_t band = std::min(band_rows(a), (a.out_height + splits - 1) / splits);

@@ -43,6 +43,9 @@ struct InvertedResidualArgs {
   // [width][in_channels]), computed band by band into the window like an expansion and
   // never stored whole; x is then unused. Only for blocks without expand.
   const ConvArgs* stem = nullptr;
+  // Internal (the driver's shared expansion, ir_shared_expand): x is the already expanded
+  // image and these are the residual's rows, [batch][out_height][out_width][out_channels].
+  const float* residual_x = nullptr;
 };
 
 void inverted_residual(const InvertedResidualArgs& a, Isa isa);

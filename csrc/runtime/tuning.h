@@ -62,6 +62,9 @@ struct Tuning {
   // the image's height (ops/inverted_residual.cc: band_rows).
   std::atomic<bool> ir_band_pairs{true};
   std::atomic<bool> ir_window_clip{true};
+  // ... an image split over threads expanded once into a shared image, each part its own
+  // input rows, instead of each part expanding its halo rows again.
+  std::atomic<bool> ir_shared_expand{true};
   // AVX-512 GEMM: a column tile's row tiles in one kernel call.
   std::atomic<bool> gemm_row_loop{true};
   // AVX-512 row loop: column tiles of 9-16 columns in 12-row tiles (kernels/avx512).
