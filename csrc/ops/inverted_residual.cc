@@ -272,7 +272,18 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
   // 14% over an even split) go per-op too: its GEMMs split their rows or columns evenly.
   const bool uneven_rows = tuning().ir_uneven_by_op && splits > 1 && a.out_height % splits != 0 &&
                            a.out_height < 4 * splits;
-  const bool by_op = a.per_op || (a.expand && (halo_rows(a, splits) * 4 > a.height || uneven_rows));
+  // Parts of an image over several threads, where a part's share of the expanded image
+  // fits the L2 (14x14 and 28x28 maps): each part expands only its own input rows into
+  // one shared image, and its bands then read their halo rows from the other part's, as a
+  // block without expand (ir_shared_expand). Otherwise each part expands its halo rows
+  // again: a 14-row map over 2 threads expands 16 rows. With no halo expanded twice, a
+  // large halo no longer sends the block per-op (ir_shared_halo_bands).
+  const int64_t part_rows = (a.height + splits - 1) / splits;
+  const bool shared_expand = tuning().ir_shared_expand && splits > 1 && a.expand && !a.stem &&
+                             halo_rows(a, splits) > 0 &&
+                             part_rows * a.width * a.hidden * static_cast<int64_t>(sizeof(float)) <= l2_cache_bytes();
+  const bool halo_by_op = halo_rows(a, splits) * 4 > a.height && !(shared_expand && tuning().ir_shared_halo_bands);
+  const bool by_op = a.per_op || (a.expand && (halo_by_op || uneven_rows));
   // A stem whose rows the bands cannot take from their window (per-op; a residual that SE's
   // second pass or an unusual top padding would need again): its output stored whole first.
   if (a.stem && (by_op || (a.residual && (a.se_fc1 || a.pad_top >= a.kernel)))) {
@@ -290,14 +301,7 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
     per_op(a, isa);
     return;
   }
-  // Parts of an image over several threads, where a part's share of the expanded image
-  // fits the L2 (14x14 and 28x28 maps): each part expands only its own input rows into
-  // one shared image, and its bands then read their halo rows from the other part's, as a
-  // block without expand (ir_shared_expand). Otherwise each part expands its halo rows
-  // again: a 14-row map over 2 threads expands 16 rows.
-  const int64_t part_rows = (a.height + splits - 1) / splits;
-  if (tuning().ir_shared_expand && splits > 1 && a.expand && !a.stem && halo_rows(a, splits) > 0 &&
-      part_rows * a.width * a.hidden * static_cast<int64_t>(sizeof(float)) <= l2_cache_bytes()) {
+  if (shared_expand) {
     thread_local FloatBuffer expanded_buf;
     float* e = scratch(expanded_buf, a.batch * a.height * a.width * a.hidden);
     ThreadPool::instance().parallel_for(a.batch * splits, [&](int64_t begin, int64_t end) {

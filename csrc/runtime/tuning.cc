@@ -59,6 +59,7 @@ const Switch kSwitches[] = {
     {"ir_band_pairs", &Tuning::ir_band_pairs},
     {"ir_window_clip", &Tuning::ir_window_clip},
     {"ir_shared_expand", &Tuning::ir_shared_expand},
+    {"ir_shared_halo_bands", &Tuning::ir_shared_halo_bands},
     {"dw_pair_offsets", &Tuning::dw_pair_offsets},
     {"dw_pair_block_loop", &Tuning::dw_pair_block_loop},
     {"dw_pair_kernel_rows", &Tuning::dw_pair_kernel_rows},

@@ -65,6 +65,8 @@ struct Tuning {
   // ... an image split over threads expanded once into a shared image, each part its own
   // input rows, instead of each part expanding its halo rows again.
   std::atomic<bool> ir_shared_expand{true};
+  // ... and such an image kept in row bands however large its halo (not sent per-op).
+  std::atomic<bool> ir_shared_halo_bands{true};
   // AVX-512 GEMM: a column tile's row tiles in one kernel call.
   std::atomic<bool> gemm_row_loop{true};
   // AVX-512 row loop: column tiles of 9-16 columns in 12-row tiles (kernels/avx512).

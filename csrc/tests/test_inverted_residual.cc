@@ -168,7 +168,7 @@ TEST_CASE("inverted_residual: row bands and per-op match the float64 reference, 
   const int saved = pool.num_threads();
   const bool saved_uneven = mk::get_tuning("ir_uneven_by_op"), saved_se = mk::get_tuning("ir_stream_se");
   const bool saved_fold = mk::get_tuning("ir_se_fold"), saved_sums = mk::get_tuning("ir_se_band_sums");
-  const bool saved_shared = mk::get_tuning("ir_shared_expand");
+  const bool saved_shared = mk::get_tuning("ir_shared_expand"), saved_halo = mk::get_tuning("ir_shared_halo_bands");
   int cases = 0;
   for (int rep = 0; rep < 48; ++rep) {
     // The first expand streams the SE block's FC1 or the project's first tile (hints only).
@@ -177,6 +177,7 @@ TEST_CASE("inverted_residual: row bands and per-op match the float64 reference, 
     mk::set_tuning("ir_se_band_sums", rep % 8 < 4);  // ... with either, both ways
     // Images split over 2-3 threads expanded once, shared (residuals then read from x)
     mk::set_tuning("ir_shared_expand", rep % 16 < 8);
+    mk::set_tuning("ir_shared_halo_bands", rep % 32 < 16);  // ... bands despite a large halo
     const Case c = random_case(rng, rep);
     if (c.ho < 1 || c.wo < 1) continue;
     const std::vector<double> ref = reference(c);
@@ -215,6 +216,7 @@ TEST_CASE("inverted_residual: row bands and per-op match the float64 reference, 
   mk::set_tuning("ir_se_fold", saved_fold);
   mk::set_tuning("ir_se_band_sums", saved_sums);
   mk::set_tuning("ir_shared_expand", saved_shared);
+  mk::set_tuning("ir_shared_halo_bands", saved_halo);
   CHECK_MSG(cases >= 40, "only %d valid cases", cases);
 }
 
