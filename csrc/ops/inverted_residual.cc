@@ -278,11 +278,10 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
   // block without expand (ir_shared_expand). Otherwise each part expands its halo rows
   // again: a 14-row map over 2 threads expands 16 rows. With no halo expanded twice, a
   // large halo no longer sends the block per-op (ir_shared_halo_bands).
-  const int64_t part_rows = (a.height + splits - 1) / splits;
-  const bool shared_expand = tuning().ir_shared_expand && splits > 1 && a.expand && !a.stem &&
-                             halo_rows(a, splits) > 0 &&
+  const int64_t halo = halo_rows(a, splits), part_rows = (a.height + splits - 1) / splits;
+  const bool shared_expand = tuning().ir_shared_expand && splits > 1 && a.expand && !a.stem && halo > 0 &&
                              part_rows * a.width * a.hidden * static_cast<int64_t>(sizeof(float)) <= l2_cache_bytes();
-  const bool halo_by_op = halo_rows(a, splits) * 4 > a.height && !(shared_expand && tuning().ir_shared_halo_bands);
+  const bool halo_by_op = halo * 4 > a.height && !(shared_expand && tuning().ir_shared_halo_bands);
   const bool by_op = a.per_op || (a.expand && (halo_by_op || uneven_rows));
   // A stem whose rows the bands cannot take from their window (per-op; a residual that SE's
   // second pass or an unusual top padding would need again): its output stored whole first.
