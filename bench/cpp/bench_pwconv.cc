@@ -7,6 +7,9 @@
 // warm calls instead of the best.
 // MK_AB=SWITCH: alternate calls with that tuning switch (csrc/runtime/tuning.h) off and on
 // and print both (an in-process A/B: same binary, same machine state).
+// MK_XSLICES=S: x is S slices of M rows and call r reads slice r % S; with MK_XAB=1, calls
+// alternate between slice 0 (warm) and the next of the other S - 1 (a band's rows of a
+// larger image, read from L3 as inside a block) and print both medians.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -28,7 +31,8 @@ int main(int argc, char** argv) {
   const std::string isa_name = argc > 4 ? argv[4] : "auto";
   mk::ThreadPool::instance().set_num_threads(argc > 5 ? std::atoi(argv[5]) : 1);
   const bool panels = argc > 6 && std::atoi(argv[6]) != 0;
-  mk::FloatBuffer x(M * K, 0.5f), packed((K + 1) * N, 0.01f), y(M * N);
+  const int64_t slices = std::max<int64_t>(1, std::getenv("MK_XSLICES") ? std::atoll(std::getenv("MK_XSLICES")) : 1);
+  mk::FloatBuffer x(slices * M * K, 0.5f), packed((K + 1) * N, 0.01f), y(M * N);
   mk::FloatBuffer paneled(mk::gemm_panels_size(K, N));
   mk::pack_gemm_panels(packed.data(), K, N, paneled.data());
   mk::PwconvArgs a{x.data(), panels ? paneled.data() : packed.data(), nullptr, y.data(), M,
@@ -38,6 +42,19 @@ int main(int argc, char** argv) {
   const bool cold = std::getenv("MK_COLD") != nullptr;
   mk::FloatBuffer evict(cold ? (64 << 20) / 4 : 0);
   const char* ab = std::getenv("MK_AB");
+  if (std::getenv("MK_XAB") && slices > 1) {
+    std::vector<double> t[2];
+    for (int r = 0; r < 4000; ++r) {
+      a.x = x.data() + (r % 2 ? 1 + (r / 2) % (slices - 1) : 0) * M * K;
+      const auto t0 = std::chrono::steady_clock::now();
+      mk::pwconv_bn_act(a, isa);
+      if (r >= 200) t[r % 2].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    for (auto& v : t) std::sort(v.begin(), v.end());
+    std::printf("pw M=%lld K=%lld N=%lld: x warm %.1f us, x sliding %.1f us\n", (long long)M, (long long)K, (long long)N,
+                t[0][t[0].size() / 2] * 1e6, t[1][t[1].size() / 2] * 1e6);
+    return 0;
+  }
   std::vector<double> times[2];
   volatile float sink = 0;
   for (int r = 0; r < (ab ? 400 : 50); ++r) {
@@ -53,6 +70,7 @@ int main(int argc, char** argv) {
         for (int64_t i = 0; i < std::min<int64_t>(paneled.size(), 4 * (K + 1) * 16); i += 16) s += paneled[i];
       sink = sink + s;
     }
+    a.x = x.data() + (r % slices) * M * K;
     const auto t0 = std::chrono::steady_clock::now();
     mk::pwconv_bn_act(a, isa);
     times[v].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

@@ -14,6 +14,7 @@
 #include "squeeze_excite.h"
 #include "../runtime/tuning.h"
 #include "../runtime/thread_pool.h"
+#include "../runtime/mirrored_buffer.h"
 #include "../runtime/scratch.h"
 
 namespace mk {
@@ -113,12 +114,18 @@ int64_t band_rows(const InvertedResidualArgs& a) {
 void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_begin, int64_t oy_end, int64_t band,
                float* dw_out, float* sums = nullptr) {
   thread_local FloatBuffer window_buf, band_buf;  // per worker thread, reused
+  thread_local MirroredBuffer ring;
   const int64_t row_in = a.width * a.in_channels, row_hidden = a.width * a.hidden;
   const int64_t out_row = a.out_width * a.hidden;
   const float* image = a.stem ? nullptr : a.x + n * a.height * row_in;
   // The expanded (or stem) rows' window; without either the depthwise reads x itself.
+  // In a ring (ir_ring_window: a buffer mapped twice, so the window is contiguous from
+  // any start), sliding to the next band moves its start; otherwise the rows the bands
+  // share are moved to the top.
   const bool produce = a.expand || a.stem;
-  float* window = produce ? scratch(window_buf, ((band - 1) * a.stride + a.kernel) * row_hidden) : nullptr;
+  const int64_t window_floats = ((band - 1) * a.stride + a.kernel) * row_hidden;
+  const bool in_ring = produce && tuning().ir_ring_window && ring.ensure(window_floats);
+  float* window = in_ring ? ring.data() : produce ? scratch(window_buf, window_floats) : nullptr;
   float* band_out = dw_out ? nullptr : scratch(band_buf, band * out_row);
   int64_t base = 0, have = 0;  // the window holds expanded input rows [base, have)
   BandPhaseTimes* const timing = band_phase_sink.load(std::memory_order_relaxed);
@@ -134,7 +141,11 @@ void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_beg
     if (produce) {
       int64_t start = lo;
       if (have > lo && lo >= base) {  // slide: keep the rows this band shares with the last
-        std::memmove(window, window + (lo - base) * row_hidden, (have - lo) * row_hidden * sizeof(float));
+        if (in_ring) {
+          window = ring.data() + (window - ring.data() + (lo - base) * row_hidden) % ring.size();
+        } else {
+          std::memmove(window, window + (lo - base) * row_hidden, (have - lo) * row_hidden * sizeof(float));
+        }
         start = have;
       }
       base = lo;

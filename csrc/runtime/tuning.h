@@ -67,6 +67,9 @@ struct Tuning {
   std::atomic<bool> ir_shared_expand{true};
   // ... and such an image kept in row bands however large its halo (not sent per-op).
   std::atomic<bool> ir_shared_halo_bands{true};
+  // ... the band window a ring (runtime/mirrored_buffer.h), so sliding it to the next band
+  // moves its start instead of memmoving the rows the bands share.
+  std::atomic<bool> ir_ring_window{true};
   // AVX-512 GEMM: a column tile's row tiles in one kernel call.
   std::atomic<bool> gemm_row_loop{true};
   // AVX-512 row loop: column tiles of 9-16 columns in 12-row tiles (kernels/avx512).
@@ -129,6 +132,9 @@ struct Tuning {
   std::atomic<bool> gemm_avx2_rows_outer{true};
   // ... N % 16 == 8: the last 24 columns in 4 x 24 tiles, not a 16-column tile and a 12x8 rest.
   std::atomic<bool> gemm_avx2_wide24{true};
+  // ... rows outer: a row tile's column tiles in one loop with the tile's code inlined, not
+  // one call per tile (kernels/avx2/gemm_avx2.cc: rows_cols).
+  std::atomic<bool> gemm_avx2_inline_cols{true};
   // Depthwise 5x5 stride-2 row pairs (AVX2): loads addressed as a few bases plus 0-2 channel strides
   // instead of one pointer advanced per load (kernels/dwconv_pairs.h).
   std::atomic<bool> dw_pair_offsets{true};

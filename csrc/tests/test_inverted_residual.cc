@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <cstring>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -169,6 +170,7 @@ TEST_CASE("inverted_residual: row bands and per-op match the float64 reference, 
   const bool saved_uneven = mk::get_tuning("ir_uneven_by_op"), saved_se = mk::get_tuning("ir_stream_se");
   const bool saved_fold = mk::get_tuning("ir_se_fold"), saved_sums = mk::get_tuning("ir_se_band_sums");
   const bool saved_shared = mk::get_tuning("ir_shared_expand"), saved_halo = mk::get_tuning("ir_shared_halo_bands");
+  const bool saved_ring = mk::get_tuning("ir_ring_window");
   int cases = 0;
   for (int rep = 0; rep < 48; ++rep) {
     // The first expand streams the SE block's FC1 or the project's first tile (hints only).
@@ -178,6 +180,7 @@ TEST_CASE("inverted_residual: row bands and per-op match the float64 reference, 
     // Images split over 2-3 threads expanded once, shared (residuals then read from x)
     mk::set_tuning("ir_shared_expand", rep % 16 < 8);
     mk::set_tuning("ir_shared_halo_bands", rep % 32 < 16);  // ... bands despite a large halo
+    mk::set_tuning("ir_ring_window", rep % 6 < 3);  // the band window a ring, or its rows moved
     const Case c = random_case(rng, rep);
     if (c.ho < 1 || c.wo < 1) continue;
     const std::vector<double> ref = reference(c);
@@ -217,7 +220,63 @@ TEST_CASE("inverted_residual: row bands and per-op match the float64 reference, 
   mk::set_tuning("ir_se_band_sums", saved_sums);
   mk::set_tuning("ir_shared_expand", saved_shared);
   mk::set_tuning("ir_shared_halo_bands", saved_halo);
+  mk::set_tuning("ir_ring_window", saved_ring);
   CHECK_MSG(cases >= 40, "only %d valid cases", cases);
+}
+
+// The band window as a ring (ir_ring_window) holds the same rows as the window whose shared
+// rows are moved to its top: the same bits, every kernel, stride, thread count and ISA. The
+// images are 300 rows tall in short bands, so the window's start passes the ring's end
+// (any ring an earlier call left is at most the window budget, 384 KiB: 300 rows of 8 x 81
+// floats are 778 KB).
+TEST_CASE("inverted_residual: the band window as a ring gives the bits of the moved window") {
+  std::mt19937 rng(5150);
+  auto& pool = mk::ThreadPool::instance();
+  const int saved = pool.num_threads();
+  const bool saved_ring = mk::get_tuning("ir_ring_window");
+  int compared = 0;
+  for (int rep = 0; rep < 8; ++rep) {
+    Case c = random_case(rng, 0);  // resized below
+    c.n = 1;
+    c.h = 300;
+    c.w = 8;
+    c.k = rep % 2 ? 5 : 3;
+    c.s = 1 + (rep / 2) % 2;
+    for (int& pad : c.pads) pad = (c.k - 1) / 2;
+    c.ho = (c.h + 2 * c.pads[0] - c.k) / c.s + 1;
+    c.wo = (c.w + 2 * c.pads[1] - c.k) / c.s + 1;
+    c.expand = true;
+    c.cin = 16;
+    c.hidden = rep < 4 ? 81 : 25;
+    c.se = rep % 4 == 3;
+    c.sq = 5;
+    c.residual = c.s == 1;
+    c.cout = c.residual ? c.cin : 24;
+    fill_case(c, rng);
+    const CasePanels panels(c);
+    for (int threads : {1, 2}) {
+      pool.set_num_threads(threads);
+      for (mk::Isa isa : mktest::isas()) {
+        std::vector<float> y[2];
+        for (int ring = 0; ring < 2; ++ring) {
+          mk::set_tuning("ir_ring_window", ring == 1);
+          y[ring].assign(c.n * c.ho * c.wo * c.cout, std::numeric_limits<float>::quiet_NaN());
+          mk::InvertedResidualArgs a = args_of(c, y[ring].data(), false);
+          a.band_pixels = 8 + rep % 3 * 8;  // bands of 1-3 rows
+          panels.use(c, a);
+          mk::inverted_residual(a, isa);
+        }
+        bool same = true;
+        for (size_t i = 0; i < y[0].size(); ++i) same = same && std::memcmp(&y[0][i], &y[1][i], sizeof(float)) == 0;
+        CHECK_MSG(same, "isa=%s threads=%d hidden=%lld k=%d s=%d se=%d", mk::isa_name(isa), threads,
+                  (long long)c.hidden, c.k, c.s, int(c.se));
+        ++compared;
+      }
+    }
+  }
+  pool.set_num_threads(saved);
+  mk::set_tuning("ir_ring_window", saved_ring);
+  CHECK_MSG(compared >= 10, "only %d comparisons", compared);
 }
 
 // An SE block whose project weights are much smaller than its depthwise output: the gate

@@ -103,7 +103,8 @@ TEST_CASE("pwconv: K chunks and 64/32-column tiles match the reference") {
 // gemm_tall_ymm for <= 8; 33-48-column tails split as 32 + the rest, gemm_split_tails), the
 // AVX2 row loop, its 12 x 8 tiles for rests of <= 8, its next-panel prefetch and its 5-row
 // tiles (gemm_avx2_rows, gemm_avx2_tall8, gemm_avx2_stream, gemm_avx2_fives) and its
-// row-outer loop for K <= 32 (gemm_avx2_rows_outer) and 4 x 24 tiles (gemm_avx2_wide24) on and off:
+// row-outer loop for K <= 32 (gemm_avx2_rows_outer, its tiles inlined: gemm_avx2_inline_cols)
+// and 4 x 24 tiles (gemm_avx2_wide24) on and off:
 // 12-row tiles then 6-row and partial ones, 6- and 5-row tiles (m = 10, 23, 29, 49), full
 // and masked columns, K chunks (partial sums through Y) and K = 1.
 TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
@@ -113,7 +114,9 @@ TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
   const bool saved_rows2 = mk::get_tuning("gemm_avx2_rows"), saved_tall8 = mk::get_tuning("gemm_avx2_tall8");
   const bool saved_stream2 = mk::get_tuning("gemm_avx2_stream"), saved_fives = mk::get_tuning("gemm_avx2_fives");
   const bool saved_outer = mk::get_tuning("gemm_avx2_rows_outer"), saved_wide = mk::get_tuning("gemm_avx2_wide24");
+  const bool saved_inline = mk::get_tuning("gemm_avx2_inline_cols");
   for (int mode = 0; mode < 3; ++mode) {
+    mk::set_tuning("gemm_avx2_inline_cols", mode == 1);
     mk::set_tuning("gemm_avx2_wide24", mode > 0);
     mk::set_tuning("gemm_avx2_fives", mode > 0);
     mk::set_tuning("gemm_avx2_rows_outer", mode > 0);
@@ -138,6 +141,7 @@ TEST_CASE("pwconv: 12-row narrow tiles match the reference") {
   mk::set_tuning("gemm_avx2_fives", saved_fives);
   mk::set_tuning("gemm_avx2_rows_outer", saved_outer);
   mk::set_tuning("gemm_avx2_wide24", saved_wide);
+  mk::set_tuning("gemm_avx2_inline_cols", saved_inline);
   mk::set_tuning("gemm_tall_ymm", saved_ymm);
   mk::set_tuning("gemm_split_tails", saved_split);
   mk::set_tuning("gemm_k_chunks", saved_chunks);
@@ -264,9 +268,9 @@ TEST_CASE("pwconv: k-pair column rests match the reference and give the same bit
 // same order in any tile): the AVX2 12x8 tiles for column rests of <= 8 (gemm_avx2_tall8),
 // the 5-row tiles for rows not a multiple of 6 (gemm_avx2_fives), two column tiles at a
 // time for calls of <= 2 rows (gemm_avx2_gemv_pairs), row tiles outer for K <= 32
-// (gemm_avx2_rows_outer) and 4 x 24 tiles for the last 24 columns where N % 16 == 8
-// (gemm_avx2_wide24), each on against off.
-TEST_CASE("pwconv: AVX2 12x8 rest tiles, 5-row tiles, GEMV tile pairs, row-outer short-K loops and 4x24 tiles give the 6x16 tiles' bits") {
+// (gemm_avx2_rows_outer), 4 x 24 tiles for the last 24 columns where N % 16 == 8
+// (gemm_avx2_wide24) and that loop's tiles inlined (gemm_avx2_inline_cols), each on against off.
+TEST_CASE("pwconv: AVX2 12x8 rest tiles, 5-row tiles, GEMV tile pairs, row-outer short-K loops (tiles inlined or called) and 4x24 tiles give the 6x16 tiles' bits") {
   if (!mk::cpu_has_avx2_fma()) return;
   std::mt19937 rng(29);
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
@@ -279,7 +283,8 @@ TEST_CASE("pwconv: AVX2 12x8 rest tiles, 5-row tiles, GEMV tile pairs, row-outer
                           {"gemm_avx2_fives", {16, 24, 48, 200}, {5, 10, 23, 49, 100}, 50},
                           {"gemm_avx2_gemv_pairs", {16, 32, 40, 48, 200, 240}, {1, 2, 3}, 50},
                           {"gemm_avx2_rows_outer", {8, 16, 24, 40, 72, 144}, {3, 10, 23, 49, 100}, 32},
-                          {"gemm_avx2_wide24", {24, 40, 72, 200}, {1, 3, 4, 7, 13, 49, 100}, 60}};
+                          {"gemm_avx2_wide24", {24, 40, 72, 200}, {1, 3, 4, 7, 13, 49, 100}, 60},
+                          {"gemm_avx2_inline_cols", {16, 32, 40, 96, 144}, {3, 10, 23, 49, 100}, 32}};
   for (const Split& split : splits) {
     const bool saved = mk::get_tuning(split.name);
     for (int64_t n : split.ns) {

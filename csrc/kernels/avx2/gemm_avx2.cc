@@ -43,9 +43,12 @@ __attribute__((always_inline)) inline void store_row(__m256 v0, __m256 v1, const
 // of all 12 and store them every k step (store-bound at ~40% of peak).
 // Stream: lines [pf, pf_end) are prefetched into L2 one every 2 k steps (the next column
 // tile's B panel, a slice per row tile; see rows()).
+// tile_body is the tile's code, inlined where a loop over tiles gains from it (rows_cols);
+// tile() is the same code as a function of its own.
 template <int MR, bool Full, Activation A, bool Stream = false>
-void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const float* packed,
-          const float* residual, float* y, const char* pf = nullptr, const char* pf_end = nullptr) {
+__attribute__((always_inline)) inline void tile_body(const GemmParams& p, int64_t n0, int64_t nr, const float* x,
+                                                     const float* packed, const float* residual, float* y,
+                                                     const char* pf = nullptr, const char* pf_end = nullptr) {
   const int64_t K = p.k, N = p.n;
   const __m256i m0 = tail_mask_avx2(nr >= 8 ? 8 : nr);
   const __m256i m1 = tail_mask_avx2(nr >= 16 ? 8 : (nr > 8 ? nr - 8 : 0));
@@ -108,6 +111,12 @@ void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const flo
   if constexpr (MR > 3) store_row<Full, A>(c30, c31, r(3), y + 3 * N, m0, m1);
   if constexpr (MR > 4) store_row<Full, A>(c40, c41, r(4), y + 4 * N, m0, m1);
   if constexpr (MR > 5) store_row<Full, A>(c50, c51, r(5), y + 5 * N, m0, m1);
+}
+
+template <int MR, bool Full, Activation A, bool Stream = false>
+void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const float* packed,
+          const float* residual, float* y, const char* pf = nullptr, const char* pf_end = nullptr) {
+  tile_body<MR, Full, A, Stream>(p, n0, nr, x, packed, residual, y, pf, pf_end);
 }
 
 template <int MR, Activation A>
@@ -406,6 +415,7 @@ void rows_cols(const GemmParams& p, int64_t m, int64_t n0, int64_t n1, const flo
   const bool wide24 = (n1 - n0) % 16 == 8 && n1 - n0 >= 24 && tuning().gemm_avx2_wide24;
   const int64_t whole = n0 + (n1 - n0) / 16 * 16 - (wide24 ? 16 : 0);
   const RowTiles split = row_tiles_of(m);
+  const bool inline_cols = tuning().gemm_avx2_inline_cols;
   int64_t i = 0;
   const auto row_tiles = [&](auto mr_tag, int64_t count) {
     constexpr int MR = decltype(mr_tag)::value;
@@ -413,7 +423,11 @@ void rows_cols(const GemmParams& p, int64_t m, int64_t n0, int64_t n1, const flo
       const float* xi = x + i * lda;
       const float* ri = residual ? residual + i * N : nullptr;
       float* yi = y + i * N;
-      for (int64_t n = n0; n < whole; n += 16) tile<MR, true, A>(p, n, 16, xi, packed, ri, yi);
+      if (inline_cols) {
+        for (int64_t n = n0; n < whole; n += 16) tile_body<MR, true, A>(p, n, 16, xi, packed, ri, yi);
+      } else {
+        for (int64_t n = n0; n < whole; n += 16) tile<MR, true, A>(p, n, 16, xi, packed, ri, yi);
+      }
     }
   };
   row_tiles(std::integral_constant<int, 6>{}, split.sixes);
