@@ -148,11 +148,31 @@ __attribute__((noinline)) void pair_block(const DwconvParams& p, const float* x,
 // step by a vector per block, not recomputed per block behind a call (per block the call
 // had ~70 integer instructions around 72 FMAs: prologue, imuls, register copies).
 template <class Ops, int K, int S, bool Padded, Activation A, bool Off, bool ByRow>
+__attribute__((always_inline)) inline void pair_blocks_body(const DwconvParams& p, const float* x, const float* packed,
+                                                            float* y_row0, float* y_row1, int64_t c, int64_t c_end,
+                                                            int64_t iy0, int64_t ox0, int64_t valid) {
+  for (; c < c_end; c += Ops::kLanes) {
+    sliding_pair<Ops, K, S, false, Padded, A, Off, ByRow>(p, x, packed, y_row0, y_row1, c, Ops::all(), iy0, ox0, valid);
+  }
+}
+
+template <class Ops, int K, int S, bool Padded, Activation A, bool Off, bool ByRow>
 __attribute__((noinline)) void pair_blocks(const DwconvParams& p, const float* x, const float* packed, float* y_row0,
                                            float* y_row1, int64_t c, int64_t c_end, int64_t iy0, int64_t ox0,
                                            int64_t valid) {
-  for (; c < c_end; c += Ops::kLanes) {
-    sliding_pair<Ops, K, S, false, Padded, A, Off, ByRow>(p, x, packed, y_row0, y_row1, c, Ops::all(), iy0, ox0, valid);
+  pair_blocks_body<Ops, K, S, Padded, A, Off, ByRow>(p, x, packed, y_row0, y_row1, c, c_end, iy0, ox0, valid);
+}
+
+// A row pair's interior groups (3x3, no tail) with the block loop inlined into the group loop.
+template <class Ops, int K, int S, Activation A>
+__attribute__((noinline)) void pair_row_blocks(const DwconvParams& p, const float* x, const float* packed,
+                                               float* y_row0, float* y_row1, int64_t c_main, int64_t iy0,
+                                               int64_t ox_begin, int64_t ox_end) {
+  constexpr int P = Ops::kPixels;
+  for (int64_t ox = ox_begin;;) {
+    pair_blocks_body<Ops, K, S, false, A, false, false>(p, x, packed, y_row0, y_row1, 0, c_main, iy0, ox, P);
+    if (ox + P >= ox_end) return;
+    ox = std::min<int64_t>(ox + P, ox_end - P);
   }
 }
 
@@ -199,6 +219,11 @@ void pair_row(const DwconvParams& p, const float* x, const float* packed, float*
   };
   using Yes = std::true_type;
   using No = std::false_type;
+  if constexpr (K == 3 && Ops::kBlockLoop && !Padded) {
+    if (loop && c_main == p.channels && ox_end - ox_begin >= P && tuning().dw_pair_row_inline) {
+      return pair_row_blocks<Ops, K, S, A>(p, x, packed, y_row0, y_row1, c_main, iy0, ox_begin, ox_end);
+    }
+  }
   for (int64_t ox = ox_begin;;) {
     const int64_t valid = std::min<int64_t>(P, ox_end - ox);
     if constexpr (K == 5 && Ops::kKernelRows) {

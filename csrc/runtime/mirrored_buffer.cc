@@ -38,7 +38,7 @@ bool MirroredBuffer::ensure(int64_t floats) {
   const uint64_t generation = fork_generation.load(std::memory_order_relaxed);
   if (data_ && generation_ != generation) release();
   generation_ = generation;
-  if (floats <= floats_) return true;
+  if (data_ && floats <= floats_) return true;
   if (failed_ || floats <= 0) return false;
   release();
 #if defined(__linux__)

@@ -18,8 +18,8 @@ class MirroredBuffer {
   MirroredBuffer& operator=(const MirroredBuffer&) = delete;
   ~MirroredBuffer();
 
-  // At least `floats` floats (rounded up to whole pages; grown, never shrunk). False if
-  // the mappings could not be made: the buffer is then empty.
+  // At least `floats` (> 0) floats, rounded up to whole pages; grown, never shrunk. False
+  // if the mappings could not be made (the buffer is then empty) or floats <= 0.
   bool ensure(int64_t floats);
   float* data() const { return data_; }
   // Floats in one mapping (a multiple of the page size in bytes); data()[i] and

@@ -144,6 +144,9 @@ struct Tuning {
   // Depthwise 5x5 row pairs (AVX2): FMAs grouped by kernel row (both output rows' input
   // rows with the same K weights) instead of by input row (kernels/dwconv_pairs.h).
   std::atomic<bool> dw_pair_kernel_rows{true};
+  // ... and a row's interior groups (whole blocks only) in one call, the block loop inlined
+  // into the group loop, not one call per group (kernels/dwconv_pairs.h: pair_row_blocks).
+  std::atomic<bool> dw_pair_row_inline{true};
 };
 
 Tuning& tuning();

@@ -214,7 +214,8 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   // group's channel blocks in one call or one call each (dw_pair_block_loop, by height);
   // 5x5 FMAs grouped by kernel row or by input row (dw_pair_kernel_rows, at random); a row
   // that cannot pair alone and the next starting a pair, or both alone (dw_pair_skip_single,
-  // at random).
+  // at random); 3x3 groups' block loop inlined into the row's group loop or not
+  // (dw_pair_row_inline, at random).
   std::mt19937 rng(11);
   auto& pool = mk::ThreadPool::instance();
   const int saved_threads = pool.num_threads();
@@ -226,6 +227,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   const bool saved_block_loop = mk::get_tuning("dw_pair_block_loop");
   const bool saved_kernel_rows = mk::get_tuning("dw_pair_kernel_rows");
   const bool saved_skip = mk::get_tuning("dw_pair_skip_single");
+  const bool saved_inline = mk::get_tuning("dw_pair_row_inline");
   const int channel_counts[] = {7, 16, 40, 100};
   int cases = 0;
   for (bool pairs : {true, false}) {
@@ -242,6 +244,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
           mk::set_tuning("dw_pair_block_loop", h % 2 == 0);  // even heights (both strides) in one call
           mk::set_tuning("dw_pair_kernel_rows", rng() % 2 == 0);
           mk::set_tuning("dw_pair_skip_single", rng() % 2 == 0);
+          mk::set_tuning("dw_pair_row_inline", rng() % 2 == 0);
           const int64_t widths[] = {3, 7, 8, 9, 14, 17, 24, 29, 56};
           const int64_t w = widths[rng() % 9];
           Case cs{1 + int64_t(h % 2), h, w, channel_counts[rng() % 4], k, stride, 1, 0, 0, 0, 0,
@@ -272,6 +275,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   mk::set_tuning("dw_pair_block_loop", saved_block_loop);
   mk::set_tuning("dw_pair_kernel_rows", saved_kernel_rows);
   mk::set_tuning("dw_pair_chunks", saved_chunks);
+  mk::set_tuning("dw_pair_row_inline", saved_inline);
   mk::set_tuning("dw_pair_skip_single", saved_skip);
   pool.set_num_threads(saved_threads);
   CHECK(cases >= 70);
@@ -285,14 +289,20 @@ TEST_CASE("dwconv: rows in pairs or alone give the same bits") {
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
   const bool saved_pairs = mk::get_tuning("dw_row_pairs"), saved_s2 = mk::get_tuning("dw_row_pairs_s2");
   const bool saved_avx2 = mk::get_tuning("dw_row_pairs_avx2"), saved_skip = mk::get_tuning("dw_pair_skip_single");
+  const bool saved_inline = mk::get_tuning("dw_pair_row_inline");
+  // The 3x3 pair groups' block loop inlined into the row's group loop or called per group
+  // (dw_pair_row_inline) goes with skip.
   const auto set_pairs = [](bool on, bool skip) {
     for (const char* name : {"dw_row_pairs", "dw_row_pairs_s2", "dw_row_pairs_avx2"}) mk::set_tuning(name, on);
     mk::set_tuning("dw_pair_skip_single", skip);
+    mk::set_tuning("dw_pair_row_inline", skip);
   };
   int compared = 0;
   for (int i = 0; i < 24; ++i) {
     const int k = i % 2 == 0 ? 3 : 5, stride = 1 + i / 2 % 2;
-    Case cs{1, 5 + int64_t(rng() % 20), 3 + int64_t(rng() % 30), 1 + int64_t(rng() % 70), k, stride, 1, 0, 0, 0, 0,
+    // Every fourth case whole 8-channel blocks (no tail: the inlined group loop's case).
+    const int64_t c = i % 4 == 1 ? 8 * (1 + int64_t(rng() % 8)) : 1 + int64_t(rng() % 70);
+    Case cs{1, 5 + int64_t(rng() % 20), 3 + int64_t(rng() % 30), c, k, stride, 1, 0, 0, 0, 0,
             static_cast<mk::Activation>(rng() % mk::kNumActivations)};
     cs.pad_t = cs.pad_l = cs.pad_b = cs.pad_r = (k - 1) / 2;
     if (i % 3 == 0) cs.pad_t = k - 1, cs.pad_b = 0;  // only the top padded: a row that cannot pair first
@@ -320,5 +330,6 @@ TEST_CASE("dwconv: rows in pairs or alone give the same bits") {
   mk::set_tuning("dw_row_pairs_s2", saved_s2);
   mk::set_tuning("dw_row_pairs_avx2", saved_avx2);
   mk::set_tuning("dw_pair_skip_single", saved_skip);
+  mk::set_tuning("dw_pair_row_inline", saved_inline);
   CHECK(compared >= 48 || mktest::isas().size() == 1);
 }

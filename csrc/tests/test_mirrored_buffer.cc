@@ -10,6 +10,7 @@
 // read through the other, at every page, also after the buffer grows.
 TEST_CASE("mirrored buffer: the second mapping is the first, before and after growing") {
   mk::MirroredBuffer ring;
+  CHECK(!ring.ensure(0) && ring.data() == nullptr);
   for (int64_t want : {1, 1000, 5000, 300000, 10}) {
     if (!ring.ensure(want)) {  // no mapping here: the caller moves rows instead
       CHECK(ring.data() == nullptr && ring.size() == 0);
