@@ -130,6 +130,30 @@ def test_fork_after_use_does_not_hang():
 
 
 @pytest.mark.skipif(not _ext.available(), reason="CPU extension not built")
+def test_forked_child_and_parent_run_a_network_at_once():
+    # The inverted residual's band window is a memory mapping shared across fork()
+    # (runtime/mirrored_buffer.h): the child must get its own, or the two processes write
+    # each other's rows while both run.
+    code = ("import os, torch, mobilekernels\n"
+            "from mobilekernels import models, compile_for_inference\n"
+            "mobilekernels.set_num_threads(1)\n"
+            "torch.manual_seed(0)\n"
+            "m = models.mobilenet_v2(1.0).eval()\n"
+            "x = torch.randn(1, 3, 160, 160).contiguous(memory_format=torch.channels_last)\n"
+            "f = compile_for_inference(m, x)\n"
+            "with torch.no_grad():\n"
+            "    ref = f(x).clone()\n"
+            "    pid = os.fork()\n"
+            "    same = all(torch.equal(f(x), ref) for _ in range(30))\n"
+            "    if pid == 0:\n"
+            "        os._exit(0 if same else 3)\n"
+            "_, status = os.waitpid(pid, 0)\n"
+            "print('parent', int(same), 'child', os.waitstatus_to_exitcode(status))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "parent 1 child 0", out.stdout + out.stderr
+
+
+@pytest.mark.skipif(not _ext.available(), reason="CPU extension not built")
 def test_thread_count_is_bounded():
     with pytest.raises(ValueError, match="num_threads"):
         mobilekernels.set_num_threads(100000)

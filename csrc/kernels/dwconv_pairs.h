@@ -163,7 +163,9 @@ __attribute__((noinline)) void pair_blocks(const DwconvParams& p, const float* x
   pair_blocks_body<Ops, K, S, Padded, A, Off, ByRow>(p, x, packed, y_row0, y_row1, c, c_end, iy0, ox0, valid);
 }
 
-// A row pair's interior groups (3x3, no tail) with the block loop inlined into the group loop.
+// A row pair's interior groups (3x3, no tail) with the block loop inlined into the group loop:
+// one call per group covered only 2-4 blocks on 16-32 channels, and its ~60 instructions
+// of call and address set-up cost 4-7% of those rows (dw_pair_row_inline, bench/NOTES.md).
 template <class Ops, int K, int S, Activation A>
 __attribute__((noinline)) void pair_row_blocks(const DwconvParams& p, const float* x, const float* packed,
                                                float* y_row0, float* y_row1, int64_t c_main, int64_t iy0,
