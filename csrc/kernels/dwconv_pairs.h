@@ -144,6 +144,18 @@ __attribute__((noinline)) void pair_block(const DwconvParams& p, const float* x,
   sliding_pair<Ops, K, S, Masked, Padded, A, Off, ByRow>(p, x, packed, y_row0, y_row1, c, mask, iy0, ox0, valid);
 }
 
+// Calls f(ox, valid) for each group of P columns of [ox_begin, ox_end): the last group is
+// shifted left to end at ox_end (recomputing a few pixels, same values) when the range holds
+// P or more, else it is one group of ox_end - ox_begin valid columns (padded groups only).
+template <int P, class F>
+__attribute__((always_inline)) inline void for_each_group(int64_t ox_begin, int64_t ox_end, F&& f) {
+  for (int64_t ox = ox_begin;;) {
+    f(ox, std::min<int64_t>(P, ox_end - ox));
+    if (ox + P >= ox_end) return;
+    ox = std::min<int64_t>(ox + P, ox_end - P);
+  }
+}
+
 // Whole channel blocks [c, c_end) in one call: the group's addresses are set up once and
 // step by a vector per block, not recomputed per block behind a call (per block the call
 // had ~70 integer instructions around 72 FMAs: prologue, imuls, register copies).
@@ -170,12 +182,9 @@ template <class Ops, int K, int S, Activation A>
 __attribute__((noinline)) void pair_row_blocks(const DwconvParams& p, const float* x, const float* packed,
                                                float* y_row0, float* y_row1, int64_t c_main, int64_t iy0,
                                                int64_t ox_begin, int64_t ox_end) {
-  constexpr int P = Ops::kPixels;
-  for (int64_t ox = ox_begin;;) {
-    pair_blocks_body<Ops, K, S, false, A, false, false>(p, x, packed, y_row0, y_row1, 0, c_main, iy0, ox, P);
-    if (ox + P >= ox_end) return;
-    ox = std::min<int64_t>(ox + P, ox_end - P);
-  }
+  for_each_group<Ops::kPixels>(ox_begin, ox_end, [&](int64_t ox, int64_t valid) {
+    pair_blocks_body<Ops, K, S, false, A, false, false>(p, x, packed, y_row0, y_row1, 0, c_main, iy0, ox, valid);
+  });
 }
 
 template <class Ops, int K, int S, bool Padded, Activation A, bool Off, bool ByRow>
@@ -226,8 +235,7 @@ void pair_row(const DwconvParams& p, const float* x, const float* packed, float*
       return pair_row_blocks<Ops, K, S, A>(p, x, packed, y_row0, y_row1, c_main, iy0, ox_begin, ox_end);
     }
   }
-  for (int64_t ox = ox_begin;;) {
-    const int64_t valid = std::min<int64_t>(P, ox_end - ox);
+  for_each_group<P>(ox_begin, ox_end, [&](int64_t ox, int64_t valid) {
     if constexpr (K == 5 && Ops::kKernelRows) {
       if (by_row && off) group(Yes{}, Yes{}, ox, valid);
       else if (by_row) group(No{}, Yes{}, ox, valid);
@@ -239,9 +247,7 @@ void pair_row(const DwconvParams& p, const float* x, const float* packed, float*
     } else {
       group(No{}, No{}, ox, valid);
     }
-    if (ox + P >= ox_end) return;
-    ox = std::min<int64_t>(ox + P, ox_end - P);
-  }
+  });
 }
 
 // Rows oy and oy + 1 (y_row: row oy; row oy + 1 follows it) at stride S with the row
