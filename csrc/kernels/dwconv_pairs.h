@@ -7,7 +7,8 @@
 //   accumulators + 2 * K weights must fit the register file), kByteOffsets (whole
 //   channel blocks load through Strided when dw_pair_offsets is on), kBlockLoop (3x3: a
 //   group's channel blocks in one call when dw_pair_block_loop is on), kKernelRows (5x5:
-//   FMAs by kernel row when dw_pair_kernel_rows is on);
+//   FMAs by kernel row when dw_pair_kernel_rows is on), kTightBlocks (3x3, kPixels 4: a
+//   row's interior blocks through tight_blocks when dw_pair_tight is on);
 //   load<Masked>(p, mask), store<Masked>(p, v, mask), fma(a, b, c), act<A>(v),
 //   all() (the full mask), tail(n) (the first n lanes);
 //   row(p, x, packed, y_row, oy) (the single-row kernel, for rows that do not pair);
@@ -168,6 +169,121 @@ __attribute__((always_inline)) inline void pair_blocks_body(const DwconvParams& 
   }
 }
 
+// Input column i (0-8) of a 3x3 group, i * C floats from p, as one addressing mode: base +
+// index register * 1, 2, 4 or 8, the index being C * 4 bytes or its 3, 5 or 7 multiple.
+struct ColumnStrides {
+  int64_t c4, c12, c20, c28;
+  explicit ColumnStrides(int64_t channels) : c4(channels * 4), c12(3 * c4), c20(5 * c4), c28(7 * c4) {}
+};
+
+template <class T>
+__attribute__((always_inline)) inline T* column(T* p, const ColumnStrides& s, int i) {
+  const int64_t off[9] = {0, s.c4, 2 * s.c4, s.c12, 4 * s.c4, s.c20, 2 * s.c12, s.c28, 8 * s.c4};
+  using Byte = std::conditional_t<std::is_const_v<T>, const char, char>;
+  return reinterpret_cast<T*>(reinterpret_cast<Byte*>(p) + off[i]);  // i is a constant once unrolled
+}
+
+// A 3x3 pair group's whole channel blocks [0, c_end), interior (no padding, no tail), by
+// kernel row: step kr feeds kernel row kr to input row kr (output row 0) and kr + S (output
+// row 1), so all 2 * kPixels FMA chains advance together, and every address is a pointer
+// stepped once per block plus a constant-scaled index register (ColumnStrides).
+// sliding_pair's addressing (a pointer advanced per load, offsets rebuilt per block with
+// multiplies) made ~210 instructions per 72 FMAs and GCC spilled; this is ~130, and the
+// chains no longer wait for the rows that feed only one output row. Per accumulator the FMAs
+// come in the same order as in sliding_pair (bias, then taps row by row): same bits.
+template <class Ops, int S, Activation A, int Lo = 0, int Hi = 3 * S + 3>
+__attribute__((always_inline)) inline void tight_blocks(const DwconvParams& p, const float* x, const float* packed,
+                                                        float* y_row0, float* y_row1, int64_t c_end, int64_t iy0,
+                                                        int64_t ox0) {
+  using V = typename Ops::V;
+  constexpr int K = 3, P = 4, kInputs = (P - 1) * S + K;
+  static_assert(Ops::kPixels == P, "tight_blocks: 4-pixel groups (columns 0-8)");
+  const int64_t C = p.channels;
+  const ColumnStrides cs(C);
+  const float* row[K + S];
+  row[0] = x + (iy0 * p.width + ox0 * S - p.pad_left) * C;
+MK_UNROLL(5)
+  for (int r = 1; r < K + S; ++r) row[r] = row[r - 1] + p.width * C;
+  const float* w = packed;
+  const float* bias = packed + static_cast<int64_t>(K) * K * C;
+  float* y0 = y_row0 + ox0 * C;
+  float* y1 = y_row1 + ox0 * C;
+  const typename Ops::Mask all = Ops::all();
+  for (int64_t c = 0; c < c_end; c += Ops::kLanes) {
+    const V b = Ops::template load<false>(bias, all);
+    V a0[P], a1[P];
+MK_UNROLL(4)
+    for (int j = 0; j < P; ++j) a0[j] = a1[j] = b;
+MK_UNROLL(3)
+    for (int kr = 0; kr < K; ++kr) {
+      const float* wk = column(w, cs, 3 * kr);  // kernel row kr: taps 3 kr .. 3 kr + 2
+      V wv[K];
+MK_UNROLL(3)
+      for (int kx = 0; kx < K; ++kx) wv[kx] = Ops::template load<false>(column(wk, cs, kx), all);
+MK_UNROLL(9)
+      for (int i = 0; i < kInputs; ++i) {
+        if (i < Lo || i >= Hi) continue;  // a padding column: contributes nothing
+        const V u = Ops::template load<false>(column(row[kr], cs, i), all);
+        const V v = Ops::template load<false>(column(row[kr + S], cs, i), all);
+MK_UNROLL(4)
+        for (int j = 0; j < P; ++j) {
+          const int kx = i - j * S;
+          if (kx >= 0 && kx < K) {
+            a0[j] = Ops::fma(u, wv[kx], a0[j]);
+            a1[j] = Ops::fma(v, wv[kx], a1[j]);
+          }
+        }
+      }
+    }
+MK_UNROLL(4)
+    for (int j = 0; j < P; ++j) {
+      Ops::template store<false>(column(y0, cs, j), Ops::template act<A>(a0[j]), all);
+      Ops::template store<false>(column(y1, cs, j), Ops::template act<A>(a1[j]), all);
+    }
+MK_UNROLL(5)
+    for (int r = 0; r < K + S; ++r) row[r] += Ops::kLanes;
+    w += Ops::kLanes;
+    bias += Ops::kLanes;
+    y0 += Ops::kLanes;
+    y1 += Ops::kLanes;
+  }
+}
+
+// One call per group: inlined into the row's group loop, the loop's own variables pushed
+// the block loop's 13-15 pointers and strides into spills (45 -> ~33 GMAC/s at 144 x 56 x 56
+// from L2, AVX2, Zen 3).
+template <class Ops, int S, Activation A, int Lo = 0, int Hi = 3 * S + 3>
+__attribute__((noinline)) void tight_group(const DwconvParams& p, const float* x, const float* packed, float* y_row0,
+                                           float* y_row1, int64_t c_end, int64_t iy0, int64_t ox0) {
+  tight_blocks<Ops, S, A, Lo, Hi>(p, x, packed, y_row0, y_row1, c_end, iy0, ox0);
+}
+
+// Whether tight groups pay (dw_pair_tight on): AVX2 A/B (Zen 3) 1.04-1.25x from 24 channels
+// up, and 1.11x at 16 with stride 1; at 16 channels stride 2 (two blocks a call, half the
+// FMAs of a stride-1 row's columns) 0.92-0.97x against the inlined group loop.
+template <int S>
+inline bool tight_pays(int64_t c_main) {
+  return tuning().dw_pair_tight && (S == 1 || c_main >= 24);
+}
+
+// A padded 3x3 group (every pixel stored, whole blocks) through tight_group when its input
+// columns inside the image are [0 or 1, all or all but one): the groups at the ends of a row
+// with one column of padding, and the middle groups of narrow rows, which run as padded
+// groups (14x14, 7x7). False for any other group (the caller runs it as before).
+template <class Ops, int S, Activation A>
+bool tight_padded_group(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
+                        int64_t c_end, int64_t iy0, int64_t ox0) {
+  constexpr int kInputs = 3 * S + 3;
+  const int64_t ix0 = ox0 * S - p.pad_left;
+  const int64_t lo = std::max<int64_t>(0, -ix0), hi = std::min<int64_t>(kInputs, p.width - ix0);
+  if (lo == 0 && hi == kInputs) tight_group<Ops, S, A>(p, x, packed, y_row0, y_row1, c_end, iy0, ox0);
+  else if (lo == 1 && hi == kInputs) tight_group<Ops, S, A, 1>(p, x, packed, y_row0, y_row1, c_end, iy0, ox0);
+  else if (lo == 0 && hi == kInputs - 1) tight_group<Ops, S, A, 0, kInputs - 1>(p, x, packed, y_row0, y_row1, c_end, iy0, ox0);
+  else if (lo == 1 && hi == kInputs - 1) tight_group<Ops, S, A, 1, kInputs - 1>(p, x, packed, y_row0, y_row1, c_end, iy0, ox0);
+  else return false;
+  return true;
+}
+
 template <class Ops, int K, int S, bool Padded, Activation A, bool Off, bool ByRow>
 __attribute__((noinline)) void pair_blocks(const DwconvParams& p, const float* x, const float* packed, float* y_row0,
                                            float* y_row1, int64_t c, int64_t c_end, int64_t iy0, int64_t ox0,
@@ -182,6 +298,13 @@ template <class Ops, int K, int S, Activation A>
 __attribute__((noinline)) void pair_row_blocks(const DwconvParams& p, const float* x, const float* packed,
                                                float* y_row0, float* y_row1, int64_t c_main, int64_t iy0,
                                                int64_t ox_begin, int64_t ox_end) {
+  if constexpr (Ops::kTightBlocks && K == 3) {
+    if (tight_pays<S>(c_main)) {
+      return for_each_group<Ops::kPixels>(ox_begin, ox_end, [&](int64_t ox, int64_t) {
+        tight_group<Ops, S, A>(p, x, packed, y_row0, y_row1, c_main, iy0, ox);
+      });
+    }
+  }
   for_each_group<Ops::kPixels>(ox_begin, ox_end, [&](int64_t ox, int64_t valid) {
     pair_blocks_body<Ops, K, S, false, A, false, false>(p, x, packed, y_row0, y_row1, 0, c_main, iy0, ox, valid);
   });
@@ -235,7 +358,11 @@ void pair_row(const DwconvParams& p, const float* x, const float* packed, float*
       return pair_row_blocks<Ops, K, S, A>(p, x, packed, y_row0, y_row1, c_main, iy0, ox_begin, ox_end);
     }
   }
+  const bool tight = Ops::kTightBlocks && K == 3 && Padded && c_main == p.channels && tight_pays<S>(c_main);
   for_each_group<P>(ox_begin, ox_end, [&](int64_t ox, int64_t valid) {
+    if constexpr (Ops::kTightBlocks && K == 3 && Padded) {
+      if (tight && valid == P && tight_padded_group<Ops, S, A>(p, x, packed, y_row0, y_row1, c_main, iy0, ox)) return;
+    }
     if constexpr (K == 5 && Ops::kKernelRows) {
       if (by_row && off) group(Yes{}, Yes{}, ox, valid);
       else if (by_row) group(No{}, Yes{}, ox, valid);

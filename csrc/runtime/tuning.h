@@ -147,6 +147,9 @@ struct Tuning {
   // ... and a row's interior groups (whole blocks only) in one call, the block loop inlined
   // into the group loop, not one call per group (kernels/dwconv_pairs.h: pair_row_blocks).
   std::atomic<bool> dw_pair_row_inline{true};
+  // ... and those blocks by kernel row, every address a stepped pointer plus a scaled index
+  // register (kernels/dwconv_pairs.h: tight_blocks).
+  std::atomic<bool> dw_pair_tight{true};
 };
 
 Tuning& tuning();

@@ -215,7 +215,8 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   // 5x5 FMAs grouped by kernel row or by input row (dw_pair_kernel_rows, at random); a row
   // that cannot pair alone and the next starting a pair, or both alone (dw_pair_skip_single,
   // at random); 3x3 groups' block loop inlined into the row's group loop or not
-  // (dw_pair_row_inline, at random).
+  // (dw_pair_row_inline, at random); 3x3 whole-block groups, interior or padded, through
+  // tight_blocks or not (dw_pair_tight, at random).
   std::mt19937 rng(11);
   auto& pool = mk::ThreadPool::instance();
   const int saved_threads = pool.num_threads();
@@ -228,7 +229,8 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   const bool saved_kernel_rows = mk::get_tuning("dw_pair_kernel_rows");
   const bool saved_skip = mk::get_tuning("dw_pair_skip_single");
   const bool saved_inline = mk::get_tuning("dw_pair_row_inline");
-  const int channel_counts[] = {7, 16, 40, 100};
+  const bool saved_tight = mk::get_tuning("dw_pair_tight");
+  const int channel_counts[] = {7, 16, 40, 100, 32};
   int cases = 0;
   for (bool pairs : {true, false}) {
     mk::set_tuning("dw_row_pairs", pairs);
@@ -245,9 +247,10 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
           mk::set_tuning("dw_pair_kernel_rows", rng() % 2 == 0);
           mk::set_tuning("dw_pair_skip_single", rng() % 2 == 0);
           mk::set_tuning("dw_pair_row_inline", rng() % 2 == 0);
+          mk::set_tuning("dw_pair_tight", rng() % 2 == 0);
           const int64_t widths[] = {3, 7, 8, 9, 14, 17, 24, 29, 56};
           const int64_t w = widths[rng() % 9];
-          Case cs{1 + int64_t(h % 2), h, w, channel_counts[rng() % 4], k, stride, 1, 0, 0, 0, 0,
+          Case cs{1 + int64_t(h % 2), h, w, channel_counts[rng() % 5], k, stride, 1, 0, 0, 0, 0,
                   static_cast<mk::Activation>(rng() % mk::kNumActivations)};
           cs.pad_t = cs.pad_l = cs.pad_b = cs.pad_r = (k - 1) / 2;
           if (h % 3 == 0) cs.pad_t = 0, cs.pad_b = k - 1;  // padding at the bottom only
@@ -276,6 +279,7 @@ TEST_CASE("dwconv: row pairs match the reference on any height, width, stride an
   mk::set_tuning("dw_pair_kernel_rows", saved_kernel_rows);
   mk::set_tuning("dw_pair_chunks", saved_chunks);
   mk::set_tuning("dw_pair_row_inline", saved_inline);
+  mk::set_tuning("dw_pair_tight", saved_tight);
   mk::set_tuning("dw_pair_skip_single", saved_skip);
   pool.set_num_threads(saved_threads);
   CHECK(cases >= 70);
@@ -289,9 +293,10 @@ TEST_CASE("dwconv: rows in pairs or alone give the same bits") {
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
   const bool saved_pairs = mk::get_tuning("dw_row_pairs"), saved_s2 = mk::get_tuning("dw_row_pairs_s2");
   const bool saved_avx2 = mk::get_tuning("dw_row_pairs_avx2"), saved_skip = mk::get_tuning("dw_pair_skip_single");
-  const bool saved_inline = mk::get_tuning("dw_pair_row_inline");
+  const bool saved_inline = mk::get_tuning("dw_pair_row_inline"), saved_tight = mk::get_tuning("dw_pair_tight");
   // The 3x3 pair groups' block loop inlined into the row's group loop or called per group
-  // (dw_pair_row_inline) goes with skip.
+  // (dw_pair_row_inline) goes with skip; whole-block 3x3 groups through tight_blocks or not
+  // (dw_pair_tight) both ways.
   const auto set_pairs = [](bool on, bool skip) {
     for (const char* name : {"dw_row_pairs", "dw_row_pairs_s2", "dw_row_pairs_avx2"}) mk::set_tuning(name, on);
     mk::set_tuning("dw_pair_skip_single", skip);
@@ -300,8 +305,9 @@ TEST_CASE("dwconv: rows in pairs or alone give the same bits") {
   int compared = 0;
   for (int i = 0; i < 24; ++i) {
     const int k = i % 2 == 0 ? 3 : 5, stride = 1 + i / 2 % 2;
-    // Every fourth case whole 8-channel blocks (no tail: the inlined group loop's case).
-    const int64_t c = i % 4 == 1 ? 8 * (1 + int64_t(rng() % 8)) : 1 + int64_t(rng() % 70);
+    // Half the cases, each kernel and stride, whole 8-channel blocks (no tail: the inlined
+    // group loop's and tight_blocks' case).
+    const int64_t c = i / 4 % 2 == 0 ? 8 * (1 + int64_t(rng() % 8)) : 1 + int64_t(rng() % 70);
     Case cs{1, 5 + int64_t(rng() % 20), 3 + int64_t(rng() % 30), c, k, stride, 1, 0, 0, 0, 0,
             static_cast<mk::Activation>(rng() % mk::kNumActivations)};
     cs.pad_t = cs.pad_l = cs.pad_b = cs.pad_r = (k - 1) / 2;
@@ -315,13 +321,16 @@ TEST_CASE("dwconv: rows in pairs or alone give the same bits") {
       if (isa == mk::Isa::kScalar) continue;
       set_pairs(false, false);
       const std::vector<float> alone = run(cs, x, packed, ho, wo, isa);
-      for (bool skip : {true, false}) {
+      for (int variant = 0; variant < 4; ++variant) {
+        const bool skip = variant % 2 == 0, tight = variant < 2;
         set_pairs(true, skip);
+        mk::set_tuning("dw_pair_tight", tight);
         const std::vector<float> paired = run(cs, x, packed, ho, wo, isa);
         bool same = true;
         for (size_t j = 0; j < alone.size(); ++j) same = same && std::memcmp(&alone[j], &paired[j], sizeof(float)) == 0;
-        CHECK_MSG(same, "isa=%s k=%d s=%d h=%lld w=%lld c=%lld skip=%d: paired rows differ in their bits",
-                  mk::isa_name(isa), k, stride, (long long)cs.h, (long long)cs.w, (long long)cs.c, int(skip));
+        CHECK_MSG(same, "isa=%s k=%d s=%d h=%lld w=%lld c=%lld skip=%d tight=%d: paired rows differ in their bits",
+                  mk::isa_name(isa), k, stride, (long long)cs.h, (long long)cs.w, (long long)cs.c, int(skip),
+                  int(tight));
         ++compared;
       }
     }
@@ -331,5 +340,6 @@ TEST_CASE("dwconv: rows in pairs or alone give the same bits") {
   mk::set_tuning("dw_row_pairs_avx2", saved_avx2);
   mk::set_tuning("dw_pair_skip_single", saved_skip);
   mk::set_tuning("dw_pair_row_inline", saved_inline);
-  CHECK(compared >= 48 || mktest::isas().size() == 1);
+  mk::set_tuning("dw_pair_tight", saved_tight);
+  CHECK(compared >= 96 || mktest::isas().size() == 1);
 }

@@ -303,7 +303,7 @@ struct PairOps {
   using Mask = __m256i;
   static constexpr int kLanes = 8, kPixels = 4;
   static constexpr bool kByteOffsets = true;
-  static constexpr bool kBlockLoop = true, kKernelRows = true;
+  static constexpr bool kBlockLoop = true, kKernelRows = true, kTightBlocks = true;
   template <bool Masked>
   static V load(const float* p, Mask m) { return load8<Masked>(p, m); }
   template <bool Masked>

@@ -295,6 +295,7 @@ struct PairOps {
   static constexpr int kLanes = 16, kPixels = P;
   static constexpr bool kByteOffsets = false;  // not measured on AVX-512
   static constexpr bool kBlockLoop = false, kKernelRows = false;  // likewise (measured on AVX2)
+  static constexpr bool kTightBlocks = false;  // 4-pixel groups only, measured on AVX2
   template <bool Masked>
   static V load(const float* p, Mask m) { return load16<Masked>(p, m); }
   template <bool Masked>
