@@ -7,8 +7,8 @@
 //   accumulators + 2 * K weights must fit the register file), kByteOffsets (whole
 //   channel blocks load through Strided when dw_pair_offsets is on), kBlockLoop (3x3: a
 //   group's channel blocks in one call when dw_pair_block_loop is on), kKernelRows (5x5:
-//   FMAs by kernel row when dw_pair_kernel_rows is on), kTightBlocks (3x3, kPixels 4: a
-//   row's interior blocks through tight_blocks when dw_pair_tight is on);
+//   FMAs by kernel row when dw_pair_kernel_rows is on), kTightBlocks (3x3, kPixels 4:
+//   whole-block groups, interior or padded, through tight_blocks when dw_pair_tight is on);
 //   load<Masked>(p, mask), store<Masked>(p, v, mask), fma(a, b, c), act<A>(v),
 //   all() (the full mask), tail(n) (the first n lanes);
 //   row(p, x, packed, y_row, oy) (the single-row kernel, for rows that do not pair);
@@ -183,26 +183,29 @@ __attribute__((always_inline)) inline T* column(T* p, const ColumnStrides& s, in
   return reinterpret_cast<T*>(reinterpret_cast<Byte*>(p) + off[i]);  // i is a constant once unrolled
 }
 
-// A 3x3 pair group's whole channel blocks [0, c_end), interior (no padding, no tail), by
-// kernel row: step kr feeds kernel row kr to input row kr (output row 0) and kr + S (output
+// A 3x3 pair group's whole channel blocks [0, c_end),
+// input columns [Lo, Hi) inside the image (the rest padding, skipped), by kernel row: step kr feeds kernel row kr to input row kr (output row 0) and kr + S (output
 // row 1), so all 2 * kPixels FMA chains advance together, and every address is a pointer
 // stepped once per block plus a constant-scaled index register (ColumnStrides).
 // sliding_pair's addressing (a pointer advanced per load, offsets rebuilt per block with
 // multiplies) made ~210 instructions per 72 FMAs and GCC spilled; this is ~130, and the
 // chains no longer wait for the rows that feed only one output row. Per accumulator the FMAs
 // come in the same order as in sliding_pair (bias, then taps row by row): same bits.
-template <class Ops, int S, Activation A, int Lo = 0, int Hi = 3 * S + 3>
+template <class Ops, int K, int S, Activation A, int Lo, int Hi>
 __attribute__((always_inline)) inline void tight_blocks(const DwconvParams& p, const float* x, const float* packed,
                                                         float* y_row0, float* y_row1, int64_t c_end, int64_t iy0,
                                                         int64_t ox0) {
   using V = typename Ops::V;
-  constexpr int K = 3, P = 4, kInputs = (P - 1) * S + K;
-  static_assert(Ops::kPixels == P, "tight_blocks: 4-pixel groups (columns 0-8)");
+  constexpr int P = 4, kInputs = (P - 1) * S + K;
+  static_assert(Ops::kPixels == P && kInputs <= 9, "tight_blocks: 4-pixel groups, input columns 0-8");
+  // 5x5 stride 1 (8 columns) measured 1.00-1.04x per op and in blocks (AVX2, Zen 3): GCC
+  // spills the 6 row pointers and the 5 weights beside 8 accumulators. Not used.
+  static_assert(K == 3, "tight_blocks: 3x3 only (bench/NOTES.md)");
   const int64_t C = p.channels;
   const ColumnStrides cs(C);
   const float* row[K + S];
   row[0] = x + (iy0 * p.width + ox0 * S - p.pad_left) * C;
-MK_UNROLL(5)
+MK_UNROLL(7)
   for (int r = 1; r < K + S; ++r) row[r] = row[r - 1] + p.width * C;
   const float* w = packed;
   const float* bias = packed + static_cast<int64_t>(K) * K * C;
@@ -214,11 +217,11 @@ MK_UNROLL(5)
     V a0[P], a1[P];
 MK_UNROLL(4)
     for (int j = 0; j < P; ++j) a0[j] = a1[j] = b;
-MK_UNROLL(3)
+MK_UNROLL(5)
     for (int kr = 0; kr < K; ++kr) {
-      const float* wk = column(w, cs, 3 * kr);  // kernel row kr: taps 3 kr .. 3 kr + 2
+      const float* wk = w + kr * K * C;  // kernel row kr: taps K kr .. K kr + K - 1
       V wv[K];
-MK_UNROLL(3)
+MK_UNROLL(5)
       for (int kx = 0; kx < K; ++kx) wv[kx] = Ops::template load<false>(column(wk, cs, kx), all);
 MK_UNROLL(9)
       for (int i = 0; i < kInputs; ++i) {
@@ -240,7 +243,7 @@ MK_UNROLL(4)
       Ops::template store<false>(column(y0, cs, j), Ops::template act<A>(a0[j]), all);
       Ops::template store<false>(column(y1, cs, j), Ops::template act<A>(a1[j]), all);
     }
-MK_UNROLL(5)
+MK_UNROLL(7)
     for (int r = 0; r < K + S; ++r) row[r] += Ops::kLanes;
     w += Ops::kLanes;
     bias += Ops::kLanes;
@@ -252,34 +255,42 @@ MK_UNROLL(5)
 // One call per group: inlined into the row's group loop, the loop's own variables pushed
 // the block loop's 13-15 pointers and strides into spills (45 -> ~33 GMAC/s at 144 x 56 x 56
 // from L2, AVX2, Zen 3).
-template <class Ops, int S, Activation A, int Lo = 0, int Hi = 3 * S + 3>
+template <class Ops, int K, int S, Activation A, int Lo, int Hi>
 __attribute__((noinline)) void tight_group(const DwconvParams& p, const float* x, const float* packed, float* y_row0,
                                            float* y_row1, int64_t c_end, int64_t iy0, int64_t ox0) {
-  tight_blocks<Ops, S, A, Lo, Hi>(p, x, packed, y_row0, y_row1, c_end, iy0, ox0);
+  tight_blocks<Ops, K, S, A, Lo, Hi>(p, x, packed, y_row0, y_row1, c_end, iy0, ox0);
 }
 
 // Whether tight groups pay (dw_pair_tight on): AVX2 A/B (Zen 3) 1.04-1.25x from 24 channels
 // up, and 1.11x at 16 with stride 1; at 16 channels stride 2 (two blocks a call, half the
 // FMAs of a stride-1 row's columns) 0.92-0.97x against the inlined group loop.
-template <int S>
+template <int K, int S>
 inline bool tight_pays(int64_t c_main) {
-  return tuning().dw_pair_tight && (S == 1 || c_main >= 24);
+  return K == 3 && tuning().dw_pair_tight && (S == 1 || c_main >= 24);
 }
 
-// A padded 3x3 group (every pixel stored, whole blocks) through tight_group when its input
-// columns inside the image are [0 or 1, all or all but one): the groups at the ends of a row
-// with one column of padding, and the middle groups of narrow rows, which run as padded
-// groups (14x14, 7x7). False for any other group (the caller runs it as before).
-template <class Ops, int S, Activation A>
-bool tight_padded_group(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
-                        int64_t c_end, int64_t iy0, int64_t ox0) {
-  constexpr int kInputs = 3 * S + 3;
+// A group (every pixel stored, whole blocks) through tight_group when its input columns
+// inside the image are [0 or L, all or all but L), L = K / 2: interior groups, the groups at
+// the ends of a row with L columns of padding, and the middle groups of narrow rows, which
+// run as padded groups (14x14, 7x7). False for any other group (the caller runs it as before).
+template <class Ops, int K, int S, Activation A>
+bool tight_any_group(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
+                     int64_t c_end, int64_t iy0, int64_t ox0) {
+  constexpr int kInputs = 3 * S + K, L = K / 2;
   const int64_t ix0 = ox0 * S - p.pad_left;
   const int64_t lo = std::max<int64_t>(0, -ix0), hi = std::min<int64_t>(kInputs, p.width - ix0);
-  if (lo == 0 && hi == kInputs) tight_group<Ops, S, A>(p, x, packed, y_row0, y_row1, c_end, iy0, ox0);
-  else if (lo == 1 && hi == kInputs) tight_group<Ops, S, A, 1>(p, x, packed, y_row0, y_row1, c_end, iy0, ox0);
-  else if (lo == 0 && hi == kInputs - 1) tight_group<Ops, S, A, 0, kInputs - 1>(p, x, packed, y_row0, y_row1, c_end, iy0, ox0);
-  else if (lo == 1 && hi == kInputs - 1) tight_group<Ops, S, A, 1, kInputs - 1>(p, x, packed, y_row0, y_row1, c_end, iy0, ox0);
+  const auto run = [&](auto lo_tag, auto hi_tag) {
+    tight_group<Ops, K, S, A, decltype(lo_tag)::value, decltype(hi_tag)::value>(p, x, packed, y_row0, y_row1, c_end,
+                                                                                iy0, ox0);
+  };
+  using Zero = std::integral_constant<int, 0>;
+  using Pad = std::integral_constant<int, L>;
+  using All = std::integral_constant<int, kInputs>;
+  using AllButPad = std::integral_constant<int, kInputs - L>;
+  if (lo == 0 && hi == kInputs) run(Zero{}, All{});
+  else if (lo == L && hi == kInputs) run(Pad{}, All{});
+  else if (lo == 0 && hi == kInputs - L) run(Zero{}, AllButPad{});
+  else if (lo == L && hi == kInputs - L) run(Pad{}, AllButPad{});
   else return false;
   return true;
 }
@@ -299,9 +310,9 @@ __attribute__((noinline)) void pair_row_blocks(const DwconvParams& p, const floa
                                                float* y_row0, float* y_row1, int64_t c_main, int64_t iy0,
                                                int64_t ox_begin, int64_t ox_end) {
   if constexpr (Ops::kTightBlocks && K == 3) {
-    if (tight_pays<S>(c_main)) {
+    if (tight_pays<K, S>(c_main)) {
       return for_each_group<Ops::kPixels>(ox_begin, ox_end, [&](int64_t ox, int64_t) {
-        tight_group<Ops, S, A>(p, x, packed, y_row0, y_row1, c_main, iy0, ox);
+        tight_group<Ops, K, S, A, 0, 3 * S + 3>(p, x, packed, y_row0, y_row1, c_main, iy0, ox);
       });
     }
   }
@@ -358,10 +369,10 @@ void pair_row(const DwconvParams& p, const float* x, const float* packed, float*
       return pair_row_blocks<Ops, K, S, A>(p, x, packed, y_row0, y_row1, c_main, iy0, ox_begin, ox_end);
     }
   }
-  const bool tight = Ops::kTightBlocks && K == 3 && Padded && c_main == p.channels && tight_pays<S>(c_main);
+  const bool tight = Ops::kTightBlocks && c_main == p.channels && tight_pays<K, S>(c_main);
   for_each_group<P>(ox_begin, ox_end, [&](int64_t ox, int64_t valid) {
-    if constexpr (Ops::kTightBlocks && K == 3 && Padded) {
-      if (tight && valid == P && tight_padded_group<Ops, S, A>(p, x, packed, y_row0, y_row1, c_main, iy0, ox)) return;
+    if constexpr (Ops::kTightBlocks && K == 3) {
+      if (tight && valid == P && tight_any_group<Ops, K, S, A>(p, x, packed, y_row0, y_row1, c_main, iy0, ox)) return;
     }
     if constexpr (K == 5 && Ops::kKernelRows) {
       if (by_row && off) group(Yes{}, Yes{}, ox, valid);
