@@ -183,10 +183,11 @@ __attribute__((always_inline)) inline T* column(T* p, const ColumnStrides& s, in
   return reinterpret_cast<T*>(reinterpret_cast<Byte*>(p) + off[i]);  // i is a constant once unrolled
 }
 
-// A 3x3 pair group's whole channel blocks [0, c_end),
-// input columns [Lo, Hi) inside the image (the rest padding, skipped), by kernel row: step kr feeds kernel row kr to input row kr (output row 0) and kr + S (output
-// row 1), so all 2 * kPixels FMA chains advance together, and every address is a pointer
-// stepped once per block plus a constant-scaled index register (ColumnStrides).
+// A 3x3 pair group's whole channel blocks [0, c_end), its input columns [Lo, Hi) inside the
+// image (the others padding, skipped), by kernel row: step kr feeds kernel row kr to input
+// row kr (output row 0) and kr + S (output row 1), so all 2 * kPixels FMA chains advance
+// together, and every address is a pointer stepped once per block plus a constant-scaled
+// index register (ColumnStrides).
 // sliding_pair's addressing (a pointer advanced per load, offsets rebuilt per block with
 // multiplies) made ~210 instructions per 72 FMAs and GCC spilled; this is ~130, and the
 // chains no longer wait for the rows that feed only one output row. Per accumulator the FMAs
@@ -312,7 +313,7 @@ __attribute__((noinline)) void pair_row_blocks(const DwconvParams& p, const floa
   if constexpr (Ops::kTightBlocks && K == 3) {
     if (tight_pays<K, S>(c_main)) {
       return for_each_group<Ops::kPixels>(ox_begin, ox_end, [&](int64_t ox, int64_t) {
-        tight_group<Ops, K, S, A, 0, 3 * S + 3>(p, x, packed, y_row0, y_row1, c_main, iy0, ox);
+        tight_group<Ops, K, S, A, 0, 3 * S + K>(p, x, packed, y_row0, y_row1, c_main, iy0, ox);  // interior
       });
     }
   }
