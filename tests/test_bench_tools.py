@@ -65,7 +65,9 @@ def test_measure_interleaved_spins_between_turns():
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     assert res["a"]["runs"] == 10 and res["b"]["runs"] == 10
     assert wall >= 10 * 0.02  # 5 rounds x 2 turns
-    assert cpu >= 0.8 * 10 * 0.02  # the wait ran on the CPU, not asleep
+    # The wait ran on the CPU, not asleep (a sleep uses ~1% of it). Not 80%: other processes
+    # on the cores take CPU time from a spin (a CI run beside a benchmark read 68%).
+    assert cpu >= 0.3 * 10 * 0.02
     turns = "".join(order[2:])  # after the warm-up: [untimed + 2 timed] per turn
     assert turns == "aaabbb" * 5
     assert len(res["a"]["round_medians_ms"]) == 5 and len(res["b"]["round_medians_ms"]) == 5

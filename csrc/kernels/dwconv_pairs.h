@@ -264,10 +264,14 @@ __attribute__((noinline)) void tight_group(const DwconvParams& p, const float* x
 
 // Whether tight groups pay (dw_pair_tight on): AVX2 A/B (Zen 3) 1.04-1.25x from 24 channels
 // up, and 1.11x at 16 with stride 1; at 16 channels stride 2 (two blocks a call, half the
-// FMAs of a stride-1 row's columns) 0.92-0.97x against the inlined group loop.
+// FMAs of a stride-1 row's columns) 0.92-0.97x against the inlined group loop. Nor where a
+// group's columns are 4 KiB apart (C * S % 1024 == 0: 1024 channels, or 512 at stride 2):
+// all its lines then share one L1 set, and the rows read twice by kernel row miss L1 again
+// (0.90-0.94x at 512x14x14 stride 2, 0.96-0.975x at 1024 x 7x7 and 14x14; 512 channels at
+// stride 1, two sets, 1.03x).
 template <int K, int S>
 inline bool tight_pays(int64_t c_main) {
-  return K == 3 && tuning().dw_pair_tight && (S == 1 || c_main >= 24);
+  return K == 3 && tuning().dw_pair_tight && (S == 1 || c_main >= 24) && c_main * S % 1024 != 0;
 }
 
 // A group (every pixel stored, whole blocks) through tight_group when its input columns
