@@ -67,6 +67,7 @@ const Switch kSwitches[] = {
     {"dw_pair_kernel_rows", &Tuning::dw_pair_kernel_rows},
     {"dw_pair_row_inline", &Tuning::dw_pair_row_inline},
     {"dw_pair_tight", &Tuning::dw_pair_tight},
+    {"dw_stage_aliased", &Tuning::dw_stage_aliased},
     {"dw_seven_groups", &Tuning::dw_seven_groups},
     {"net_nchw_conv", &Tuning::net_nchw_conv},
     {"gemm_stream_dense", &Tuning::gemm_stream_dense},

@@ -150,6 +150,10 @@ struct Tuning {
   // ... and those blocks by kernel row, every address a stepped pointer plus a scaled index
   // register (kernels/dwconv_pairs.h: tight_blocks).
   std::atomic<bool> dw_pair_tight{true};
+  // Depthwise on AVX2 with C % 1024 == 0, stride 1: rows through copies with 16 more channels
+  // per pixel (ops/dwconv.cc: dwconv_rows_staged), so a channel block's pixels do not share
+  // one L1 set.
+  std::atomic<bool> dw_stage_aliased{true};
 };
 
 Tuning& tuning();

@@ -343,3 +343,50 @@ TEST_CASE("dwconv: rows in pairs or alone give the same bits") {
   mk::set_tuning("dw_pair_tight", saved_tight);
   CHECK(compared >= 96 || mktest::isas().size() == 1);
 }
+
+TEST_CASE("dwconv: rows staged in wider pixels give the same bits and match the reference") {
+  // AVX2 copies the rows of 1024 (or 2048) channels at stride 1, whose pixels lie 4 KiB apart,
+  // into pixels 16 channels wider (dw_stage_aliased): chunks of row pairs, each with only the
+  // input rows it reads and pad_top shifted to them. Compared bit for bit with the direct
+  // rows and with the float64 reference: heights of several chunks, both kernels, padding
+  // at the top or the bottom only, 1-3 threads (a thread's rows start mid-image), batch 2.
+  std::mt19937 rng(13);
+  std::uniform_real_distribution<float> val(-1.0f, 1.0f);
+  auto& pool = mk::ThreadPool::instance();
+  const int saved_threads = pool.num_threads();
+  const bool saved = mk::get_tuning("dw_stage_aliased");
+  int compared = 0;
+  for (int i = 0; i < 12; ++i) {
+    const int k = i % 2 == 0 ? 3 : 5, stride = 1;
+    const int64_t c = i % 6 == 5 ? 2048 : 1024;
+    Case cs{1 + int64_t(i % 3 == 0), 6 + int64_t(rng() % 12), 5 + int64_t(rng() % 20), c, k, stride, 1, 0, 0, 0, 0,
+            static_cast<mk::Activation>(rng() % mk::kNumActivations)};
+    cs.pad_t = cs.pad_l = cs.pad_b = cs.pad_r = (k - 1) / 2;
+    if (i % 4 == 1) cs.pad_t = k - 1, cs.pad_b = 0;  // padding at the top only
+    if (i % 4 == 3) cs.pad_t = 0, cs.pad_b = k - 1;  // at the bottom only
+    const int64_t ho = mk::conv_out_size(cs.h, k, stride, cs.pad_t, cs.pad_b, 1, "h");
+    const int64_t wo = mk::conv_out_size(cs.w, k, stride, cs.pad_l, cs.pad_r, 1, "w");
+    std::vector<float> x(cs.n * cs.h * cs.w * cs.c), packed((k * k + 1) * cs.c);
+    for (float& v : x) v = val(rng);
+    for (float& v : packed) v = val(rng);
+    const std::vector<double> ref = reference(cs, x, packed, ho, wo);
+    pool.set_num_threads(1 + i % 3);
+    for (mk::Isa isa : mktest::isas()) {
+      if (isa == mk::Isa::kScalar) continue;
+      mk::set_tuning("dw_stage_aliased", false);
+      const std::vector<float> direct = run(cs, x, packed, ho, wo, isa);
+      mk::set_tuning("dw_stage_aliased", true);
+      const std::vector<float> staged = run(cs, x, packed, ho, wo, isa);
+      bool same = true;
+      for (size_t j = 0; j < direct.size(); ++j) same = same && std::memcmp(&direct[j], &staged[j], sizeof(float)) == 0;
+      const double err = mktest::rel_error(staged, ref);
+      CHECK_MSG(same && err <= 1e-5, "isa=%s k=%d s=%d n=%lld h=%lld w=%lld c=%lld threads=%d: staged rows %s, rel err %g",
+                mk::isa_name(isa), k, stride, (long long)cs.n, (long long)cs.h, (long long)cs.w, (long long)c,
+                1 + i % 3, same ? "same bits" : "differ in their bits", err);
+      ++compared;
+    }
+  }
+  mk::set_tuning("dw_stage_aliased", saved);
+  pool.set_num_threads(saved_threads);
+  CHECK(compared >= 12 || mktest::isas().size() == 1);
+}
