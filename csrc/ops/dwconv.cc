@@ -70,9 +70,12 @@ constexpr int64_t kStagePad = 16;
 // 1.65x per op, 1.27x for v1's 7x7 layer in the network. Not at stride 2 with 512 channels
 // (its columns 4 KiB apart too): 1.15x per op but 0.85x in v1, whose input is in L2; nor at
 // 512, stride 1 (two sets; 52.8 us against 30.3 at 520 channels): 0.87-0.91x staged.
+// Only where one row pair's staged input rows take <= 1 MiB: the staging buffers are kept per
+// thread, and the height bound keeps the shifted pad_top an int.
 bool dwconv_stages(Isa isa, const DwconvParams& p) {
-  return isa == Isa::kAvx2 && p.channels % 1024 == 0 && p.stride_w == 1 && p.height < (int64_t{1} << 30) &&
-         tuning().dw_stage_aliased;  // (the height bound keeps the shifted pad_top an int)
+  if (isa != Isa::kAvx2 || p.channels % 1024 != 0 || p.stride_w != 1 || !tuning().dw_stage_aliased) return false;
+  const int64_t pair_rows = static_cast<int64_t>(p.dilation_h) * (p.kernel_h - 1) + 1 + p.stride_h;
+  return p.height < (int64_t{1} << 30) && pair_rows * p.width * (p.channels + kStagePad) * 4 <= (int64_t{1} << 20);
 }
 
 // Output rows [oy, oy_end) through copies with kStagePad more channels per pixel (zeros):
