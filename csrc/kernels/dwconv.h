@@ -132,6 +132,13 @@ inline bool dwconv_pair_rows(const DwconvParams& p, int64_t oy, bool pairs, bool
          oy + 1 < p.out_height;
 }
 
+// The input columns [lo, hi) of a group of `inputs` columns starting at image column ix0
+// that lie inside the image (the others are padding).
+inline void dwconv_group_inputs(const DwconvParams& p, int64_t ix0, int64_t inputs, int64_t& lo, int64_t& hi) {
+  lo = ix0 < 0 ? -ix0 : 0;
+  hi = p.width - ix0 < inputs ? p.width - ix0 : inputs;
+}
+
 // Taps of one output pixel that land inside the image: the kernel loops over
 // these only, so padding costs no branch in the channel loop.
 struct DwconvTaps {

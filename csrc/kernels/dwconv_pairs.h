@@ -66,8 +66,8 @@ __attribute__((always_inline)) inline void sliding_pair(const DwconvParams& p, c
   constexpr int kInputs = (P - 1) * S + K;
   const int64_t C = p.channels;
   const int64_t ix0 = ox0 * S - p.pad_left;
-  const int64_t in_lo = Padded ? std::max<int64_t>(0, -ix0) : 0;
-  const int64_t in_hi = Padded ? std::min<int64_t>(kInputs, p.width - ix0) : kInputs;
+  int64_t in_lo = 0, in_hi = kInputs;
+  if (Padded) dwconv_group_inputs(p, ix0, kInputs, in_lo, in_hi);
   const V bias = Ops::template load<Masked>(packed + static_cast<int64_t>(K) * K * C + c, mask);
   V a0[P], a1[P];
 MK_UNROLL(8)
@@ -192,21 +192,20 @@ __attribute__((always_inline)) inline T* column(T* p, const ColumnStrides& s, in
 // multiplies) made ~210 instructions per 72 FMAs and GCC spilled; this is ~130, and the
 // chains no longer wait for the rows that feed only one output row. Per accumulator the FMAs
 // come in the same order as in sliding_pair (bias, then taps row by row): same bits.
-template <class Ops, int K, int S, Activation A, int Lo, int Hi>
+template <class Ops, int S, Activation A, int Lo, int Hi>
 __attribute__((always_inline)) inline void tight_blocks(const DwconvParams& p, const float* x, const float* packed,
                                                         float* y_row0, float* y_row1, int64_t c_end, int64_t iy0,
                                                         int64_t ox0) {
   using V = typename Ops::V;
-  constexpr int P = 4, kInputs = (P - 1) * S + K;
-  static_assert(Ops::kPixels == P && kInputs <= 9, "tight_blocks: 4-pixel groups, input columns 0-8");
-  // 5x5 stride 1 (8 columns) measured 1.00-1.04x per op and in blocks (AVX2, Zen 3): GCC
-  // spills the 6 row pointers and the 5 weights beside 8 accumulators. Not used.
-  static_assert(K == 3, "tight_blocks: 3x3 only (bench/NOTES.md)");
+  // 3x3 only: 5x5 stride 1 (8 columns) measured 1.00-1.04x per op and in blocks (AVX2, Zen
+  // 3), GCC spilling the 6 row pointers and the 5 weights beside 8 accumulators.
+  constexpr int K = 3, P = 4, kInputs = (P - 1) * S + K;
+  static_assert(Ops::kPixels == P, "tight_blocks: 4-pixel groups (input columns 0-8)");
   const int64_t C = p.channels;
   const ColumnStrides cs(C);
   const float* row[K + S];
   row[0] = x + (iy0 * p.width + ox0 * S - p.pad_left) * C;
-MK_UNROLL(7)
+MK_UNROLL(5)
   for (int r = 1; r < K + S; ++r) row[r] = row[r - 1] + p.width * C;
   const float* w = packed;
   const float* bias = packed + static_cast<int64_t>(K) * K * C;
@@ -218,11 +217,11 @@ MK_UNROLL(7)
     V a0[P], a1[P];
 MK_UNROLL(4)
     for (int j = 0; j < P; ++j) a0[j] = a1[j] = b;
-MK_UNROLL(5)
+MK_UNROLL(3)
     for (int kr = 0; kr < K; ++kr) {
-      const float* wk = w + kr * K * C;  // kernel row kr: taps K kr .. K kr + K - 1
+      const float* wk = column(w, cs, K * kr);  // kernel row kr: taps 3 kr .. 3 kr + 2
       V wv[K];
-MK_UNROLL(5)
+MK_UNROLL(3)
       for (int kx = 0; kx < K; ++kx) wv[kx] = Ops::template load<false>(column(wk, cs, kx), all);
 MK_UNROLL(9)
       for (int i = 0; i < kInputs; ++i) {
@@ -244,7 +243,7 @@ MK_UNROLL(4)
       Ops::template store<false>(column(y0, cs, j), Ops::template act<A>(a0[j]), all);
       Ops::template store<false>(column(y1, cs, j), Ops::template act<A>(a1[j]), all);
     }
-MK_UNROLL(7)
+MK_UNROLL(5)
     for (int r = 0; r < K + S; ++r) row[r] += Ops::kLanes;
     w += Ops::kLanes;
     bias += Ops::kLanes;
@@ -256,10 +255,10 @@ MK_UNROLL(7)
 // One call per group: inlined into the row's group loop, the loop's own variables pushed
 // the block loop's 13-15 pointers and strides into spills (45 -> ~33 GMAC/s at 144 x 56 x 56
 // from L2, AVX2, Zen 3).
-template <class Ops, int K, int S, Activation A, int Lo, int Hi>
+template <class Ops, int S, Activation A, int Lo, int Hi>
 __attribute__((noinline)) void tight_group(const DwconvParams& p, const float* x, const float* packed, float* y_row0,
                                            float* y_row1, int64_t c_end, int64_t iy0, int64_t ox0) {
-  tight_blocks<Ops, K, S, A, Lo, Hi>(p, x, packed, y_row0, y_row1, c_end, iy0, ox0);
+  tight_blocks<Ops, S, A, Lo, Hi>(p, x, packed, y_row0, y_row1, c_end, iy0, ox0);
 }
 
 // Whether tight groups pay (dw_pair_tight on): AVX2 A/B (Zen 3) 1.04-1.25x from 24 channels
@@ -269,24 +268,24 @@ __attribute__((noinline)) void tight_group(const DwconvParams& p, const float* x
 // all its lines then share one L1 set, and the rows read twice by kernel row miss L1 again
 // (0.90-0.94x at 512x14x14 stride 2, 0.96-0.975x at 1024 x 7x7 and 14x14; 512 channels at
 // stride 1, two sets, 1.03x).
-template <int K, int S>
+template <int S>
 inline bool tight_pays(int64_t c_main) {
-  return K == 3 && tuning().dw_pair_tight && (S == 1 || c_main >= 24) && c_main * S % 1024 != 0;
+  return tuning().dw_pair_tight && (S == 1 || c_main >= 24) && c_main * S % 1024 != 0;
 }
 
-// A group (every pixel stored, whole blocks) through tight_group when its input columns
-// inside the image are [0 or L, all or all but L), L = K / 2: interior groups, the groups at
-// the ends of a row with L columns of padding, and the middle groups of narrow rows, which
-// run as padded groups (14x14, 7x7). False for any other group (the caller runs it as before).
-template <class Ops, int K, int S, Activation A>
+// A 3x3 group (every pixel stored, whole blocks) through tight_group when its input columns
+// inside the image are [0 or 1, all or all but 1): interior groups, the groups at the ends of
+// a row with one column of padding, and the middle groups of narrow rows, which run as padded
+// groups (14x14, 7x7). False for any other group (the caller runs it as before).
+template <class Ops, int S, Activation A>
 bool tight_any_group(const DwconvParams& p, const float* x, const float* packed, float* y_row0, float* y_row1,
                      int64_t c_end, int64_t iy0, int64_t ox0) {
-  constexpr int kInputs = 3 * S + K, L = K / 2;
-  const int64_t ix0 = ox0 * S - p.pad_left;
-  const int64_t lo = std::max<int64_t>(0, -ix0), hi = std::min<int64_t>(kInputs, p.width - ix0);
+  constexpr int kInputs = 3 * S + 3, L = 1;
+  int64_t lo, hi;
+  dwconv_group_inputs(p, ox0 * S - p.pad_left, kInputs, lo, hi);
   const auto run = [&](auto lo_tag, auto hi_tag) {
-    tight_group<Ops, K, S, A, decltype(lo_tag)::value, decltype(hi_tag)::value>(p, x, packed, y_row0, y_row1, c_end,
-                                                                                iy0, ox0);
+    tight_group<Ops, S, A, decltype(lo_tag)::value, decltype(hi_tag)::value>(p, x, packed, y_row0, y_row1, c_end, iy0,
+                                                                             ox0);
   };
   using Zero = std::integral_constant<int, 0>;
   using Pad = std::integral_constant<int, L>;
@@ -315,9 +314,9 @@ __attribute__((noinline)) void pair_row_blocks(const DwconvParams& p, const floa
                                                float* y_row0, float* y_row1, int64_t c_main, int64_t iy0,
                                                int64_t ox_begin, int64_t ox_end) {
   if constexpr (Ops::kTightBlocks && K == 3) {
-    if (tight_pays<K, S>(c_main)) {
+    if (tight_pays<S>(c_main)) {
       return for_each_group<Ops::kPixels>(ox_begin, ox_end, [&](int64_t ox, int64_t) {
-        tight_group<Ops, K, S, A, 0, 3 * S + K>(p, x, packed, y_row0, y_row1, c_main, iy0, ox);  // interior
+        tight_group<Ops, S, A, 0, 3 * S + 3>(p, x, packed, y_row0, y_row1, c_main, iy0, ox);  // interior
       });
     }
   }
@@ -374,10 +373,10 @@ void pair_row(const DwconvParams& p, const float* x, const float* packed, float*
       return pair_row_blocks<Ops, K, S, A>(p, x, packed, y_row0, y_row1, c_main, iy0, ox_begin, ox_end);
     }
   }
-  const bool tight = Ops::kTightBlocks && c_main == p.channels && tight_pays<K, S>(c_main);
+  const bool tight = Ops::kTightBlocks && K == 3 && c_main == p.channels && tight_pays<S>(c_main);
   for_each_group<P>(ox_begin, ox_end, [&](int64_t ox, int64_t valid) {
     if constexpr (Ops::kTightBlocks && K == 3) {
-      if (tight && valid == P && tight_any_group<Ops, K, S, A>(p, x, packed, y_row0, y_row1, c_main, iy0, ox)) return;
+      if (tight && valid == P && tight_any_group<Ops, S, A>(p, x, packed, y_row0, y_row1, c_main, iy0, ox)) return;
     }
     if constexpr (K == 5 && Ops::kKernelRows) {
       if (by_row && off) group(Yes{}, Yes{}, ox, valid);

@@ -89,7 +89,7 @@ void dwconv_rows_staged(Isa isa, const DwconvParams& p, const float* x, const fl
   thread_local FloatBuffer w_buf, x_buf, y_buf;
   float* w = scratch(w_buf, (taps + 1) * Cs);
   for (int64_t t = 0; t <= taps; ++t) {
-    std::copy(packed + t * C, packed + (t + 1) * C, w + t * Cs);
+    std::copy_n(packed + t * C, C, w + t * Cs);
     std::fill(w + t * Cs + C, w + (t + 1) * Cs, 0.0f);
   }
   const int64_t span_h = static_cast<int64_t>(p.dilation_h) * (p.kernel_h - 1) + 1;
@@ -109,7 +109,7 @@ void dwconv_rows_staged(Isa isa, const DwconvParams& p, const float* x, const fl
       for (int64_t px = 0; px < p.width; ++px) {
         const float* src = x + (r * p.width + px) * C;
         float* dst = xs + (r - iy_lo) * in_row + px * Cs;
-        std::copy(src, src + C, dst);
+        std::copy_n(src, C, dst);
         std::fill(dst + C, dst + Cs, 0.0f);
       }
     }
@@ -121,7 +121,7 @@ void dwconv_rows_staged(Isa isa, const DwconvParams& p, const float* x, const fl
     for (int64_t r = o0; r < o1; ++r) {
       for (int64_t px = 0; px < p.out_width; ++px) {
         const float* src = ys + (r - o0) * out_row + px * Cs;
-        std::copy(src, src + C, y_row + ((r - oy) * p.out_width + px) * C);
+        std::copy_n(src, C, y_row + ((r - oy) * p.out_width + px) * C);
       }
     }
   }

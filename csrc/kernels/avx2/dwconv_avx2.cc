@@ -120,8 +120,8 @@ inline void padded_pixels(const DwconvParams& p, const float* x, const float* pa
   constexpr int kInputs = (P - 1) * S + K;
   const int64_t C = p.channels;
   const int64_t ix0 = ox0 * S - p.pad_left;
-  // Inputs [in_lo, in_hi) of the group lie inside the image.
-  const int64_t in_lo = std::max<int64_t>(0, -ix0), in_hi = std::min<int64_t>(kInputs, p.width - ix0);
+  int64_t in_lo, in_hi;  // the group's inputs inside the image
+  dwconv_group_inputs(p, ix0, kInputs, in_lo, in_hi);
   const __m256 bias = load8<Masked>(packed + static_cast<int64_t>(K) * K * C + c, mask);
   __m256 acc[P];
 MK_UNROLL(8)
