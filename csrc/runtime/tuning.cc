@@ -56,6 +56,7 @@ const Switch kSwitches[] = {
     {"gemm_avx2_rows_outer", &Tuning::gemm_avx2_rows_outer},
     {"gemm_avx2_wide24", &Tuning::gemm_avx2_wide24},
     {"gemm_avx2_inline_cols", &Tuning::gemm_avx2_inline_cols},
+    {"gemm_avx2_k_pairs", &Tuning::gemm_avx2_k_pairs},
     {"ir_se_band_sums", &Tuning::ir_se_band_sums},
     {"ir_band_pairs", &Tuning::ir_band_pairs},
     {"ir_window_clip", &Tuning::ir_window_clip},

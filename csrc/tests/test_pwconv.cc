@@ -269,8 +269,9 @@ TEST_CASE("pwconv: k-pair column rests match the reference and give the same bit
 // the 5-row tiles for rows not a multiple of 6 (gemm_avx2_fives), two column tiles at a
 // time for calls of <= 2 rows (gemm_avx2_gemv_pairs), row tiles outer for K <= 32
 // (gemm_avx2_rows_outer), 4 x 24 tiles for the last 24 columns where N % 16 == 8
-// (gemm_avx2_wide24) and that loop's tiles inlined (gemm_avx2_inline_cols), each on against off.
-TEST_CASE("pwconv: AVX2 12x8 rest tiles, 5-row tiles, GEMV tile pairs, row-outer short-K loops (tiles inlined or called) and 4x24 tiles give the 6x16 tiles' bits") {
+// (gemm_avx2_wide24), that loop's tiles inlined (gemm_avx2_inline_cols) and the 6x16 tile's k
+// steps in pairs (gemm_avx2_k_pairs), each on against off.
+TEST_CASE("pwconv: AVX2 12x8 rest tiles, 5-row tiles, GEMV tile pairs, row-outer short-K loops (tiles inlined or called), 4x24 tiles and paired k steps give the 6x16 tiles' bits") {
   if (!mk::cpu_has_avx2_fma()) return;
   std::mt19937 rng(29);
   std::uniform_real_distribution<float> val(-1.0f, 1.0f);
@@ -284,7 +285,8 @@ TEST_CASE("pwconv: AVX2 12x8 rest tiles, 5-row tiles, GEMV tile pairs, row-outer
                           {"gemm_avx2_gemv_pairs", {16, 32, 40, 48, 200, 240}, {1, 2, 3}, 50},
                           {"gemm_avx2_rows_outer", {8, 16, 24, 40, 72, 144}, {3, 10, 23, 49, 100}, 32},
                           {"gemm_avx2_wide24", {24, 40, 72, 200}, {1, 3, 4, 7, 13, 49, 100}, 60},
-                          {"gemm_avx2_inline_cols", {16, 32, 40, 96, 144}, {3, 10, 23, 49, 100}, 32}};
+                          {"gemm_avx2_inline_cols", {16, 32, 40, 96, 144}, {3, 10, 23, 49, 100}, 32},
+                          {"gemm_avx2_k_pairs", {8, 16, 24, 40, 200}, {1, 5, 6, 11, 49, 100}, 70}};
   for (const Split& split : splits) {
     const bool saved = mk::get_tuning(split.name);
     for (int64_t n : split.ns) {
