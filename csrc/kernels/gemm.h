@@ -47,8 +47,9 @@ inline int64_t gemm_lda(const GemmParams& p) { return p.lda > 0 ? p.lda : p.k; }
 
 // Calls f(k_begin, k_end, shift) for each run of A's columns [k_lo, k_hi) that is contiguous
 // in X: column kk of row i is at x + i * lda + kk + shift.
+// always_inline: where GCC calls it, the kernel's accumulators go through memory.
 template <typename F>
-inline void gemm_for_each_run(const GemmParams& p, int64_t k_lo, int64_t k_hi, F&& f) {
+__attribute__((always_inline)) inline void gemm_for_each_run(const GemmParams& p, int64_t k_lo, int64_t k_hi, F&& f) {
   if (p.seg <= 0) {
     f(k_lo, k_hi, int64_t{0});
     return;

@@ -45,7 +45,7 @@ __attribute__((always_inline)) inline void store_row(__m256 v0, __m256 v1, const
 // tile's B panel, a slice per row tile; see rows()).
 // tile_body is the tile's code, inlined where a loop over tiles gains from it (rows_cols);
 // tile() is the same code as a function of its own.
-template <int MR, bool Full, Activation A, bool Stream = false>
+template <int MR, bool Full, Activation A, bool Stream = false, bool Pairs = true>
 __attribute__((always_inline)) inline void tile_body(const GemmParams& p, int64_t n0, int64_t nr, const float* x,
                                                      const float* packed, const float* residual, float* y,
                                                      const char* pf = nullptr, const char* pf_end = nullptr) {
@@ -57,66 +57,70 @@ __attribute__((always_inline)) inline void tile_body(const GemmParams& p, int64_
   const __m256 bias0 = load<Full>(b + K * ldb, m0), bias1 = load<Full>(b + K * ldb + 8, m1);
   __m256 c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1;
   __m256 c30 = bias0, c31 = bias1, c40 = bias0, c41 = bias1, c50 = bias0, c51 = bias1;
-  if (tuning().gemm_avx2_k_pairs) {
-    // k steps in pairs, rows 0-2 and 3-5 each from one base plus 0, 1 or 2 row strides in
-    // a register: 22 instructions per 12 FMAs instead of 27 (two row addresses rebuilt
-    // with lea, three pointer bumps and the branch every step). The loop is FMA-bound on
-    // a core of its own either way; a core whose front end another hardware thread shares
-    // issues ~3 instructions a cycle, and then the count sets the rate.
-    const int64_t s = lda * static_cast<int64_t>(sizeof(float)), sb = ldb * static_cast<int64_t>(sizeof(float));
-    gemm_for_each_run(p, 0, K, [&](int64_t k0, int64_t k1, int64_t shift) {
-      const char* a0 = reinterpret_cast<const char*>(x + shift + k0);
-      const char* a3 = MR > 3 ? a0 + 3 * s : a0;
-      const char* bk = reinterpret_cast<const char*>(b + k0 * ldb);
-      const auto bcast = [](const char* q, int64_t off) {
-        return _mm256_broadcast_ss(reinterpret_cast<const float*>(q + off));
-      };
-      const auto step = [&](const char* r0, const char* r3, const char* bq) {
-        const __m256 b0 = load<Full>(reinterpret_cast<const float*>(bq), m0);
-        const __m256 b1 = load<Full>(reinterpret_cast<const float*>(bq) + 8, m1);
-        __m256 a = bcast(r0, 0);
-        c00 = _mm256_fmadd_ps(a, b0, c00);
-        c01 = _mm256_fmadd_ps(a, b1, c01);
-        if constexpr (MR > 1) {
-          a = bcast(r0, s);
-          c10 = _mm256_fmadd_ps(a, b0, c10);
-          c11 = _mm256_fmadd_ps(a, b1, c11);
+  if constexpr (Pairs) {
+    // k steps in pairs, A's rows 0-2 and 3-5 each from one base plus 0, 1 or 2 row strides
+    // (an element count in one register, scaled by 4 or 8 in the address), B's next row one
+    // more register: ~23 instructions per 12 FMAs instead of 27 (two row addresses rebuilt
+    // with lea, three pointer bumps and the branch every step). The loop is FMA-bound on a
+    // core of its own either way; where another hardware thread shares the core's front end,
+    // the instruction count sets the rate (bench/NOTES.md, session 30).
+    // always_inline: out of line, the k loop keeps the accumulators in memory
+    gemm_for_each_run(p, 0, K, [&](int64_t k0, int64_t k1, int64_t shift) __attribute__((always_inline)) {
+      const float* r0 = x + shift + k0;
+      const float* r3 = MR > 3 ? r0 + 3 * lda : r0;
+      const float* bk = b + k0 * ldb;
+      int64_t pairs = (k1 - k0) / 2;
+      // Step d (0 or 1) of a pair: k = k0 + 2 * pair + d.
+#define MK_K_STEP(d)                                                                   \
+  {                                                                                    \
+    const __m256 b0 = load<Full>(bk + (d) * ldb, m0), b1 = load<Full>(bk + (d) * ldb + 8, m1); \
+    __m256 a = _mm256_broadcast_ss(r0 + (d));                                          \
+    c00 = _mm256_fmadd_ps(a, b0, c00);                                                 \
+    c01 = _mm256_fmadd_ps(a, b1, c01);                                                 \
+    if constexpr (MR > 1) {                                                            \
+      a = _mm256_broadcast_ss(r0 + lda + (d));                                         \
+      c10 = _mm256_fmadd_ps(a, b0, c10);                                               \
+      c11 = _mm256_fmadd_ps(a, b1, c11);                                               \
+    }                                                                                  \
+    if constexpr (MR > 2) {                                                            \
+      a = _mm256_broadcast_ss(r0 + 2 * lda + (d));                                     \
+      c20 = _mm256_fmadd_ps(a, b0, c20);                                               \
+      c21 = _mm256_fmadd_ps(a, b1, c21);                                               \
+    }                                                                                  \
+    if constexpr (MR > 3) {                                                            \
+      a = _mm256_broadcast_ss(r3 + (d));                                               \
+      c30 = _mm256_fmadd_ps(a, b0, c30);                                               \
+      c31 = _mm256_fmadd_ps(a, b1, c31);                                               \
+    }                                                                                  \
+    if constexpr (MR > 4) {                                                            \
+      a = _mm256_broadcast_ss(r3 + lda + (d));                                         \
+      c40 = _mm256_fmadd_ps(a, b0, c40);                                               \
+      c41 = _mm256_fmadd_ps(a, b1, c41);                                               \
+    }                                                                                  \
+    if constexpr (MR > 5) {                                                            \
+      a = _mm256_broadcast_ss(r3 + 2 * lda + (d));                                     \
+      c50 = _mm256_fmadd_ps(a, b0, c50);                                               \
+      c51 = _mm256_fmadd_ps(a, b1, c51);                                               \
+    }                                                                                  \
+  }
+      if constexpr (Stream) {
+        // the stream's lines first, one per pair, so that neither loop tests the stream
+        const int64_t lines = pf < pf_end ? (pf_end - pf + 63) / 64 : 0;
+        for (int64_t n = std::min(pairs, lines); n > 0; --n, --pairs, r0 += 2, r3 += 2, bk += 2 * ldb) {
+          _mm_prefetch(pf, _MM_HINT_T1);
+          pf += 64;
+          MK_K_STEP(0)
+          MK_K_STEP(1)
         }
-        if constexpr (MR > 2) {
-          a = bcast(r0, 2 * s);
-          c20 = _mm256_fmadd_ps(a, b0, c20);
-          c21 = _mm256_fmadd_ps(a, b1, c21);
-        }
-        if constexpr (MR > 3) {
-          a = bcast(r3, 0);
-          c30 = _mm256_fmadd_ps(a, b0, c30);
-          c31 = _mm256_fmadd_ps(a, b1, c31);
-        }
-        if constexpr (MR > 4) {
-          a = bcast(r3, s);
-          c40 = _mm256_fmadd_ps(a, b0, c40);
-          c41 = _mm256_fmadd_ps(a, b1, c41);
-        }
-        if constexpr (MR > 5) {
-          a = bcast(r3, 2 * s);
-          c50 = _mm256_fmadd_ps(a, b0, c50);
-          c51 = _mm256_fmadd_ps(a, b1, c51);
-        }
-      };
-      int64_t left = k1 - k0;
-      for (; left >= 2; left -= 2, a0 += 8, a3 += 8, bk += 2 * sb) {
-        if constexpr (Stream) {
-          if (pf < pf_end) {
-            _mm_prefetch(pf, _MM_HINT_T1);
-            pf += 64;
-          }
-        }
-        step(a0, a3, bk);
-        step(a0 + 4, a3 + 4, bk + sb);
       }
-      if (left) step(a0, a3, bk);
+      for (; pairs > 0; --pairs, r0 += 2, r3 += 2, bk += 2 * ldb) {
+        MK_K_STEP(0)
+        MK_K_STEP(1)
+      }
+      if ((k1 - k0) % 2) MK_K_STEP(0)
+#undef MK_K_STEP
     });
-  } else gemm_for_each_run(p, 0, K, [&](int64_t k0, int64_t k1, int64_t shift) {
+  } else gemm_for_each_run(p, 0, K, [&](int64_t k0, int64_t k1, int64_t shift) __attribute__((always_inline)) {
     const float* x0 = x + shift;
     const float* x1 = x + (MR > 1 ? lda : 0) + shift;
     const float* x2 = x + (MR > 2 ? 2 * lda : 0) + shift;
@@ -172,10 +176,19 @@ __attribute__((always_inline)) inline void tile_body(const GemmParams& p, int64_
   if constexpr (MR > 5) store_row<Full, A>(c50, c51, r(5), y + 5 * N, m0, m1);
 }
 
+template <int MR, bool Full, Activation A, bool Stream, bool Pairs>
+__attribute__((noinline)) void tile_of(const GemmParams& p, int64_t n0, int64_t nr, const float* x,
+                                       const float* packed, const float* residual, float* y, const char* pf,
+                                       const char* pf_end) {
+  tile_body<MR, Full, A, Stream, Pairs>(p, n0, nr, x, packed, residual, y, pf, pf_end);
+}
+
 template <int MR, bool Full, Activation A, bool Stream = false>
 void tile(const GemmParams& p, int64_t n0, int64_t nr, const float* x, const float* packed,
           const float* residual, float* y, const char* pf = nullptr, const char* pf_end = nullptr) {
-  tile_body<MR, Full, A, Stream>(p, n0, nr, x, packed, residual, y, pf, pf_end);
+  if (p.k > 32 && tuning().gemm_avx2_k_pairs)
+    tile_of<MR, Full, A, Stream, true>(p, n0, nr, x, packed, residual, y, pf, pf_end);
+  else tile_of<MR, Full, A, Stream, false>(p, n0, nr, x, packed, residual, y, pf, pf_end);
 }
 
 template <int MR, Activation A>
@@ -483,7 +496,7 @@ void rows_cols(const GemmParams& p, int64_t m, int64_t n0, int64_t n1, const flo
       const float* ri = residual ? residual + i * N : nullptr;
       float* yi = y + i * N;
       if (inline_cols) {
-        for (int64_t n = n0; n < whole; n += 16) tile_body<MR, true, A>(p, n, 16, xi, packed, ri, yi);
+        for (int64_t n = n0; n < whole; n += 16) tile_body<MR, true, A, false, false>(p, n, 16, xi, packed, ri, yi);
       } else {
         for (int64_t n = n0; n < whole; n += 16) tile<MR, true, A>(p, n, 16, xi, packed, ri, yi);
       }
