@@ -135,8 +135,8 @@ struct Tuning {
   // ... rows outer: a row tile's column tiles in one loop with the tile's code inlined, not
   // one call per tile (kernels/avx2/gemm_avx2.cc: rows_cols).
   std::atomic<bool> gemm_avx2_inline_cols{true};
-  // ... the 6x16 tile's k steps in pairs, A's rows from two bases plus row strides (fewer
-  // instructions per FMA; kernels/avx2/gemm_avx2.cc: tile_body).
+  // ... K > 32: the 6x16 tile's k steps in pairs, A's rows from two bases plus row strides
+  // (fewer instructions per FMA; kernels/avx2/gemm_avx2.cc: tile_body).
   std::atomic<bool> gemm_avx2_k_pairs{true};
   // Depthwise 5x5 stride-2 row pairs (AVX2): loads addressed as a few bases plus 0-2 channel strides
   // instead of one pointer advanced per load (kernels/dwconv_pairs.h).

@@ -58,12 +58,12 @@ __attribute__((always_inline)) inline void tile_body(const GemmParams& p, int64_
   __m256 c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1;
   __m256 c30 = bias0, c31 = bias1, c40 = bias0, c41 = bias1, c50 = bias0, c51 = bias1;
   if constexpr (Pairs) {
-    // k steps in pairs, A's rows 0-2 and 3-5 each from one base plus 0, 1 or 2 row strides
-    // (an element count in one register, scaled by 4 or 8 in the address), B's next row one
-    // more register: ~23 instructions per 12 FMAs instead of 27 (two row addresses rebuilt
-    // with lea, three pointer bumps and the branch every step). The loop is FMA-bound on a
-    // core of its own either way; where another hardware thread shares the core's front end,
-    // the instruction count sets the rate (bench/NOTES.md, session 30).
+    // k steps in pairs, A's rows 0-2 and 3-5 each from one base plus 0, 1 or 2 row strides:
+    // ~23 instructions per 12 FMAs instead of 27 (two row addresses rebuilt with lea, three
+    // pointer bumps and the branch every step). The loop is FMA-bound on a core of its own
+    // either way; where another hardware thread shares the core's front end, the instruction
+    // count sets the rate (bench/NOTES.md, session 30). For K <= 32 it measured slower
+    // (tile() takes it only above; rows_cols() never).
     // always_inline: out of line, the k loop keeps the accumulators in memory
     gemm_for_each_run(p, 0, K, [&](int64_t k0, int64_t k1, int64_t shift) __attribute__((always_inline)) {
       const float* r0 = x + shift + k0;
