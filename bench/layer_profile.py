@@ -35,7 +35,7 @@ from mobilekernels.bench_cli import _randomize_bn  # noqa: E402
 from mobilekernels.nn import unfused_copy  # noqa: E402
 from mobilekernels.ops import Network  # noqa: E402
 from mobilekernels.ops.cpu import _network_handle, _network_input  # noqa: E402
-from mobilekernels.timing import spin  # noqa: E402
+from mobilekernels.timing import settle  # noqa: E402
 
 
 def layer_macs(layer, cin: int, h: int, w: int, cout: int, ho: int, wo: int) -> int:
@@ -202,20 +202,20 @@ def main() -> None:
                 sess.run(None, {"x": xo})
                 plain_sess.run(None, {"x": xo})
         for _ in range(args.rounds):
-            spin(0.05)  # other runtimes' workers stop spinning; a spin keeps the clock up (mobilekernels/timing.py)
+            settle(0.05)  # other runtimes' workers stop spinning; a spin keeps the clock up (mobilekernels/timing.py)
             for _ in range(per_round):
                 for i, s in enumerate(handle.run_profiled(xn, yn, nchw=nchw)):
                     ours[i].append(s)
-            spin(0.05)
+            settle(0.05)
             for _ in range(per_round):
                 t0 = time.perf_counter()
                 model(x)
                 whole_ours.append(time.perf_counter() - t0)
             if sess:
-                spin(0.05)
+                settle(0.05)
                 for _ in range(per_round):
                     sess.run(None, {"x": xo})
-                spin(0.05)
+                settle(0.05)
                 for _ in range(per_round):
                     t0 = time.perf_counter()
                     plain_sess.run(None, {"x": xo})

@@ -73,6 +73,34 @@ def test_measure_interleaved_spins_between_turns():
     assert len(res["a"]["round_medians_ms"]) == 5 and len(res["b"]["round_medians_ms"]) == 5
 
 
+def test_settle_waits_for_other_threads_to_go_idle():
+    """settle() returns after its minimum when no other thread works, and waits on while
+    another thread burns CPU (as a runtime's spinning pool does after a call), returning
+    soon after it stops. The burner hashes a large buffer: hashlib drops the GIL, so its
+    CPU time is spent beside the spin, as a C++ worker's is."""
+    import hashlib
+    import threading
+    import time
+
+    from mobilekernels import timing
+
+    assert timing.settle(0.02) < 0.5
+    burn, data, stop = 0.3, bytes(1 << 20), threading.Event()
+
+    def burner():
+        end = time.perf_counter() + burn
+        while time.perf_counter() < end:
+            hashlib.sha256(data).digest()
+        stop.set()
+
+    t = threading.Thread(target=burner)
+    t.start()
+    waited = timing.settle(0.02, max_seconds=2.0)
+    t.join()
+    assert stop.is_set()
+    assert 0.5 * burn <= waited < 1.5, waited
+
+
 def test_paired_speedup_follows_the_rounds_not_the_pooled_medians():
     """A slow spell moves both variants' times alike round by round, so the round-by-round
     ratio stays 2x where the pooled medians need not. It fails loudly on no rounds."""
