@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         for s in shapes:
             fns, nbytes = variants(s, peers=not args.no_peers)
             ort = fns.get("onnxruntime")
-            res = measure_interleaved(fns, args.iters, 3)  # spins 50 ms before each turn (mobilekernels/timing.py)
+            res = measure_interleaved(fns, args.iters, 3)  # settles >= 50 ms before each turn (mobilekernels/timing.py)
             t = {k: r["median_ms"] * 1e3 for k, r in res.items()}
             if ort is not None:
                 t["onnxruntime"] = ort.node_us()
