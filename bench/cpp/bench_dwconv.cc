@@ -2,6 +2,9 @@
 //   mk_bench_dwconv C H K S [isa=auto] [threads=1]
 // MK_AB=SWITCH: alternate calls with that tuning switch (csrc/runtime/tuning.h) off and on
 // and print both (an in-process A/B: same binary, same machine state).
+// MK_COLD=1: rounds of an eviction (64 MiB read) then two calls: the first reads its input
+// from DRAM, the second from L3 (a standalone layer in a network reads between the two);
+// prints both medians (with MK_AB, per side, the switch alternating by round).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -29,6 +32,35 @@ int main(int argc, char** argv) {
                    mk::DwconvParams{H, H, C, Ho, Ho, K, K, S, S, pad, pad, 1, 1, mk::Activation::kRelu6}};
   const mk::Isa isa = mk::parse_isa(isa_name);
   for (int r = 0; r < 10; ++r) mk::dwconv_bn_act(a, isa);
+  const auto seconds = [&] {
+    const auto t0 = std::chrono::steady_clock::now();
+    mk::dwconv_bn_act(a, isa);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  if (std::getenv("MK_COLD")) {
+    const char* ab = std::getenv("MK_AB");
+    mk::FloatBuffer evict((64 << 20) / 4, 1.0f);
+    volatile float sink = 0;
+    std::vector<double> t[2][2];  // [switch][0: DRAM, 1: L3]
+    for (int r = 0; r < 300; ++r) {
+      const int side = ab ? r % 2 : 0;
+      if (ab) mk::set_tuning(ab, side == 1);
+      float s = 0;
+      for (size_t i = 0; i < evict.size(); i += 16) s += evict[i];
+      sink = sink + s;
+      t[side][0].push_back(seconds());
+      t[side][1].push_back(seconds());
+    }
+    const auto med = [](std::vector<double>& v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2] * 1e6;
+    };
+    for (int side = 0; side < (ab ? 2 : 1); ++side) {
+      std::printf("dw%dx%ds%d C=%d %dx%d %s%s%s: input from DRAM med %.1f us, from L3 med %.1f us\n", K, K, S, C, H, H,
+                  mk::isa_name(isa), ab ? " " : "", ab ? (side ? "on" : "off") : "", med(t[side][0]), med(t[side][1]));
+    }
+    return 0;
+  }
   if (const char* ab = std::getenv("MK_AB")) {
     std::vector<double> t[2];
     for (int r = 0; r < 400; ++r) {
