@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
                    mk::DwconvParams{H, H, C, Ho, Ho, K, K, S, S, pad, pad, 1, 1, mk::Activation::kRelu6}};
   const mk::Isa isa = mk::parse_isa(isa_name);
   for (int r = 0; r < 10; ++r) mk::dwconv_bn_act(a, isa);
-  const auto seconds = [&] {
+  const auto seconds = [&] {  // one call's wall time
     const auto t0 = std::chrono::steady_clock::now();
     mk::dwconv_bn_act(a, isa);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -65,9 +65,7 @@ int main(int argc, char** argv) {
     std::vector<double> t[2];
     for (int r = 0; r < 400; ++r) {
       mk::set_tuning(ab, r % 2 == 1);
-      const auto t0 = std::chrono::steady_clock::now();
-      mk::dwconv_bn_act(a, isa);
-      t[r % 2].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      t[r % 2].push_back(seconds());
     }
     for (auto& v : t) std::sort(v.begin(), v.end());
     std::printf("dw%dx%ds%d C=%d %dx%d %s: %s off med %.1f us, on med %.1f us, ratio %.3f\n", K, K, S, C, H, H,
@@ -75,11 +73,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   double best = 1e9;
-  for (int r = 0; r < 200; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    mk::dwconv_bn_act(a, isa);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
+  for (int r = 0; r < 200; ++r) best = std::min(best, seconds());
   const double macs = double(Ho) * Ho * C * K * K;
   const double bytes = 4.0 * (double(H) * H * C + double(Ho) * Ho * C + (K * K + 1.0) * C);
   std::printf("dw%dx%ds%d C=%d %dx%d %s: %.1f us, %.2f GMAC/s, %.1f GB/s\n", K, K, S, C, H, H,
