@@ -281,8 +281,11 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
   // instead, with no recomputation.
   // Few output rows that do not share evenly (7 over 2 threads: 4 + 3, the slower part
   // 14% over an even split) go per-op too: its GEMMs split their rows or columns evenly.
+  // Not at stride 2 (ir_uneven_s2_bands): the 14x14 -> 7x7 blocks ran 1.03-1.19x faster in
+  // bands at 2 threads (v2, v3-large, v3-small; AVX2, Zen 3), the per-op schedule's three
+  // barriers and whole-weight reads costing more than the 3 + 4 rows' imbalance.
   const bool uneven_rows = tuning().ir_uneven_by_op && splits > 1 && a.out_height % splits != 0 &&
-                           a.out_height < 4 * splits;
+                           a.out_height < 4 * splits && !(a.stride > 1 && tuning().ir_uneven_s2_bands);
   // Parts of an image over several threads, where a part's share of the expanded image
   // fits the L2 (14x14 and 28x28 maps): each part expands only its own input rows into
   // one shared image, and its bands then read their halo rows from the other part's, as a

@@ -34,6 +34,7 @@ const Switch kSwitches[] = {
     {"ir_stream_se", &Tuning::ir_stream_se},
     {"ir_se_fold", &Tuning::ir_se_fold},
     {"ir_uneven_by_op", &Tuning::ir_uneven_by_op},
+    {"ir_uneven_s2_bands", &Tuning::ir_uneven_s2_bands},
     {"gemm_row_loop", &Tuning::gemm_row_loop},
     {"gemm_tall_narrow", &Tuning::gemm_tall_narrow},
     {"gemm_tall_ymm", &Tuning::gemm_tall_ymm},

@@ -86,6 +86,8 @@ struct Tuning {
   // Inverted residual: blocks whose few output rows do not share evenly over the threads
   // run per-op (ops/inverted_residual.cc).
   std::atomic<bool> ir_uneven_by_op{true};
+  // ... except at stride 2, which keeps its bands (ops/inverted_residual.cc).
+  std::atomic<bool> ir_uneven_s2_bands{true};
   // Global average pool (SE's squeeze too) with fewer images than threads: split by pixel
   // ranges with partial sums instead of by channel blocks (ops/squeeze_excite.cc).
   std::atomic<bool> pool_pixel_split{true};

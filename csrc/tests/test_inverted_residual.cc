@@ -170,7 +170,7 @@ TEST_CASE("inverted_residual: row bands and per-op match the float64 reference, 
   const bool saved_uneven = mk::get_tuning("ir_uneven_by_op"), saved_se = mk::get_tuning("ir_stream_se");
   const bool saved_fold = mk::get_tuning("ir_se_fold"), saved_sums = mk::get_tuning("ir_se_band_sums");
   const bool saved_shared = mk::get_tuning("ir_shared_expand"), saved_halo = mk::get_tuning("ir_shared_halo_bands");
-  const bool saved_ring = mk::get_tuning("ir_ring_window");
+  const bool saved_ring = mk::get_tuning("ir_ring_window"), saved_s2 = mk::get_tuning("ir_uneven_s2_bands");
   int cases = 0;
   for (int rep = 0; rep < 48; ++rep) {
     // The first expand streams the SE block's FC1 or the project's first tile (hints only).
@@ -181,6 +181,7 @@ TEST_CASE("inverted_residual: row bands and per-op match the float64 reference, 
     mk::set_tuning("ir_shared_expand", rep % 16 < 8);
     mk::set_tuning("ir_shared_halo_bands", rep % 32 < 16);  // ... bands despite a large halo
     mk::set_tuning("ir_ring_window", rep % 6 < 3);  // the band window a ring, or its rows moved
+    mk::set_tuning("ir_uneven_s2_bands", rep % 10 < 5);  // stride 2, uneven rows: bands or per-op
     const Case c = random_case(rng, rep);
     if (c.ho < 1 || c.wo < 1) continue;
     const std::vector<double> ref = reference(c);
@@ -221,6 +222,7 @@ TEST_CASE("inverted_residual: row bands and per-op match the float64 reference, 
   mk::set_tuning("ir_shared_expand", saved_shared);
   mk::set_tuning("ir_shared_halo_bands", saved_halo);
   mk::set_tuning("ir_ring_window", saved_ring);
+  mk::set_tuning("ir_uneven_s2_bands", saved_s2);
   CHECK_MSG(cases >= 40, "only %d valid cases", cases);
 }
 
