@@ -52,10 +52,11 @@ def test_cpp_microkernels(tmp_path, sanitize):
     # The sanitizer build instruments the kernels this CPU runs: on a CPU without AVX-512 its
     # kernels cannot run and only cost compile time (the instrumented AVX-512 GEMM alone took
     # minutes of a 2-core CI machine). The plain build still compiles and links them.
-    skip_avx512 = sanitize == "ON" and "avx512" not in _native_isas().split()
+    isas = _native_isas()
+    skip_avx512 = sanitize == "ON" and "avx512" not in isas.split()
     _build(tmp_path / "build", f"-DMK_SANITIZE={sanitize}", *(["-DMK_AVX512=OFF"] if skip_avx512 else []))
     run = subprocess.run([str(tmp_path / "build" / "mk_tests")], capture_output=True, text=True, timeout=600)
-    _check_run(run, _native_isas())
+    _check_run(run, isas)
 
 
 @pytest.fixture(scope="module")

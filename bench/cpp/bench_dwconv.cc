@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "evict_caches.h"
 #include "ops/dwconv.h"
 #include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
@@ -39,15 +40,12 @@ int main(int argc, char** argv) {
   };
   if (std::getenv("MK_COLD")) {
     const char* ab = std::getenv("MK_AB");
-    mk::FloatBuffer evict((64 << 20) / 4, 1.0f);
     volatile float sink = 0;
     std::vector<double> t[2][2];  // [switch][0: DRAM, 1: L3]
     for (int r = 0; r < 300; ++r) {
       const int side = ab ? r % 2 : 0;
       if (ab) mk::set_tuning(ab, side == 1);
-      float s = 0;
-      for (size_t i = 0; i < evict.size(); i += 16) s += evict[i];
-      sink = sink + s;
+      sink = sink + evict_caches();
       t[side][0].push_back(seconds());
       t[side][1].push_back(seconds());
     }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "evict_caches.h"
 #include "ops/pwconv.h"
 #include "runtime/scratch.h"
 #include "runtime/thread_pool.h"
@@ -40,7 +41,6 @@ int main(int argc, char** argv) {
   const mk::Isa isa = mk::parse_isa(isa_name);
   for (int r = 0; r < 5; ++r) mk::pwconv_bn_act(a, isa);
   const bool cold = std::getenv("MK_COLD") != nullptr;
-  mk::FloatBuffer evict(cold ? (64 << 20) / 4 : 0);
   const char* ab = std::getenv("MK_AB");
   if (std::getenv("MK_XAB") && slices > 1) {
     std::vector<double> t[2];
@@ -61,8 +61,7 @@ int main(int argc, char** argv) {
     const int v = ab ? r % 2 : 0;
     if (ab) mk::set_tuning(ab, v == 1);
     if (cold) {
-      float s = 0;
-      for (size_t i = 0; i < evict.size(); i += 16) s += evict[i];
+      float s = evict_caches();
       for (int64_t i = 0; i < M * K; i += 16) s += x[i];
       if (std::getenv("MK_WARMY")) for (int64_t i = 0; i < M * N; i += 16) s += y[i];
       if (std::getenv("MK_WARMB")) for (size_t i = 0; i < paneled.size(); i += 16) s += paneled[i];
