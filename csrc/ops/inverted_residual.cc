@@ -108,6 +108,27 @@ int64_t band_rows(const InvertedResidualArgs& a) {
   return std::min(band, a.out_height);
 }
 
+// The next depthwise's (InvertedResidualArgs::next_dw) first output row whose input rows,
+// clipped to its input, start at or after block output row lo, and the end of those whose
+// input rows end at or before row hi: a job that projected rows [lo, hi) computes the rows
+// between the two, and no row falls in two jobs.
+int64_t next_dw_from(const DwconvParams& p, int64_t lo) {
+  return lo <= 0 ? 0 : std::min(p.out_height, (lo + p.pad_top + p.stride_h - 1) / p.stride_h);
+}
+int64_t next_dw_to(const DwconvParams& p, int64_t hi) {
+  if (hi >= p.height) return p.out_height;
+  const int64_t last = hi + p.pad_top - (static_cast<int64_t>(p.dilation_h) * (p.kernel_h - 1) + 1);
+  return last < 0 ? 0 : std::min(p.out_height, last / p.stride_h + 1);
+}
+
+// The next depthwise's output rows [r0, r1) of image n.
+void next_dw_rows(const DwconvArgs& d, Isa isa, int64_t n, int64_t r0, int64_t r1) {
+  if (r1 <= r0) return;
+  const DwconvParams& p = d.p;
+  dwconv_rows(isa, p, d.x + n * p.height * p.width * p.channels, d.packed,
+              d.y + (n * p.out_height + r0) * p.out_width * p.channels, r0, r1);
+}
+
 // Output rows [oy_begin, oy_end) of image n. dw_out null: project each band into y;
 // otherwise write the depthwise rows to dw_out ([batch][out_h][out_w][hidden]) for SE,
 // and, with sums, add each band's channel sums to sums while its rows are in cache.
@@ -128,6 +149,7 @@ void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_beg
   float* window = in_ring ? ring.data() : produce ? scratch(window_buf, window_floats) : nullptr;
   float* band_out = dw_out ? nullptr : scratch(band_buf, band * out_row);
   int64_t base = 0, have = 0;  // the window holds expanded input rows [base, have)
+  int64_t next_done = a.next_dw ? next_dw_from(a.next_dw->p, oy_begin) : 0;  // next_dw's rows so far
   BandPhaseTimes* const timing = band_phase_sink.load(std::memory_order_relaxed);
   PhaseClock::time_point t;
   for (int64_t oy0 = oy_begin; oy0 < oy_end; oy0 += band) {
@@ -184,6 +206,12 @@ void row_bands(const InvertedResidualArgs& a, Isa isa, int64_t n, int64_t oy_beg
     const float* residual = a.stem && a.residual ? window + (oy0 - base) * row_in : residual_rows(a, first);
     project(a, band_out, first, (oy1 - oy0) * a.out_width, residual, isa, a.project);
     if (timing) lap(&timing->project_s, t);
+    if (a.next_dw) {
+      const int64_t to = std::max(next_done, next_dw_to(a.next_dw->p, oy1));
+      next_dw_rows(*a.next_dw, isa, n, next_done, to);
+      next_done = to;
+      if (timing) lap(&timing->dw_s, t);
+    }
   }
 }
 
@@ -267,6 +295,16 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
     require(c.batch == a.batch && c.out_height == a.height && c.out_width == a.width && c.out_channels == a.in_channels,
             "inverted_residual: the stem's output must be the block's input");
   }
+  if (a.next_dw) {
+    const DwconvArgs& d = *a.next_dw;
+    dwconv_check(d);
+    require(d.x == a.y && d.batch == a.batch && d.p.height == a.out_height && d.p.width == a.out_width &&
+                d.p.channels == a.out_channels,
+            "inverted_residual: next_dw must read the block's output");
+    const int64_t y_size = a.batch * a.out_height * a.out_width * a.out_channels;
+    const int64_t d_size = d.batch * d.p.out_height * d.p.out_width * d.p.channels;
+    require(d.y + d_size <= a.y || a.y + y_size <= d.y, "inverted_residual: next_dw's output overlaps the block's");
+  }
   for (Activation act : {a.expand_act, a.dw_act, a.se_act, a.se_gate, a.project_act}) {
     const int code = static_cast<int>(act);
     require(code >= 0 && code < kNumActivations,
@@ -308,6 +346,13 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
     b.stem = nullptr;
     b.x = c.y;
     inverted_residual(b, isa);
+    return;
+  }
+  if (a.next_dw && (by_op || a.se_fc1 || !tuning().ir_next_dw)) {  // after the block, as an op
+    InvertedResidualArgs b = a;
+    b.next_dw = nullptr;
+    inverted_residual(b, isa);
+    dwconv_bn_act(*a.next_dw, isa);
     return;
   }
   if (by_op) {
@@ -353,6 +398,21 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
         if (oy_begin < oy_end) row_bands(a, isa, n, oy_begin, oy_end, band, nullptr);
       }
     });
+    if (a.next_dw) {  // the next depthwise's rows that read two jobs' rows, once both ran
+      const DwconvParams& p = a.next_dw->p;
+      for (int64_t n = 0; n < a.batch; ++n) {
+        int64_t upto = 0;
+        for (int64_t part = 0; part < splits; ++part) {
+          int64_t image, oy_begin, oy_end;
+          rows_of(n * splits + part, image, oy_begin, oy_end);
+          if (oy_begin == oy_end) continue;
+          const int64_t from = next_dw_from(p, oy_begin);
+          next_dw_rows(*a.next_dw, isa, n, upto, from);
+          upto = std::max({upto, from, next_dw_to(p, oy_end)});
+        }
+        next_dw_rows(*a.next_dw, isa, n, upto, p.out_height);
+      }
+    }
     return;
   }
   // SE: pass 1 writes the depthwise output and each job's channel sums; the excitation

@@ -20,6 +20,7 @@
 #include "../kernels/activation.h"
 #include "../runtime/cpu_features.h"
 #include "conv.h"
+#include "dwconv.h"
 
 namespace mk {
 
@@ -43,6 +44,12 @@ struct InvertedResidualArgs {
   // [width][in_channels]), computed band by band into the window like an expansion and
   // never stored whole; x is then unused. Only for blocks without expand.
   const ConvArgs* stem = nullptr;
+  // Optional: a depthwise layer that reads this block's output (next_dw->x == y, its input
+  // extent the block's output), computed band by band as soon as its input rows are
+  // projected, while they are still in L2; its output next_dw->y is then the step's result.
+  // (MobileNet v1's stride-2 depthwise after its first block read that block's 3.2 MB
+  // output from L3 or DRAM otherwise.) SE and per-op blocks run it after the block.
+  const DwconvArgs* next_dw = nullptr;
   // Internal (the driver's shared expansion, ir_shared_expand): x is the already expanded
   // image and these are the residual's rows, [batch][out_height][out_width][out_channels].
   const float* residual_x = nullptr;

@@ -45,6 +45,18 @@ InvertedResidualArgs block_args(const NetworkLayer& l, const float* x, int64_t b
   return a;
 }
 
+DwconvArgs dw_args(const NetworkLayer& l, const float* x, int64_t batch, const Extent& in, const Extent& out,
+                   float* y) {
+  DwconvArgs a;
+  a.x = x;
+  a.packed = l.packed;
+  a.y = y;
+  a.batch = batch;
+  a.p = DwconvParams{in.height, in.width,  in.channels, out.height, out.width, l.kernel,   l.kernel,
+                     l.stride,  l.stride,  l.pad_top,   l.pad_left, l.dilation, l.dilation, l.act};
+  return a;
+}
+
 // x_nchw: x is NCHW (only for a conv: the network's first layer).
 void run_layer(const NetworkLayer& l, const float* x, int64_t batch, const Extent& in, const Extent& out,
                float* y, Isa isa, bool x_nchw) {
@@ -55,17 +67,9 @@ void run_layer(const NetworkLayer& l, const float* x, int64_t batch, const Exten
                            l.act, x_nchw},
                   isa);
       return;
-    case Kind::kDwconv: {
-      DwconvArgs a;
-      a.x = x;
-      a.packed = l.packed;
-      a.y = y;
-      a.batch = batch;
-      a.p = DwconvParams{in.height, in.width,  in.channels, out.height, out.width, l.kernel,   l.kernel,
-                         l.stride,  l.stride,  l.pad_top,   l.pad_left, l.dilation, l.dilation, l.act};
-      dwconv_bn_act(a, isa);
+    case Kind::kDwconv:
+      dwconv_bn_act(dw_args(l, x, batch, in, out, y), isa);
       return;
-    }
     case Kind::kPwconv:
       pwconv_bn_act(PwconvArgs{x, l.packed, nullptr, y, batch * in.height * in.width,
                                GemmParams{in.channels, out.channels, l.act, l.panels}},
@@ -199,7 +203,7 @@ void Network::run(const float* x, int64_t batch, int64_t height, int64_t width, 
   // Per calling thread: concurrent runs (several Python threads) never share buffers.
   // Step s (a layer, or layers run fused) writes buffer s % 2 and reads the other, so
   // growing one never moves the input; an NCHW input is moved to NHWC in a third.
-  thread_local FloatBuffer buffers[2], nhwc_input;
+  thread_local FloatBuffer buffers[2], nhwc_input, next_dw_input;
   Extent in{height, width, in_channels()};
   const float* cur = x;
   if (layer_seconds) layer_seconds->clear();
@@ -216,37 +220,57 @@ void Network::run(const float* x, int64_t batch, int64_t height, int64_t width, 
   for (size_t i = 0, step = 0; i < layers_.size(); ++step) {
     // Layers [i, i + used) run as one step: a stem conv feeding a block without expand (or a
     // fusable depthwise + pointwise pair) computes its rows band by band inside the block;
-    // a fusable pair runs as a block. Outputs are the same, bit for bit.
+    // a fusable pair runs as a block; a depthwise layer after a block may run inside it
+    // (below). Outputs are the same, bit for bit.
     const NetworkLayer& l = layers_[i];
     size_t used = 1;
     NetworkLayer block;
     bool stem = false;
+    Activation project_act = Activation::kIdentity;  // a pair's pointwise activation
     if (fuse && l.kind == Kind::kConv && i + 1 < layers_.size()) {
       const Extent mid = layer_out(l, in);
       const NetworkLayer& next = layers_[i + 1];
       if (next.kind == Kind::kInvertedResidual && !next.packed) {
         block = next, used = 2, stem = true;
       } else if (i + 2 < layers_.size() && fusable_pair(next, layers_[i + 2], mid)) {
-        block = pair_block(next, layers_[i + 2]), used = 3, stem = true;
+        block = pair_block(next, layers_[i + 2]), used = 3, stem = true, project_act = layers_[i + 2].act;
       }
     } else if (fuse && i + 1 < layers_.size() && fusable_pair(l, layers_[i + 1], in)) {
-      block = pair_block(l, layers_[i + 1]), used = 2;
+      block = pair_block(l, layers_[i + 1]), used = 2, project_act = layers_[i + 1].act;
     }
+    const bool is_block = used > 1 || l.kind == Kind::kInvertedResidual;
+    if (used == 1 && is_block) block = l;
     Extent out = in;
     for (size_t j = i; j < i + used; ++j) out = layer_out(layers_[j], out);
+    const Extent block_out = out;
+    // A depthwise layer after a block, on an input of >= 1 MiB, runs inside it band by band
+    // while its input rows are in L2 (InvertedResidualArgs::next_dw), unless it starts a
+    // fusable pair; the block's output goes to a third buffer.
+    const size_t k = i + used;
+    const bool next_dw = fuse && is_block && k < layers_.size() && layers_[k].kind == Kind::kDwconv &&
+                         block_out.height * block_out.width * block_out.channels * int64_t{sizeof(float)} >= (1 << 20) &&
+                         !(k + 1 < layers_.size() && fusable_pair(layers_[k], layers_[k + 1], block_out));
+    if (next_dw) out = layer_out(layers_[i + used++], out);
     const size_t last = i + used - 1;
     float* dst = last + 1 == layers_.size() ? y : scratch(buffers[step % 2], batch * out.height * out.width * out.channels);
     const auto t0 = i == 0 ? start : std::chrono::steady_clock::now();
-    if (used == 1) {
+    if (!is_block) {
       run_layer(l, cur, batch, in, out, dst, isa, conv_reads_nchw && i == 0);
     } else {
+      float* block_y =
+          next_dw ? scratch(next_dw_input, batch * block_out.height * block_out.width * block_out.channels) : dst;
       const Extent block_in = stem ? layer_out(l, in) : in;
-      InvertedResidualArgs a = block_args(block, cur, batch, block_in, out, dst);
-      a.project_act = used == 3 || !stem ? layers_[last].act : Activation::kIdentity;
+      InvertedResidualArgs a = block_args(block, cur, batch, block_in, block_out, block_y);
+      a.project_act = project_act;
       ConvArgs c{cur, l.packed, nullptr, batch, in.height, in.width, in.channels, block_in.channels,
                  block_in.height, block_in.width, l.kernel, l.stride, l.pad_top, l.pad_left, l.pad_bottom,
                  l.pad_right, l.act, conv_reads_nchw && i == 0};
       if (stem) a.stem = &c;
+      DwconvArgs d;
+      if (next_dw) {
+        d = dw_args(layers_[last], block_y, batch, block_out, out, dst);
+        a.next_dw = &d;
+      }
       inverted_residual(a, isa);
     }
     if (layer_seconds) {  // a fused step's time goes to its first layer, 0 to the others

@@ -35,6 +35,7 @@ const Switch kSwitches[] = {
     {"ir_se_fold", &Tuning::ir_se_fold},
     {"ir_uneven_by_op", &Tuning::ir_uneven_by_op},
     {"ir_uneven_s2_bands", &Tuning::ir_uneven_s2_bands},
+    {"ir_next_dw", &Tuning::ir_next_dw},
     {"gemm_row_loop", &Tuning::gemm_row_loop},
     {"gemm_tall_narrow", &Tuning::gemm_tall_narrow},
     {"gemm_tall_ymm", &Tuning::gemm_tall_ymm},

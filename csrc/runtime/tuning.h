@@ -88,6 +88,9 @@ struct Tuning {
   std::atomic<bool> ir_uneven_by_op{true};
   // ... except at stride 2, which keeps its bands (ops/inverted_residual.cc).
   std::atomic<bool> ir_uneven_s2_bands{true};
+  // Inverted residual: a depthwise layer after the block (InvertedResidualArgs::next_dw)
+  // computed band by band inside it, not after it as an op.
+  std::atomic<bool> ir_next_dw{true};
   // Global average pool (SE's squeeze too) with fewer images than threads: split by pixel
   // ranges with partial sums instead of by channel blocks (ops/squeeze_excite.cc).
   std::atomic<bool> pool_pixel_split{true};
