@@ -111,6 +111,15 @@ NetworkLayer pair_block(const NetworkLayer& dw, const NetworkLayer& pw) {
   return b;
 }
 
+// A pointwise layer before a fusable pair, on an output of >= 1 MiB, as the block's expand
+// (net_pair_expand): its output then lives in the block's window and never goes to memory.
+bool expands_pair(const NetworkLayer& pw, const NetworkLayer& dw, const NetworkLayer& pw2, const Extent& in) {
+  if (pw.kind != Kind::kPwconv || !tuning().net_pair_expand) return false;
+  const Extent mid = layer_out(pw, in);
+  return mid.height * mid.width * mid.channels * static_cast<int64_t>(sizeof(float)) >= (1 << 20) &&
+         fusable_pair(dw, pw2, mid);
+}
+
 }  // namespace
 
 void Network::add(const NetworkLayer& l) {
@@ -235,6 +244,9 @@ void Network::run(const float* x, int64_t batch, int64_t height, int64_t width, 
       } else if (i + 2 < layers_.size() && fusable_pair(next, layers_[i + 2], mid)) {
         block = pair_block(next, layers_[i + 2]), used = 3, stem = true, project_act = layers_[i + 2].act;
       }
+    } else if (fuse && i + 2 < layers_.size() && expands_pair(l, layers_[i + 1], layers_[i + 2], in)) {
+      block = pair_block(layers_[i + 1], layers_[i + 2]), used = 3, project_act = layers_[i + 2].act;
+      block.in_channels = l.in_channels, block.packed = l.packed, block.act = l.act;
     } else if (fuse && i + 1 < layers_.size() && fusable_pair(l, layers_[i + 1], in)) {
       block = pair_block(l, layers_[i + 1]), used = 2, project_act = layers_[i + 1].act;
     }

@@ -42,6 +42,7 @@ const Switch kSwitches[] = {
     {"gemm_split_tails", &Tuning::gemm_split_tails},
     {"conv_stem_kernel", &Tuning::conv_stem_kernel},
     {"net_fuse", &Tuning::net_fuse},
+    {"net_pair_expand", &Tuning::net_pair_expand},
     {"pool_pixel_split", &Tuning::pool_pixel_split},
     {"dw_pair_chunks", &Tuning::dw_pair_chunks},
     {"gemm_lean_loop", &Tuning::gemm_lean_loop},

@@ -83,6 +83,8 @@ struct Tuning {
   // Network: a stem conv computed band by band inside the block after it, depthwise +
   // pointwise pairs on large maps as one block (ops/network.cc).
   std::atomic<bool> net_fuse{true};
+  // ... with the pointwise layer before a fused pair as the pair's expand.
+  std::atomic<bool> net_pair_expand{true};
   // Inverted residual: blocks whose few output rows do not share evenly over the threads
   // run per-op (ops/inverted_residual.cc).
   std::atomic<bool> ir_uneven_by_op{true};
