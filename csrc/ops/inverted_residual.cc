@@ -399,18 +399,17 @@ void inverted_residual(const InvertedResidualArgs& a, Isa isa) {
       }
     });
     if (a.next_dw) {  // the next depthwise's rows that read two jobs' rows, once both ran
+      // (the last part ends at the block's last row, so its job took the rows to the end)
       const DwconvParams& p = a.next_dw->p;
       for (int64_t n = 0; n < a.batch; ++n) {
         int64_t upto = 0;
         for (int64_t part = 0; part < splits; ++part) {
           int64_t image, oy_begin, oy_end;
           rows_of(n * splits + part, image, oy_begin, oy_end);
-          if (oy_begin == oy_end) continue;
           const int64_t from = next_dw_from(p, oy_begin);
           next_dw_rows(*a.next_dw, isa, n, upto, from);
           upto = std::max({upto, from, next_dw_to(p, oy_end)});
         }
-        next_dw_rows(*a.next_dw, isa, n, upto, p.out_height);
       }
     }
     return;

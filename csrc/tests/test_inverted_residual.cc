@@ -438,6 +438,91 @@ TEST_CASE("inverted_residual: rejects inconsistent sizes") {
   a = args_of(c, y.data(), false);
   a.stem = &stem;
   CHECK_MSG(!a.expand || throws(a), "stem before an expand accepted");
+  // A next depthwise must read exactly the block's output and write elsewhere.
+  std::vector<float> dw_w(10 * c.cout, 0.1f), z(c.n * c.ho * c.wo * c.cout);
+  mk::DwconvArgs d{y.data(), dw_w.data(), z.data(), c.n,
+                   mk::DwconvParams{c.ho, c.wo, c.cout, c.ho, c.wo, 3, 3, 1, 1, 1, 1, 1, 1, mk::Activation::kRelu}};
+  a = args_of(c, y.data(), false);
+  a.next_dw = &d;
+  CHECK_MSG(!throws(a), "a valid next depthwise rejected");
+  mk::DwconvArgs bad_dw = d;
+  bad_dw.p.channels += 1;
+  a.next_dw = &bad_dw;
+  CHECK_MSG(throws(a), "next depthwise with other channels accepted");
+  bad_dw = d;
+  bad_dw.x = z.data();
+  CHECK_MSG(throws(a), "next depthwise reading another buffer accepted");
+  bad_dw = d;
+  bad_dw.y = y.data() + 1;
+  CHECK_MSG(throws(a), "next depthwise writing over the block's output accepted");
+}
+
+// A depthwise layer after the block (next_dw), computed band by band inside it as the rows
+// it reads are projected, or after the block (SE, per-op, ir_next_dw off): the block's
+// output and the depthwise's are the bits of the block run alone and then the depthwise op,
+// on random blocks and depthwise shapes (3x3/5x5, stride 1/2, symmetric, TF-style and random
+// padding), short bands, 1-3 threads (rows whose windows straddle two jobs), batch 1-2.
+TEST_CASE("inverted_residual: a next depthwise inside the bands gives the bits of the block, then the op") {
+  std::mt19937 rng(606);
+  auto& pool = mk::ThreadPool::instance();
+  const int saved = pool.num_threads();
+  const bool saved_next = mk::get_tuning("ir_next_dw");
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  int compared = 0;
+  for (int rep = 0; rep < 36; ++rep) {
+    const Case c = random_case(rng, rep);
+    const int kd = rep % 3 == 2 ? 5 : 3, sd = 1 + (rep / 3) % 2;
+    int pads[4];
+    for (int i = 0; i < 4; ++i) {
+      const int pad_mode = rep % 4;  // symmetric, TF-style (bottom / right only), random up to kd
+      pads[i] = pad_mode < 2 ? (kd - 1) / 2 : pad_mode == 2 ? (i < 2 ? 0 : kd - 1) : int(rng() % (kd + 1));
+    }
+    const int64_t dho = (c.ho + pads[0] + pads[2] - kd) / sd + 1, dwo = (c.wo + pads[1] + pads[3] - kd) / sd + 1;
+    if (c.ho + pads[0] + pads[2] < kd || c.wo + pads[1] + pads[3] < kd) continue;
+    std::uniform_real_distribution<float> val(-0.5f, 0.5f);
+    std::vector<float> dw_w((kd * kd + 1) * c.cout);
+    for (float& f : dw_w) f = val(rng);
+    const mk::DwconvParams dp{c.ho, c.wo, c.cout, dho, dwo, kd, kd, sd, sd, pads[0], pads[1], 1, 1,
+                              static_cast<mk::Activation>(rng() % mk::kNumActivations)};
+    const CasePanels panels(c);
+    const int64_t y_size = c.n * c.ho * c.wo * c.cout, z_size = c.n * dho * dwo * c.cout;
+    for (int threads : {1, 2, 3}) {
+      pool.set_num_threads(threads);
+      for (mk::Isa isa : mktest::isas()) {
+        std::vector<float> y[2], z[2];
+        for (int fused = 0; fused < 2; ++fused) {
+          y[fused].assign(y_size, nan);
+          z[fused].assign(z_size, nan);
+          mk::InvertedResidualArgs a = args_of(c, y[fused].data(), false);
+          a.band_pixels = 1 + rep % 16;
+          panels.use(c, a);
+          mk::DwconvArgs d{y[fused].data(), dw_w.data(), z[fused].data(), c.n, dp};
+          mk::set_tuning("ir_next_dw", rep % 6 != 5);  // off: the depthwise after the block
+          if (fused) {
+            a.next_dw = &d;
+            mk::inverted_residual(a, isa);
+          } else {
+            mk::inverted_residual(a, isa);
+            mk::dwconv_bn_act(d, isa);
+          }
+        }
+        bool same = true, finite = true;
+        for (int64_t i = 0; i < y_size; ++i) same = same && std::memcmp(&y[0][i], &y[1][i], sizeof(float)) == 0;
+        for (int64_t i = 0; i < z_size; ++i) {
+          same = same && std::memcmp(&z[0][i], &z[1][i], sizeof(float)) == 0;
+          finite = finite && std::isfinite(z[1][i]);
+        }
+        CHECK_MSG(same && finite,
+                  "isa=%s threads=%d n=%lld ho=%lld wo=%lld c=%lld se=%d expand=%d next k=%d s=%d pads=%d,%d,%d,%d",
+                  mk::isa_name(isa), threads, (long long)c.n, (long long)c.ho, (long long)c.wo, (long long)c.cout,
+                  int(c.se), int(c.expand), kd, sd, pads[0], pads[1], pads[2], pads[3]);
+        ++compared;
+      }
+    }
+  }
+  pool.set_num_threads(saved);
+  mk::set_tuning("ir_next_dw", saved_next);
+  CHECK_MSG(compared >= 60, "only %d comparisons", compared);
 }
 
 TEST_CASE("inverted_residual: band phase timing sums each phase and changes no output") {
