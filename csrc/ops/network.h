@@ -1,7 +1,8 @@
 // A chain of layers run in one call: stem conv, depthwise, pointwise and inverted-residual
 // blocks and the global average pool (a 1x1 map: a classifier head after it is pointwise
 // layers), each the same driver the per-op entry points use. Intermediate activations
-// ping-pong between two per-thread buffers reused across calls, so a whole MobileNet
+// ping-pong between two per-thread buffers reused across calls (a third holds a block's
+// output when the depthwise layer after it runs inside the block), so a whole MobileNet
 // feature extractor costs one Python -> C++ crossing and no allocation after warm-up.
 // The network holds raw pointers to its depthwise/stem weights (their owner, the Python
 // binding, keeps them alive and unchanged for the network's lifetime) and its own copies
