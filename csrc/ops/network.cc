@@ -84,6 +84,12 @@ void run_layer(const NetworkLayer& l, const float* x, int64_t batch, const Exten
   }
 }
 
+// An image of at least 1 MiB per batch element: past the L2, where a fused step keeps it
+// out of memory (the threshold of every fusion below).
+bool large(const Extent& e) {
+  return e.height * e.width * e.channels * static_cast<int64_t>(sizeof(float)) >= (1 << 20);
+}
+
 // Depthwise + pointwise (MobileNet v1's separable pair) as one inverted residual without
 // expand, its project carrying the pointwise activation: the depthwise output then stays
 // in a band buffer instead of going to memory. Only where that output is large (>= 1 MiB):
@@ -92,8 +98,7 @@ void run_layer(const NetworkLayer& l, const float* x, int64_t batch, const Exten
 bool fusable_pair(const NetworkLayer& dw, const NetworkLayer& pw, const Extent& in) {
   if (dw.kind != Kind::kDwconv || pw.kind != Kind::kPwconv || dw.dilation != 1 || (dw.kernel != 3 && dw.kernel != 5))
     return false;
-  const Extent out = layer_out(dw, in);
-  return out.height * out.width * out.channels * static_cast<int64_t>(sizeof(float)) >= (1 << 20);
+  return large(layer_out(dw, in));
 }
 
 // A dwconv + pwconv pair as a block (fusable_pair).
@@ -116,8 +121,7 @@ NetworkLayer pair_block(const NetworkLayer& dw, const NetworkLayer& pw) {
 bool expands_pair(const NetworkLayer& pw, const NetworkLayer& dw, const NetworkLayer& pw2, const Extent& in) {
   if (pw.kind != Kind::kPwconv || !tuning().net_pair_expand) return false;
   const Extent mid = layer_out(pw, in);
-  return mid.height * mid.width * mid.channels * static_cast<int64_t>(sizeof(float)) >= (1 << 20) &&
-         fusable_pair(dw, pw2, mid);
+  return large(mid) && fusable_pair(dw, pw2, mid);
 }
 
 }  // namespace
@@ -260,7 +264,7 @@ void Network::run(const float* x, int64_t batch, int64_t height, int64_t width, 
     // fusable pair; the block's output goes to a third buffer.
     const size_t k = i + used;
     const bool next_dw = fuse && is_block && k < layers_.size() && layers_[k].kind == Kind::kDwconv &&
-                         block_out.height * block_out.width * block_out.channels * int64_t{sizeof(float)} >= (1 << 20) &&
+                         large(block_out) &&
                          !(k + 1 < layers_.size() && fusable_pair(layers_[k], layers_[k + 1], block_out));
     if (next_dw) out = layer_out(layers_[i + used++], out);
     const size_t last = i + used - 1;
